@@ -1,0 +1,194 @@
+"""Devices, host/device transfer and random numbers: everything the array API standard lacks.
+
+This is the one module of lenet_xp that names numpy or CuPy for numerical work. Every other
+module gets its namespace from ``array_api_compat.array_namespace(x)`` and calls only the
+standard's functions, so the same code runs on:
+
+========================  =========================================  ==========================
+device string             namespace                                  used for
+========================  =========================================  ==========================
+``cpu``                   numpy (through ``array_api_compat.numpy``)  training on the CPU
+``cuda`` / ``cuda:N``     CuPy (through ``array_api_compat.cupy``)    training on an NVIDIA GPU
+``array_api_strict``      ``array_api_strict``                        proof of portability
+========================  =========================================  ==========================
+
+Random numbers are drawn on the host with numpy's PCG64 and then moved, so one seed gives the
+same initial weights on every backend (CuPy's generator gives other numbers for the same seed).
+Per-batch randomness that must stay on the GPU (dropout masks) uses CuPy's own generator,
+seeded from the host generator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+CUDA_INSTALL_HINT = 'pip install "lenet_xp[cuda12]" (or "lenet_xp[cuda13]" for CUDA 13)'
+
+_FLOAT_DTYPES = ("float32", "float64")
+
+
+class DeviceError(RuntimeError):
+    """A device string that names no usable device; the message says why and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """An array namespace and a device in it.
+
+    Attributes:
+        name: the device string it was made from, normalised (``cpu``, ``cuda:0``,
+            ``array_api_strict``).
+        xp: the array API namespace.
+        device: the namespace's device object, passed as ``device=`` to creation functions.
+    """
+
+    name: str
+    xp: Any
+    device: Any
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.name.startswith("cuda")
+
+    def dtype(self, name: str):
+        """The namespace's dtype for ``"float32"`` or ``"float64"``."""
+        if name not in _FLOAT_DTYPES:
+            raise ValueError(f"unsupported dtype {name!r}: use one of {', '.join(_FLOAT_DTYPES)}")
+        return getattr(self.xp, name)
+
+    def asarray(self, host_array, dtype=None):
+        """A copy of a host (numpy) array, or anything numpy accepts, on this device (never an alias)."""
+        host_array = np.asarray(host_array)
+        if self.is_cuda:
+            import cupy
+
+            with cupy.cuda.Device(self.device.id):
+                return cupy.asarray(host_array, dtype=dtype)
+        return self.xp.asarray(host_array, dtype=dtype, device=self.device, copy=True)
+
+    def synchronize(self) -> None:
+        """Wait until all work queued on the device is done (a no-op on the CPU)."""
+        if self.is_cuda:
+            import cupy
+
+            cupy.cuda.Device(self.device.id).synchronize()
+
+
+def to_numpy(x) -> np.ndarray:
+    """A host numpy copy (or view, on the CPU) of an array from any supported backend."""
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    return np.asarray(x)
+
+
+def backend_of(x) -> Backend:
+    """The :class:`Backend` an existing array lives on."""
+    if array_api_compat.is_cupy_array(x):
+        return get_backend(f"cuda:{x.device.id}")
+    if array_api_compat.is_numpy_array(x):
+        return get_backend("cpu")
+    xp = array_api_compat.array_namespace(x)
+    return Backend(name=xp.__name__, xp=xp, device=array_api_compat.device(x))
+
+
+def get_backend(spec: str) -> Backend:
+    """Parse a device string (``cpu``, ``cuda``, ``cuda:N``, ``array_api_strict``).
+
+    Raises:
+        DeviceError: unknown string, CuPy missing, or no usable GPU; the message gives the fix.
+    """
+    spec = spec.strip().lower()
+    if spec == "cpu":
+        import array_api_compat.numpy as xp_numpy
+
+        return Backend(name="cpu", xp=xp_numpy, device="cpu")
+    if spec == "array_api_strict":
+        try:
+            import array_api_strict
+        except ImportError as exc:
+            raise DeviceError(
+                "device 'array_api_strict' needs the array-api-strict package: "
+                'pip install "lenet_xp[test]"'
+            ) from exc
+        return Backend(name="array_api_strict", xp=array_api_strict,
+                       device=array_api_strict.Device("CPU_DEVICE"))
+    if spec == "cuda" or spec.startswith("cuda:"):
+        return _cuda_backend(spec)
+    raise DeviceError(f"unknown device {spec!r}: use cpu, cuda, cuda:N or array_api_strict")
+
+
+def _cuda_backend(spec: str) -> Backend:
+    index_text = spec.partition(":")[2] or "0"
+    if not index_text.isdigit():
+        raise DeviceError(f"bad device {spec!r}: the GPU index must be a number, as in cuda:0")
+    index = int(index_text)
+    try:
+        import cupy
+    except ImportError as exc:
+        raise DeviceError(
+            f"device {spec!r} needs CuPy, which is not installed: {CUDA_INSTALL_HINT}, "
+            "or train on the CPU with --device cpu"
+        ) from exc
+    # `import cupy` succeeds without a GPU; is_available() is the reliable check.
+    if not cupy.cuda.is_available():
+        raise DeviceError(
+            f"device {spec!r}: CuPy is installed but sees no usable NVIDIA GPU (no GPU, or no "
+            "driver that matches this CuPy build); check `nvidia-smi`, or use --device cpu"
+        )
+    count = cupy.cuda.runtime.getDeviceCount()
+    if index >= count:
+        raise DeviceError(f"device {spec!r}: this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}")
+    import array_api_compat.cupy as xp_cupy
+
+    return Backend(name=f"cuda:{index}", xp=xp_cupy, device=cupy.cuda.Device(index))
+
+
+class Random:
+    """A seeded random source whose draws land on any backend.
+
+    Weight draws happen on the host (numpy PCG64), so the same seed gives bit-identical
+    initial weights on numpy, array_api_strict and CuPy.
+    """
+
+    def __init__(self, seed: int | None = 0):
+        self.seed = seed
+        self.host = np.random.default_rng(seed)
+        self._cuda_generator = None
+
+    def normal(self, backend: Backend, shape, std: float = 1.0, dtype: str = "float32"):
+        """Samples of N(0, std^2) with the given shape, on ``backend``."""
+        return backend.asarray(self.host.normal(0.0, std, size=shape), dtype=backend.dtype(dtype))
+
+    def uniform(self, backend: Backend, shape, low: float, high: float, dtype: str = "float32"):
+        """Samples of U(low, high) with the given shape, on ``backend``."""
+        return backend.asarray(self.host.uniform(low, high, size=shape), dtype=backend.dtype(dtype))
+
+    def permutation(self, n: int) -> np.ndarray:
+        """A host permutation of range(n) (int64), for shuffling and splits."""
+        return self.host.permutation(n)
+
+    def uniform_like(self, x):
+        """U(0, 1) samples of x's shape, dtype and device, drawn on that device where possible.
+
+        Used per batch (dropout), so on the GPU the numbers are made there, with CuPy's own
+        generator seeded once from the host generator, and nothing crosses the bus.
+        """
+        if array_api_compat.is_cupy_array(x):
+            if self._cuda_generator is None:
+                import cupy
+
+                self._cuda_generator = cupy.random.default_rng(int(self.host.integers(2**63)))
+            return self._cuda_generator.random(x.shape, dtype=x.dtype)
+        # float64 draws, then a cast: numpy and array_api_strict get the same numbers.
+        return backend_of(x).asarray(self.host.random(x.shape), dtype=x.dtype)
+
+    def state(self) -> dict:
+        """The host generator's state (a JSON-able dict), for checkpoints."""
+        return self.host.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.host.bit_generator.state = state

@@ -1,0 +1,90 @@
+"""Data: IDX files, MNIST, preprocessing and device-resident mini-batches.
+
+``prepare_mnist`` does it all: load (and check) the files, split off a validation set,
+binarise / pad / normalise on the host once, and copy each split to the training device.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from lenet_xp.backend import Backend
+from lenet_xp.data.batching import Batches, DeviceDataset, iterate_batches
+from lenet_xp.data.idx import IdxError, decode_idx, read_idx, write_idx
+from lenet_xp.data.mnist import (
+    MNIST_FILES,
+    MNIST_SHA256,
+    DataError,
+    MnistSplits,
+    load_mnist,
+    resolve_data_dir,
+)
+from lenet_xp.data.preprocess import (
+    NORMALISATIONS,
+    PixelStats,
+    binarise,
+    normalise,
+    pad_images,
+    pixel_stats,
+    validation_split,
+)
+
+__all__ = [
+    "MNIST_FILES", "MNIST_SHA256", "NORMALISATIONS",
+    "Batches", "DataError", "DeviceDataset", "IdxError", "MnistSplits", "PixelStats",
+    "binarise", "decode_idx", "iterate_batches", "load_mnist", "normalise", "pad_images",
+    "pixel_stats", "prepare_mnist", "read_idx", "resolve_data_dir", "validation_split",
+    "write_idx",
+]
+
+
+def prepare_mnist(
+    backend: Backend,
+    data_dir: str | os.PathLike | None = None,
+    val_size: int = 5000,
+    normalisation: str = "standard",
+    pad_to: int | None = 32,
+    binarise_threshold: int | None = None,
+    seed: int = 0,
+    dtype: str = "float32",
+    verify: bool | Mapping[str, str] = True,
+    download: bool = True,
+) -> tuple[DeviceDataset, DeviceDataset | None, DeviceDataset]:
+    """MNIST as (train, val, test) :class:`DeviceDataset` s on ``backend``.
+
+    Steps, on the host: :func:`load_mnist` ``(data_dir, verify, download)``; split
+    ``val_size`` training images off at random (:func:`validation_split` with ``seed``;
+    val is None when ``val_size`` is 0); binarise at ``binarise_threshold`` if given; pad to
+    ``pad_to`` x ``pad_to`` with background 0 (None: keep 28x28); normalise with
+    ``normalisation`` (:data:`NORMALISATIONS`), ``standard`` using the mean and std of the
+    padded training split for all three. Then each split is copied to the device once:
+    images (N, 1, pad_to, pad_to) ``dtype``, labels (N,) int64.
+    """
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(f"unknown normalisation {normalisation!r}: use one of {', '.join(NORMALISATIONS)}")
+    splits = load_mnist(data_dir, verify=verify, download=download)
+    train_idx, val_idx = validation_split(splits.train_labels.shape[0], val_size, seed)
+    host = {
+        "train": (splits.train_images[train_idx], splits.train_labels[train_idx]),
+        "test": (splits.test_images, splits.test_labels),
+    }
+    if val_size > 0:
+        host["val"] = (splits.train_images[val_idx], splits.train_labels[val_idx])
+    host = {name: (_shape_pixels(images, pad_to, binarise_threshold), labels)
+            for name, (images, labels) in host.items()}
+    stats = pixel_stats(host["train"][0]) if normalisation == "standard" else None
+    datasets = {
+        name: DeviceDataset.from_host(backend, normalise(images, normalisation, stats, dtype), labels, dtype)
+        for name, (images, labels) in host.items()
+    }
+    return datasets["train"], datasets.get("val"), datasets["test"]
+
+
+def _shape_pixels(images: np.ndarray, pad_to: int | None, binarise_threshold: int | None) -> np.ndarray:
+    """uint8 (N, H, W) -> uint8 (N, pad_to, pad_to): optional binarisation, then padding."""
+    if binarise_threshold is not None:
+        images = binarise(images, binarise_threshold)
+    return images if pad_to is None else pad_images(images, pad_to)

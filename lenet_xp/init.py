@@ -1,0 +1,89 @@
+"""Weight initialisers. Each draws on the host with a seeded :class:`~lenet_xp.backend.Random`
+(so a seed gives the same weights on every backend) and returns a CPU array; layers are moved
+to their device afterwards with ``.to(device)``.
+
+==================  ===============================================  ========================
+name                distribution                                     source
+==================  ===============================================  ========================
+``he_normal``       N(0, 2/F_in)                                     He et al. 2015
+``he_uniform``      U(−√(6/F_in), +√(6/F_in))                        He et al. 2015
+``xavier_normal``   N(0, 2/(F_in + F_out))                           Glorot & Bengio 2010
+``xavier_uniform``  U(−√(6/(F_in + F_out)), +√(6/(F_in + F_out)))    Glorot & Bengio 2010
+``lecun_uniform``   U(−2.4/F_in, +2.4/F_in)                          LeCun et al. 1998
+``Gaussian(σ)``     N(0, σ²)                                         (fixed σ, as in Caffe)
+==================  ===============================================  ========================
+
+F_in is the number of inputs of one unit (C·K·K for a convolution), F_out the number of
+units one input feeds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from .backend import Random, get_backend
+
+Initializer = Callable[[Random, tuple, int, int, str], object]
+
+
+def he_normal(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    return random.normal(get_backend("cpu"), shape, math.sqrt(2.0 / fan_in), dtype)
+
+
+def he_uniform(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    bound = math.sqrt(6.0 / fan_in)
+    return random.uniform(get_backend("cpu"), shape, -bound, bound, dtype)
+
+
+def xavier_normal(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    return random.normal(get_backend("cpu"), shape, math.sqrt(2.0 / (fan_in + fan_out)), dtype)
+
+
+def xavier_uniform(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    return random.uniform(get_backend("cpu"), shape, -bound, bound, dtype)
+
+
+def lecun_uniform(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    bound = 2.4 / fan_in
+    return random.uniform(get_backend("cpu"), shape, -bound, bound, dtype)
+
+
+class Gaussian:
+    """N(0, σ²) whatever the fan-in."""
+
+    def __init__(self, std: float):
+        self.std = std
+
+    def __call__(self, random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+        return random.normal(get_backend("cpu"), shape, self.std, dtype)
+
+    def __repr__(self) -> str:
+        return f"Gaussian({self.std})"
+
+
+INITIALIZERS: dict[str, Initializer] = {
+    "he_normal": he_normal,
+    "he_uniform": he_uniform,
+    "xavier_normal": xavier_normal,
+    "xavier_uniform": xavier_uniform,
+    "lecun_uniform": lecun_uniform,
+}
+
+
+def initialize(init: str | Initializer, random: Random, shape, fan_in: int, fan_out: int,
+               dtype: str = "float32"):
+    """Draw an array of ``shape`` with the initialiser named (or given as a callable)."""
+    if callable(init):
+        return init(random, tuple(shape), fan_in, fan_out, dtype)
+    if init not in INITIALIZERS:
+        raise ValueError(f"unknown initialiser {init!r}: use one of {', '.join(INITIALIZERS)} "
+                         "or pass a callable such as init.Gaussian(0.01)")
+    return INITIALIZERS[init](random, tuple(shape), fan_in, fan_out, dtype)
+
+
+def zeros(shape, dtype: str = "float32"):
+    """A CPU array of zeros (biases)."""
+    cpu = get_backend("cpu")
+    return cpu.xp.zeros(tuple(shape), dtype=cpu.dtype(dtype))

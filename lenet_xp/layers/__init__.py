@@ -1,0 +1,14 @@
+"""Layers with hand-written forward, backward and second-derivative (SDLM) passes."""
+
+from .activation import ReLU, ScaledTanh, Sigmoid, Tanh
+from .base import Layer, Parameter
+from .container import Sequential
+from .conv import Conv2d, col2im, im2col
+from .dense import Flatten, Linear
+from .dropout import Dropout
+from .pool import AvgPool2d, MaxPool2d, Subsample2d
+
+__all__ = [
+    "AvgPool2d", "Conv2d", "Dropout", "Flatten", "Layer", "Linear", "MaxPool2d", "Parameter",
+    "ReLU", "ScaledTanh", "Sequential", "Sigmoid", "Subsample2d", "Tanh", "col2im", "im2col",
+]

@@ -1,0 +1,159 @@
+"""2-D convolution by im2col and matrix product, with an optional sparse connection table."""
+
+from __future__ import annotations
+
+from array_api_compat import array_namespace, device
+
+from .. import init as initializers
+from ..backend import Random, get_backend
+from .base import Layer, Parameter
+from .windows import output_size, window_slices
+
+
+def im2col(x, kh: int, kw: int, stride: int = 1, padding: int = 0):
+    """Unfold sliding windows into columns.
+
+    x: (N, C, H, W) -> cols: (N, C·kh·kw, OH·OW), where
+    cols[n, (c, i, j), (p, q)] = x_padded[n, c, p·s + i, q·s + j]. Built from kh·kw strided
+    slice copies, one per kernel offset. Returns ``(cols, (OH, OW))``.
+    """
+    xp = array_namespace(x)
+    n, c, h, w = x.shape
+    oh = output_size(h, kh, stride, padding)
+    ow = output_size(w, kw, stride, padding)
+    if padding:
+        padded = xp.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=x.dtype, device=device(x))
+        padded[:, :, padding:padding + h, padding:padding + w] = x
+        x = padded
+    cols = xp.empty((n, c, kh, kw, oh, ow), dtype=x.dtype, device=device(x))
+    for i, j, window in window_slices(kh, kw, stride, oh, ow):
+        cols[:, :, i, j, :, :] = x[window]
+    return xp.reshape(cols, (n, c * kh * kw, oh * ow)), (oh, ow)
+
+
+def col2im(dcols, input_shape, kh: int, kw: int, stride: int = 1, padding: int = 0):
+    """The adjoint of :func:`im2col`: add each column entry back where it was read from.
+
+    dcols: (N, C·kh·kw, OH·OW) -> dx: (N, C, H, W), as kh·kw shifted slice additions.
+    """
+    xp = array_namespace(dcols)
+    n, c, h, w = input_shape
+    oh = output_size(h, kh, stride, padding)
+    ow = output_size(w, kw, stride, padding)
+    dcols = xp.reshape(dcols, (n, c, kh, kw, oh, ow))
+    dx = xp.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=dcols.dtype, device=device(dcols))
+    for i, j, window in window_slices(kh, kw, stride, oh, ow):
+        dx[window] += dcols[:, :, i, j, :, :]
+    if padding:
+        dx = dx[:, :, padding:padding + h, padding:padding + w]
+    return dx
+
+
+class Conv2d(Layer):
+    """2-D convolution (cross-correlation, as in every framework).
+
+    x: (N, C, H, W) -> y: (N, F, OH, OW), OH = (H + 2P − K)/S + 1, and
+
+        y[n, f, p, q] = b[f] + Σ_{c, i, j} W[f, c, i, j] · x_pad[n, c, p·S + i, q·S + j]
+
+    computed as y[n] = W₂ @ cols[n] with W₂ = W reshaped to (F, C·K·K) and cols from
+    :func:`im2col`. Backward, with dY[n] of shape (F, OH·OW):
+
+        dW₂ = Σ_n dY[n] @ cols[n]ᵀ      db = Σ_{n,p,q} dY      dx = col2im(W₂ᵀ @ dY[n])
+
+    ``connections`` (F, C) of 0/1 makes a sparse connection table (LeNet-5's C3): output map f
+    sees input map c only where connections[f, c] is 1. Unconnected weights are fixed at 0
+    (their gradient is masked), so the parameter count and gradients are exactly those of the
+    sparse layer.
+    """
+
+    param_names = ("weight", "bias")
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, *, connections=None, init: str = "he_normal",
+                 random: Random | None = None, dtype: str = "float32"):
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        random = random or Random(None)
+        shape = (out_channels, in_channels, kernel_size, kernel_size)
+        area = kernel_size * kernel_size
+        mask = None
+        if connections is None:
+            weight = initializers.initialize(init, random, shape, in_channels * area,
+                                             out_channels * area, dtype)
+        else:
+            mask, weight = self._sparse_weight(connections, init, random, shape, dtype)
+        self.weight = Parameter(weight, mask=mask)
+        self.bias = Parameter(initializers.zeros((out_channels,), dtype), decay=False)
+        self._cols = None
+        self._input_shape = None
+
+    @staticmethod
+    def _sparse_weight(connections, init, random, shape, dtype):
+        """Per-map draws with each map's own fan-in, then zeros where there is no connection."""
+        cpu = get_backend("cpu")
+        xp = cpu.xp
+        table = xp.asarray(connections, dtype=cpu.dtype(dtype))
+        out_channels, in_channels, kh, kw = shape
+        if tuple(table.shape) != (out_channels, in_channels):
+            raise ValueError(f"connection table has shape {tuple(table.shape)}, "
+                             f"expected (out_channels, in_channels) = {(out_channels, in_channels)}")
+        fan_out = [int(n) * kh * kw for n in xp.sum(table, axis=0)]
+        maps = []
+        for f in range(out_channels):
+            fan_in = int(xp.sum(table[f, ...])) * kh * kw
+            maps.append(initializers.initialize(init, random, shape[1:], fan_in,
+                                                max(sum(fan_out) / in_channels, 1), dtype))
+        mask = xp.broadcast_to(xp.reshape(table, (out_channels, in_channels, 1, 1)), shape)
+        mask = xp.asarray(mask, copy=True)
+        return mask, xp.stack(maps) * mask
+
+    def extra_repr(self) -> str:
+        sparse = ", sparse" if self.weight.mask is not None else ""
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}{sparse}")
+
+    def forward(self, x):
+        xp = array_namespace(x)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"Conv2d expects input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        k = self.kernel_size
+        cols, (oh, ow) = im2col(x, k, k, self.stride, self.padding)
+        weight = xp.reshape(self.weight.data, (self.out_channels, -1))
+        y = xp.matmul(weight, cols) + xp.reshape(self.bias.data, (self.out_channels, 1))
+        if self.training:
+            self._cols, self._input_shape = cols, tuple(x.shape)
+        return xp.reshape(y, (x.shape[0], self.out_channels, oh, ow))
+
+    def backward(self, dy):
+        self.weight.grad, self.bias.grad, dx = self._backprop(dy, self.weight.data, self._cols)
+        return dx
+
+    def backward_curvature(self, d2y):
+        xp = array_namespace(d2y)
+        self.weight.curvature, self.bias.curvature, d2x = self._backprop(
+            d2y, self.weight.data ** 2, self._cols ** 2)
+        return d2x
+
+    def _backprop(self, dy, weight, cols):
+        """(dW, db, dx) for output gradient dy given the weight and columns to use.
+
+        The curvature pass calls this with W² and cols² (Gauss-Newton), the gradient pass with
+        W and cols.
+        """
+        if self._cols is None:
+            raise RuntimeError("Conv2d.backward called before a training-mode forward")
+        xp = array_namespace(dy)
+        n = dy.shape[0]
+        dy = xp.reshape(dy, (n, self.out_channels, -1))
+        db = xp.sum(dy, axis=(0, 2))
+        dw = xp.reshape(xp.sum(xp.matmul(dy, cols.mT), axis=0), weight.shape)
+        if self.weight.mask is not None:
+            dw = dw * self.weight.mask
+        dx = None
+        if self.needs_input_grad:
+            k = self.kernel_size
+            dcols = xp.matmul(xp.reshape(weight, (self.out_channels, -1)).mT, dy)
+            dx = col2im(dcols, self._input_shape, k, k, self.stride, self.padding)
+        return dw, db, dx
+

@@ -1,0 +1,71 @@
+"""Fully connected layer and the reshape that feeds it."""
+
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+
+from .. import init as initializers
+from ..backend import Random
+from .base import Layer, Parameter
+
+
+class Linear(Layer):
+    """Affine map x: (N, D_in) -> y: (N, D_out),  y = x Wᵀ + b,  W: (D_out, D_in).
+
+    Backward: dx = dy W,  dW = dyᵀ x,  db = Σ_n dy.
+    """
+
+    param_names = ("weight", "bias")
+
+    def __init__(self, in_features: int, out_features: int, *, init: str = "he_normal",
+                 random: Random | None = None, dtype: str = "float32"):
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(initializers.initialize(
+            init, random or Random(None), (out_features, in_features), in_features,
+            out_features, dtype))
+        self.bias = Parameter(initializers.zeros((out_features,), dtype), decay=False)
+        self._x = None
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}"
+
+    def forward(self, x):
+        xp = array_namespace(x)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"Linear expects input (N, {self.in_features}), got {tuple(x.shape)}")
+        if self.training:
+            self._x = x
+        return xp.matmul(x, self.weight.data.mT) + self.bias.data
+
+    def backward(self, dy):
+        self.weight.grad, self.bias.grad, dx = self._backprop(dy, self.weight.data, self._x)
+        return dx
+
+    def backward_curvature(self, d2y):
+        self.weight.curvature, self.bias.curvature, d2x = self._backprop(
+            d2y, self.weight.data ** 2, self._x ** 2)
+        return d2x
+
+    def _backprop(self, dy, weight, x):
+        if self._x is None:
+            raise RuntimeError("Linear.backward called before a training-mode forward")
+        xp = array_namespace(dy)
+        dx = xp.matmul(dy, weight) if self.needs_input_grad else None
+        return xp.matmul(dy.mT, x), xp.sum(dy, axis=0), dx
+
+
+class Flatten(Layer):
+    """(N, C, H, W) -> (N, C·H·W) in row-major order; backward reshapes back."""
+
+    def __init__(self):
+        self._input_shape = None
+
+    def forward(self, x):
+        xp = array_namespace(x)
+        self._input_shape = tuple(x.shape)
+        return xp.reshape(x, (x.shape[0], -1))
+
+    def backward(self, dy):
+        return array_namespace(dy).reshape(dy, self._input_shape)
+
+    backward_curvature = backward

@@ -1,0 +1,166 @@
+"""Pooling: max, average, and LeNet-5's trainable subsampling, each over k×k windows with stride s.
+
+All three combine the k·k strided views of :mod:`.windows` elementwise (no reshape-and-reduce,
+no loop over pixels), and their backward passes add into the same views.
+"""
+
+from __future__ import annotations
+
+from array_api_compat import array_namespace, device
+
+from .. import init as initializers
+from ..backend import Random
+from .base import Layer, Parameter
+from .windows import output_size, window_slices
+
+
+class _Pool(Layer):
+    """Shared shape handling: x (N, C, H, W) -> (N, C, OH, OW), OH = (H − k)/s + 1."""
+
+    def __init__(self, kernel_size: int = 2, stride: int | None = None):
+        self.kernel_size = kernel_size
+        self.stride = stride or kernel_size
+        self._input_shape = None
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+    def _windows(self, x):
+        """The (OH, OW) output size and the k·k window indices for an input x."""
+        if x.ndim != 4:
+            raise ValueError(f"{type(self).__name__} expects input (N, C, H, W), got {tuple(x.shape)}")
+        k, s = self.kernel_size, self.stride
+        oh, ow = output_size(x.shape[2], k, s), output_size(x.shape[3], k, s)
+        return list(window_slices(k, k, s, oh, ow))
+
+    def _window_sum(self, x):
+        """Σ over each window: (N, C, H, W) -> (N, C, OH, OW)."""
+        windows = self._windows(x)
+        total = x[windows[0][2]]
+        for _, _, window in windows[1:]:
+            total = total + x[window]
+        return total
+
+    def _spread(self, dy_per_input):
+        """dx with dy_per_input added into every position of its window (the sum's adjoint)."""
+        xp = array_namespace(dy_per_input)
+        dx = xp.zeros(self._input_shape, dtype=dy_per_input.dtype, device=device(dy_per_input))
+        for _, _, window in window_slices(self.kernel_size, self.kernel_size, self.stride,
+                                          dy_per_input.shape[2], dy_per_input.shape[3]):
+            dx[window] += dy_per_input
+        return dx
+
+
+class MaxPool2d(_Pool):
+    """y[n, c, p, q] = max over the window at (p·s, q·s) of x[n, c].
+
+    Backward routes dy to the window's maximum; on ties, to the first maximum in row-major
+    window order (as PyTorch and cuDNN do), so each window passes its gradient on exactly once.
+    """
+
+    def __init__(self, kernel_size: int = 2, stride: int | None = None):
+        super().__init__(kernel_size, stride)
+        self._winner = None
+
+    def forward(self, x):
+        xp = array_namespace(x)
+        windows = self._windows(x)
+        best = x[windows[0][2]]
+        winner = xp.zeros(best.shape, dtype=xp.int8, device=device(x)) if self.training else None
+        for k, (_, _, window) in enumerate(windows[1:], start=1):
+            candidate = x[window]
+            better = candidate > best
+            best = xp.where(better, candidate, best)
+            if self.training:
+                winner = xp.where(better, xp.asarray(k, dtype=xp.int8, device=device(x)), winner)
+        if self.training:
+            self._winner, self._input_shape = winner, tuple(x.shape)
+        return best
+
+    def backward(self, dy):
+        return self._route(dy)
+
+    def backward_curvature(self, d2y):
+        return self._route(d2y)
+
+    def _route(self, dy):
+        if self._winner is None:
+            raise RuntimeError("MaxPool2d.backward called before a training-mode forward")
+        xp = array_namespace(dy)
+        dx = xp.zeros(self._input_shape, dtype=dy.dtype, device=device(dy))
+        windows = window_slices(self.kernel_size, self.kernel_size, self.stride,
+                                dy.shape[2], dy.shape[3])
+        for k, (_, _, window) in enumerate(windows):
+            dx[window] += dy * xp.astype(self._winner == k, dy.dtype)
+        return dx
+
+
+class AvgPool2d(_Pool):
+    """y = (1/k²) Σ_window x;  dx = dy/k² added into every position of the window."""
+
+    def forward(self, x):
+        y = self._window_sum(x) / (self.kernel_size ** 2)
+        if self.training:
+            self._input_shape = tuple(x.shape)
+        return y
+
+    def backward(self, dy):
+        return self._spread(dy / (self.kernel_size ** 2))
+
+    def backward_curvature(self, d2y):
+        return self._spread(d2y / (self.kernel_size ** 4))
+
+
+class Subsample2d(_Pool):
+    """LeNet-5's trainable subsampling (S2, S4): one coefficient and one bias per map.
+
+        y[n, c] = a[c] · Σ_window x[n, c] + b[c]
+
+    Backward, with s = Σ_window x:  da[c] = Σ dy·s,  db[c] = Σ dy,  dx = a[c]·dy in every
+    position of the window. The squashing function is a separate activation layer.
+    """
+
+    param_names = ("coefficient", "bias")
+
+    def __init__(self, channels: int, kernel_size: int = 2, stride: int | None = None, *,
+                 init: str = "lecun_uniform", random: Random | None = None,
+                 dtype: str = "float32"):
+        super().__init__(kernel_size, stride)
+        self.channels = channels
+        fan_in = kernel_size * kernel_size
+        self.coefficient = Parameter(initializers.initialize(
+            init, random or Random(None), (channels,), fan_in, 1, dtype))
+        self.bias = Parameter(initializers.zeros((channels,), dtype), decay=False)
+        self._sums = None
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, {super().extra_repr()}"
+
+    def forward(self, x):
+        xp = array_namespace(x)
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"Subsample2d expects input (N, {self.channels}, H, W), got {tuple(x.shape)}")
+        sums = self._window_sum(x)
+        if self.training:
+            self._sums, self._input_shape = sums, tuple(x.shape)
+        return (sums * xp.reshape(self.coefficient.data, (-1, 1, 1))
+                + xp.reshape(self.bias.data, (-1, 1, 1)))
+
+    def backward(self, dy):
+        self.coefficient.grad, self.bias.grad, dx = self._backprop(
+            dy, self.coefficient.data, self._sums)
+        return dx
+
+    def backward_curvature(self, d2y):
+        self.coefficient.curvature, self.bias.curvature, d2x = self._backprop(
+            d2y, self.coefficient.data ** 2, self._sums ** 2)
+        return d2x
+
+    def _backprop(self, dy, coefficient, sums):
+        if self._sums is None:
+            raise RuntimeError("Subsample2d.backward called before a training-mode forward")
+        xp = array_namespace(dy)
+        d_coefficient = xp.sum(dy * sums, axis=(0, 2, 3))
+        d_bias = xp.sum(dy, axis=(0, 2, 3))
+        dx = self._spread(dy * xp.reshape(coefficient, (-1, 1, 1)))
+        return d_coefficient, d_bias, dx

@@ -1,0 +1,29 @@
+"""Sliding-window index arithmetic shared by convolution and pooling.
+
+The one piece of index gymnastics in lenet_xp: a k_h×k_w window sliding with stride s over an
+(N, C, H, W) array is the set of k_h·k_w strided views ``x[:, :, i:i+s·(OH-1)+1:s, j:...:s]``,
+one per kernel offset (i, j), each of shape (N, C, OH, OW). im2col stacks these views, pooling
+combines them elementwise, and the backward passes add gradients into the same views (col2im).
+No Python loop runs over images or output pixels: only over the k_h·k_w offsets.
+"""
+
+from __future__ import annotations
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:
+    """OH = floor((H + 2·padding − k) / stride) + 1; raises ValueError when the window does not fit."""
+    out = (size + 2 * padding - kernel) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"input of size {size} (padding {padding}) is smaller than the {kernel}-wide window"
+        )
+    return out
+
+
+def window_slices(kh: int, kw: int, stride: int, out_h: int, out_w: int):
+    """Yield ``(i, j, index)`` for each kernel offset, where ``x[index]`` is the (N, C, OH, OW) view."""
+    for i in range(kh):
+        rows = slice(i, i + stride * (out_h - 1) + 1, stride)
+        for j in range(kw):
+            cols = slice(j, j + stride * (out_w - 1) + 1, stride)
+            yield i, j, (slice(None), slice(None), rows, cols)

@@ -1,0 +1,9 @@
+"""Optimisers (in-place updates of Parameters) and learning-rate schedules."""
+
+from . import schedules
+from .adagrad import AdaGrad
+from .adam import Adam
+from .base import Optimizer
+from .sgd import SGD
+
+__all__ = ["AdaGrad", "Adam", "Optimizer", "SGD", "schedules"]

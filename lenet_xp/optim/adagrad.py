@@ -1,0 +1,23 @@
+"""AdaGrad (Duchi, Hazan & Singer 2011)."""
+
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+
+from .base import Optimizer
+
+
+class AdaGrad(Optimizer):
+    """G ← G + g²;  w ← w − η g / (√G + ε)."""
+
+    def __init__(self, params, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0):
+        super().__init__(params, lr, weight_decay)
+        self.eps = eps
+
+    def update(self, param, grad, state):
+        xp = array_namespace(grad)
+        if "sum_squares" not in state:
+            state["sum_squares"] = xp.zeros_like(grad)
+        sum_squares = state["sum_squares"]
+        sum_squares += grad * grad
+        param.data -= self.lr * grad / (xp.sqrt(sum_squares) + self.eps)

@@ -1,0 +1,50 @@
+"""Small instances of every layer, shared by the gradient, curvature and cross-backend tests.
+
+Each case is (factory, input shape); factories are seeded so two calls build identical layers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lenet_xp.backend import Random
+from lenet_xp.layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU,
+                             ScaledTanh, Sequential, Sigmoid, Subsample2d, Tanh)
+
+
+class FrozenMaskRandom(Random):
+    """Draws the same numbers at every call, so dropout's mask is fixed for finite differences."""
+
+    def uniform_like(self, x):
+        self.host = np.random.default_rng(self.seed)
+        return super().uniform_like(x)
+
+
+def _small_network():
+    net = Sequential(Conv2d(1, 2, 3, random=Random(1)), ReLU(), MaxPool2d(2), Flatten(),
+                     Linear(8, 3, random=Random(2)))
+    net.needs_input_grad = True
+    return net
+
+
+SPARSE_TABLE = [[1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1]]
+
+LAYER_CASES = {
+    "conv": (lambda: Conv2d(2, 3, 3, random=Random(1)), (2, 2, 5, 5)),
+    "conv_stride2_pad1": (lambda: Conv2d(2, 3, 3, stride=2, padding=1, random=Random(1)), (2, 2, 6, 6)),
+    "conv_pad2_5x5": (lambda: Conv2d(1, 2, 5, padding=2, random=Random(1)), (1, 1, 5, 5)),
+    "conv_sparse": (lambda: Conv2d(3, 4, 3, connections=SPARSE_TABLE, random=Random(1)), (2, 3, 4, 4)),
+    "maxpool_2": (lambda: MaxPool2d(2), (2, 3, 4, 4)),
+    "maxpool_3_stride2": (lambda: MaxPool2d(3, 2), (2, 2, 5, 5)),
+    "avgpool_2": (lambda: AvgPool2d(2), (2, 3, 4, 4)),
+    "avgpool_3_stride2": (lambda: AvgPool2d(3, 2), (1, 2, 5, 5)),
+    "subsample": (lambda: Subsample2d(3, random=Random(1)), (2, 3, 4, 4)),
+    "linear": (lambda: Linear(5, 4, random=Random(1)), (3, 5)),
+    "relu": (ReLU, (3, 4)),
+    "sigmoid": (Sigmoid, (3, 4)),
+    "tanh": (Tanh, (3, 4)),
+    "scaled_tanh": (ScaledTanh, (3, 4)),
+    "flatten": (Flatten, (2, 3, 2, 2)),
+    "dropout": (lambda: Dropout(0.3, random=FrozenMaskRandom(7)), (4, 5)),
+    "network": (_small_network, (2, 1, 6, 6)),
+}

@@ -1,0 +1,76 @@
+"""Sequential: names, modes, device moves and state dicts; Dropout's modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lenet_xp.backend import Random, get_backend, to_numpy
+from lenet_xp.layers import Conv2d, Dropout, Flatten, Linear, ReLU, Sequential
+
+
+def _net(seed=0):
+    return Sequential(("C1", Conv2d(1, 2, 3, random=Random(seed))), ("A1", ReLU()),
+                      ("F", Flatten()), ("D", Dropout(0.5, random=Random(seed))),
+                      ("OUT", Linear(32, 3, random=Random(seed + 1))))
+
+
+def test_parameter_names_and_count():
+    net = _net()
+    assert list(net.parameters()) == ["C1.weight", "C1.bias", "OUT.weight", "OUT.bias"]
+    assert net.num_parameters() == 2 * 9 + 2 + 32 * 3 + 3
+    assert isinstance(net["C1"], Conv2d)
+    assert "(C1): Conv2d(1, 2, kernel_size=3" in repr(net)
+
+
+def test_unnamed_layers_are_numbered_and_duplicates_refused():
+    assert list(Sequential(ReLU(), Linear(2, 2)).parameters()) == ["1.weight", "1.bias"]
+    with pytest.raises(ValueError, match="two layers are named 'A'"):
+        Sequential(("A", ReLU()), ("A", ReLU()))
+    with pytest.raises(TypeError, match="not a Layer"):
+        Sequential(lambda x: x)
+
+
+def test_state_dict_round_trip_across_backends(backend_name):
+    source = _net(seed=0)
+    target = _net(seed=5).to(backend_name)
+    before = {k: v for k, v in target.state_dict().items()}
+    target.load_state_dict({k: to_numpy(v) for k, v in source.state_dict().items()})
+    for name, value in source.state_dict().items():
+        assert target.state_dict()[name] is before[name], "loading copies into the same arrays"
+        np.testing.assert_array_equal(to_numpy(target.state_dict()[name]), to_numpy(value))
+
+
+def test_load_state_dict_errors():
+    net = _net()
+    state = {k: to_numpy(v) for k, v in net.state_dict().items()}
+    with pytest.raises(KeyError, match="missing \\['OUT.bias'\\]"):
+        net.load_state_dict({k: v for k, v in state.items() if k != "OUT.bias"})
+    with pytest.raises(ValueError, match="OUT.weight: state has shape"):
+        net.load_state_dict({**state, "OUT.weight": np.zeros((3, 3), dtype=np.float32)})
+
+
+def test_eval_mode_turns_dropout_off_and_train_mode_back_on(backend_name):
+    net = _net().to(backend_name)
+    x = Random(1).normal(get_backend(backend_name), (4, 1, 6, 6))
+    net.eval()
+    assert all(not layer.training for layer in net.layers)
+    np.testing.assert_array_equal(to_numpy(net.forward(x)), to_numpy(net.forward(x)))
+    net.train()
+    assert not np.array_equal(to_numpy(net.forward(x)), to_numpy(net.forward(x)))
+
+
+def test_dropout_keeps_the_expected_value(backend_name):
+    backend = get_backend(backend_name)
+    x = backend.asarray(np.ones((200, 500), dtype=np.float32))
+    y = to_numpy(Dropout(0.3, random=Random(0)).forward(x))
+    assert set(np.unique(y)) == {0.0, np.float32(1 / 0.7)}
+    assert (y == 0).mean() == pytest.approx(0.3, abs=0.01)
+    assert y.mean() == pytest.approx(1.0, abs=0.02)
+    with pytest.raises(ValueError, match=r"in \[0, 1\)"):
+        Dropout(1.0)
+
+
+def test_backward_before_forward_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="before a training-mode forward"):
+        Linear(2, 2).backward(np.zeros((1, 2)))

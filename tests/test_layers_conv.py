@@ -1,0 +1,77 @@
+"""Conv2d against a direct loop-over-pixels reference, the sparse table, and the skipped dx."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lenet_xp.backend import Random, get_backend, to_numpy
+from lenet_xp.layers import Conv2d, Sequential, col2im, im2col
+
+from layer_cases import SPARSE_TABLE
+
+
+def reference_conv(x, w, b, stride, padding):
+    """Plain numpy: y[n, f, p, q] = b[f] + Σ w[f, c, i, j] x_pad[n, c, p·s + i, q·s + j]."""
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    n, _, h, wd = x.shape
+    f, _, k, _ = w.shape
+    oh, ow = (h - k) // stride + 1, (wd - k) // stride + 1
+    y = np.empty((n, f, oh, ow))
+    for p in range(oh):
+        for q in range(ow):
+            patch = x[:, :, p * stride:p * stride + k, q * stride:q * stride + k]
+            y[:, :, p, q] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3])) + b
+    return y
+
+
+@pytest.mark.parametrize("stride,padding,size", [(1, 0, 7), (2, 1, 8), (1, 2, 5), (3, 0, 9)])
+def test_forward_matches_direct_convolution(backend_name, stride, padding, size):
+    backend = get_backend(backend_name)
+    conv = Conv2d(3, 4, 3, stride=stride, padding=padding, random=Random(0)).to(backend, "float64")
+    conv.bias.data[...] = backend.asarray(np.arange(4.0))
+    x = Random(1).normal(backend, (2, 3, size, size), dtype="float64")
+    expected = reference_conv(to_numpy(x), to_numpy(conv.weight.data), np.arange(4.0), stride, padding)
+    np.testing.assert_allclose(to_numpy(conv.forward(x)), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_col2im_is_the_adjoint_of_im2col(backend_name):
+    """<im2col(x), c> = <x, col2im(c)> for all x, c: the defining property of the backward."""
+    backend = get_backend(backend_name)
+    x = Random(2).normal(backend, (2, 3, 7, 7), dtype="float64")
+    cols, _ = im2col(x, 3, 3, stride=2, padding=1)
+    c = Random(3).normal(backend, tuple(cols.shape), dtype="float64")
+    left = float(backend.xp.sum(cols * c))
+    right = float(backend.xp.sum(x * col2im(c, tuple(x.shape), 3, 3, stride=2, padding=1)))
+    assert left == pytest.approx(right, rel=1e-12)
+
+
+def test_sparse_table_counts_only_connections_and_keeps_zeros():
+    conv = Conv2d(3, 4, 3, connections=SPARSE_TABLE, random=Random(0))
+    weight = to_numpy(conv.weight.data)
+    links = np.array(SPARSE_TABLE)
+    assert conv.weight.size == links.sum() * 9
+    assert np.all(weight[links == 0] == 0) and np.all(weight[links == 1] != 0)
+
+
+def test_sparse_table_shape_is_checked():
+    with pytest.raises(ValueError, match="connection table has shape"):
+        Conv2d(3, 4, 3, connections=[[1, 1, 1]])
+
+
+def test_first_layer_of_a_network_skips_the_input_gradient():
+    net = Sequential(Conv2d(1, 2, 3, random=Random(0)))
+    x = Random(1).normal(get_backend("cpu"), (2, 1, 5, 5))
+    y = net.forward(x)
+    assert net.backward(np.ones_like(y)) is None
+    assert net.parameters()["0.weight"].grad is not None
+    net.needs_input_grad = True
+    assert net.backward(np.ones_like(y)).shape == x.shape
+
+
+def test_wrong_input_shape_is_a_clear_error():
+    conv = Conv2d(3, 4, 3, random=Random(0))
+    with pytest.raises(ValueError, match=r"expects input \(N, 3, H, W\), got \(2, 1, 8, 8\)"):
+        conv.forward(np.zeros((2, 1, 8, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match="smaller than the 3-wide window"):
+        conv.forward(np.zeros((2, 3, 2, 2), dtype=np.float32))
