@@ -42,6 +42,9 @@ class Optimizer:
             if param.mask is not None:
                 param.data *= param.mask
 
+    def before_epoch(self, model, loss, dataset) -> None:
+        """Called by the training loop before each epoch; first-order methods need nothing."""
+
     def update(self, param: Parameter, grad, state: dict) -> None:
         """Apply one step to ``param.data`` in place; ``state`` is this parameter's memory."""
         raise NotImplementedError

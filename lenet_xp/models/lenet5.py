@@ -1,0 +1,44 @@
+"""The modern LeNet-5: ReLU, max-pooling and a softmax output on 32×32 inputs.
+
+    input (N, 1, 32, 32)
+    C1  conv 6@5×5    -> (N, 6, 28, 28) -> ReLU -> S2 max-pool 2×2 -> (N, 6, 14, 14)
+    C3  conv 16@5×5   -> (N, 16, 10, 10) -> ReLU -> S4 max-pool 2×2 -> (N, 16, 5, 5)
+    C5  conv 120@5×5  -> (N, 120, 1, 1) -> ReLU -> flatten -> (N, 120)
+    F6  linear 84     -> ReLU
+    OUT linear 10     -> logits, softmax cross-entropy
+
+61,706 parameters, He-initialised.
+"""
+
+from __future__ import annotations
+
+from ..backend import Random
+from ..layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from ..losses import SoftmaxCrossEntropy
+from ..recipe import Recipe
+from .registry import ModelSpec, register
+
+
+def build_lenet5(random: Random, dtype: str = "float32") -> Sequential:
+    return Sequential(
+        ("C1", Conv2d(1, 6, 5, random=random, dtype=dtype)), ("A1", ReLU()),
+        ("S2", MaxPool2d(2)),
+        ("C3", Conv2d(6, 16, 5, random=random, dtype=dtype)), ("A3", ReLU()),
+        ("S4", MaxPool2d(2)),
+        ("C5", Conv2d(16, 120, 5, random=random, dtype=dtype)), ("A5", ReLU()),
+        ("flatten", Flatten()),
+        ("F6", Linear(120, 84, random=random, dtype=dtype)), ("A6", ReLU()),
+        ("OUT", Linear(84, 10, random=random, dtype=dtype)),
+    )
+
+
+LENET5 = register(ModelSpec(
+    name="lenet5",
+    build=build_lenet5,
+    loss=SoftmaxCrossEntropy,
+    input_size=32,
+    normalisation="standard",
+    recipe=Recipe(epochs=10, batch_size=64, optimizer="adam", lr=2e-3,
+                  schedule="exponential", gamma=0.7),
+    description="modern LeNet-5: ReLU, max-pooling, softmax (61,706 parameters)",
+))

@@ -1,0 +1,50 @@
+"""Models by name: each entry builds its network and says how it is fed, scored and trained."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from ..backend import Random
+from ..layers import Sequential
+from ..recipe import Recipe
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to train and use one model.
+
+    Attributes:
+        name: the registry name (``--model``).
+        build: ``build(random, dtype) -> Sequential`` with weights drawn from ``random``.
+        loss: a zero-argument factory of the loss (which also gives ``predict``).
+        input_size: the square input side the network expects (32 for padded MNIST, 28 raw).
+        normalisation: the pixel normalisation of :mod:`lenet_xp.data.preprocess`.
+        recipe: the default training recipe (``scripts/train.py`` flags override parts).
+        description: one line for ``--help`` and the README.
+    """
+
+    name: str
+    build: Callable[[Random, str], Sequential]
+    loss: Callable[[], object]
+    input_size: int
+    normalisation: str
+    recipe: Recipe
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in MODELS:
+        raise ValueError(f"a model named {spec.name!r} is already registered")
+    MODELS[spec.name] = spec
+    return spec
+
+
+def get_model(name: str) -> ModelSpec:
+    """The registered :class:`ModelSpec` called ``name``; KeyError lists the choices."""
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}: choose from {', '.join(sorted(MODELS))}")
+    return MODELS[name]

@@ -1,0 +1,85 @@
+"""A training recipe: optimiser, schedule, batch size, epochs and regularisation, as data.
+
+Every model in the zoo carries a default :class:`Recipe`; ``scripts/train.py`` flags replace
+single fields (``--lr``, ``--epochs``, ...) and ``--recipe key=value`` any of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .optim import SGD, AdaGrad, Adam, schedules
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How to train. ``lr`` is the initial learning rate; ``schedule`` shapes it per epoch:
+
+    - ``constant``: η;  ``step``: η·γ^⌊e/step_size⌋;  ``exponential``: η·γ^e;
+    - ``piecewise``: ``pieces`` = ((epochs, η), ...), the last η held (``lr`` unused).
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    gamma: float = 0.1
+    step_size: int = 1
+    pieces: tuple = ()
+    patience: int = 0  # early stopping: epochs without a better validation error; 0 = off
+
+    def replace(self, **changes) -> "Recipe":
+        """A copy with some fields changed; unknown names and bad values raise ValueError."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown recipe field(s) {', '.join(sorted(unknown))}: use "
+                             f"{', '.join(f.name for f in dataclasses.fields(self))}")
+        recipe = dataclasses.replace(self, **changes)
+        recipe.validate()
+        return recipe
+
+    def validate(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs must be >= 1 (got {self.epochs})")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1 (got {self.batch_size})")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"unknown optimizer {self.optimizer!r} (choose {', '.join(OPTIMIZERS)})")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"unknown schedule {self.schedule!r} (choose {', '.join(SCHEDULES)})")
+        if self.lr <= 0:
+            problems.append(f"lr must be > 0 (got {self.lr})")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be >= 0 (got {self.weight_decay})")
+        if problems:
+            raise ValueError("bad recipe: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+OPTIMIZERS = {
+    "sgd": lambda params, r: SGD(params, r.lr, r.momentum, r.nesterov, r.weight_decay),
+    "adam": lambda params, r: Adam(params, r.lr, weight_decay=r.weight_decay),
+    "adagrad": lambda params, r: AdaGrad(params, r.lr, weight_decay=r.weight_decay),
+}
+
+SCHEDULES = {
+    "constant": lambda r: schedules.Constant(r.lr),
+    "step": lambda r: schedules.Step(r.lr, r.step_size, r.gamma),
+    "exponential": lambda r: schedules.Exponential(r.lr, r.gamma),
+    "piecewise": lambda r: schedules.Piecewise(r.pieces),
+}
+
+
+def make_optimizer(recipe: Recipe, params):
+    return OPTIMIZERS[recipe.optimizer](params, recipe)
+
+
+def make_schedule(recipe: Recipe):
+    return SCHEDULES[recipe.schedule](recipe)

@@ -1,0 +1,137 @@
+"""The training loop: epochs of forward, loss, backward and optimiser step, and evaluation.
+
+Per batch nothing leaves the device: the loss and the count of correct predictions are summed
+into device scalars, read once per epoch (and every ``progress_every`` batches for the
+progress bar).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Callable
+
+from tqdm import tqdm
+
+from .data import DeviceDataset, iterate_batches
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class EpochStats:
+    """What one epoch measured. Accuracies are fractions in [0, 1]."""
+
+    epoch: int
+    lr: float
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+    images_per_second: float
+    elapsed: float
+
+    def line(self, epochs: int) -> str:
+        val = (f"val acc {100 * self.val_accuracy:6.2f}%" if self.val_accuracy is not None
+               else "val acc    n/a")
+        return (f"epoch {self.epoch + 1:>2}/{epochs}  lr {self.lr:.2e}  loss {self.train_loss:.4f}  "
+                f"train acc {100 * self.train_accuracy:6.2f}%  {val}  "
+                f"{self.images_per_second:8,.0f} img/s  {self.seconds:6.1f} s  "
+                f"(elapsed {self.elapsed:6.1f} s)")
+
+
+def evaluate(model, loss, dataset: DeviceDataset, batch_size: int = 1000) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on ``dataset`` in evaluation mode (no caches kept)."""
+    xp = dataset.backend.xp
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for x, y in iterate_batches(dataset, batch_size, shuffle=False):
+        outputs = model.forward(x)
+        total_loss = total_loss + loss.forward(outputs, y) * y.shape[0]
+        correct = correct + xp.sum(xp.astype(loss.predict(outputs) == y, xp.int64))
+    model.train(was_training)
+    return float(total_loss) / len(dataset), int(correct) / len(dataset)
+
+
+def train_epoch(model, loss, optimizer, batches, *, description: str = "",
+                progress: bool = True, progress_every: int = 50) -> tuple[float, float]:
+    """One pass over ``batches``; returns the mean training loss and accuracy."""
+    dataset = batches.dataset
+    xp = dataset.backend.xp
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(total=len(dataset), desc=description, unit="img", unit_scale=True, leave=False,
+               disable=not progress, dynamic_ncols=True)
+    with bar:
+        for step, (x, y) in enumerate(batches, start=1):
+            outputs = model.forward(x)
+            batch_loss = loss.forward(outputs, y)
+            model.backward(loss.backward())
+            optimizer.step()
+            total_loss = total_loss + batch_loss * y.shape[0]
+            correct = correct + xp.sum(xp.astype(loss.predict(outputs) == y, xp.int64))
+            seen += y.shape[0]
+            bar.update(y.shape[0])
+            if progress and step % progress_every == 0:
+                bar.set_postfix(loss=f"{float(total_loss) / seen:.4f}")
+    return float(total_loss) / seen, int(correct) / seen
+
+
+def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: DeviceDataset,
+        val_set: DeviceDataset | None, *, epochs: int, batch_size: int, random,
+        patience: int = 0, progress: bool = True,
+        on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
+    """Train for ``epochs`` epochs (fewer with early stopping) and return the per-epoch stats.
+
+    Before each epoch the learning rate is set to ``schedule(epoch)`` and the optimiser's
+    ``before_epoch`` hook runs (SDLM estimates its curvatures there). After each epoch the
+    model is evaluated on ``val_set`` and ``on_epoch(stats)`` is called (checkpoints, logs).
+    With ``patience`` > 0, training stops after that many epochs without a lower validation
+    error, and the best epoch's weights are restored.
+
+    Raises:
+        TrainingDiverged: the training loss is NaN or infinite; ``on_epoch`` is not called for
+            that epoch, so the last good checkpoint stays the last one written.
+    """
+    batches = iterate_batches(train_set, batch_size, shuffle=True, random=random)
+    history: list[EpochStats] = []
+    best_error, best_state, waited = math.inf, None, 0
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        optimizer.lr = schedule(epoch)
+        optimizer.before_epoch(model, loss, train_set)
+        epoch_start = time.perf_counter()
+        train_loss, train_accuracy = train_epoch(
+            model, loss, optimizer, batches, description=f"epoch {epoch + 1}/{epochs}",
+            progress=progress)
+        train_set.backend.synchronize()
+        seconds = time.perf_counter() - epoch_start
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(
+                f"the training loss became {train_loss} in epoch {epoch + 1}; try a lower --lr")
+        val_loss = val_accuracy = None
+        if val_set is not None and len(val_set):
+            val_loss, val_accuracy = evaluate(model, loss, val_set)
+        stats = EpochStats(epoch, optimizer.lr, train_loss, train_accuracy, val_loss,
+                           val_accuracy, seconds, len(train_set) / seconds,
+                           time.perf_counter() - start)
+        history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+        if patience and val_accuracy is not None:
+            if 1.0 - val_accuracy < best_error:
+                best_error, waited = 1.0 - val_accuracy, 0
+                best_state = {k: train_set.backend.xp.asarray(v, copy=True)
+                              for k, v in model.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= patience:
+                    break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
