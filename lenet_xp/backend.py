@@ -167,6 +167,10 @@ class Random:
         """Samples of U(low, high) with the given shape, on ``backend``."""
         return backend.asarray(self.host.uniform(low, high, size=shape), dtype=backend.dtype(dtype))
 
+    def integers(self, low: int, high: int, size) -> np.ndarray:
+        """Host integers uniform in [low, high) (int64), for augmentation parameters."""
+        return self.host.integers(low, high, size=size)
+
     def permutation(self, n: int) -> np.ndarray:
         """A host permutation of range(n) (int64), for shuffling and splits."""
         return self.host.permutation(n)

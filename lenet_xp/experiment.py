@@ -16,7 +16,7 @@ from typing import Callable
 from . import __version__
 from .backend import Random, get_backend
 from .checkpoint import save_checkpoint
-from .data import DeviceDataset, prepare_mnist
+from .data import DeviceDataset, prepare_mnist, random_shift
 from .models import get_model
 from .recipe import make_optimizer, make_schedule
 from .train import EpochStats, evaluate, fit
@@ -95,9 +95,11 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
                             {**meta, "epoch": stats.epoch + 1, "rng_state": random.state(),
                              "metrics": dataclasses.asdict(stats)}, optimizer)
 
+    augment = (lambda x: random_shift(x, recipe.shift, random)) if recipe.shift else None
     history = fit(model, loss, optimizer, make_schedule(recipe), train_set, val_set,
                   epochs=recipe.epochs, batch_size=recipe.batch_size, random=random,
-                  patience=recipe.patience, progress=config.progress, on_epoch=on_epoch)
+                  patience=recipe.patience, augment=augment, progress=config.progress,
+                  on_epoch=on_epoch)
     test_loss, test_accuracy = evaluate(model, loss, test_set)
     log(f"test accuracy {100 * test_accuracy:.2f}% (error {100 * (1 - test_accuracy):.2f}%, "
         f"loss {test_loss:.4f}) after {len(history)} epochs, "

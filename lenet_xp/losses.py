@@ -87,3 +87,97 @@ class MeanSquaredError:
     @staticmethod
     def predict(outputs):
         return array_namespace(outputs).argmax(outputs, axis=1)
+
+
+class MAPLoss:
+    """LeNet-5's maximum a posteriori criterion (LeCun et al. 1998, eq. 9) on RBF penalties.
+
+    From penalties y: (N, K) (the RBF outputs, smaller is better) and integer labels t: (N,),
+
+        E = (1/N) Σ_n [ y_{n,t_n} + log( e^{−j} + Σ_i e^{−y_{n,i}} ) ]
+
+    The second term is a log-sum-exp over K + 1 "logits" (−y_1, …, −y_K, −j): the K classes
+    and a background "rubbish" class of fixed penalty j. With q the softmax over those K + 1
+    values (q_i for class i, the rest of the mass for the rubbish class),
+
+        dE/dy_{n,i}   = (onehot(t)_{n,i} − q_{n,i}) / N
+        d²E/dy_{n,i}² = q_{n,i} (1 − q_{n,i}) / N                     (``curvature()``)
+
+    The curvature is the exact diagonal of the Hessian with respect to y: y_{t} enters
+    linearly, and the log-sum-exp is convex, so its diagonal is q(1 − q) ≥ 0 and is its own
+    Gauss-Newton diagonal; SDLM takes it from here through the RBF layer's Gauss-Newton rule.
+    Classification: the class of smallest penalty, argmin_i y_i.
+
+    j: the paper says only "a positive constant". We use j = 0.1 (as most reproductions do):
+    e^{−j} ≈ 0.9 dominates the sum whenever every penalty is beyond a few units (squared
+    distances over 84 components run in the tens to hundreds), and then E ≈ y_t − log 0.9 is
+    the paper's MSE criterion (eq. 8), pulling F6 towards the right bitmap; only classes whose
+    penalty comes within a few units of 0 are pushed away. That is the role the paper gives
+    j: it "prevents the penalties of classes that are already very large from being pushed
+    further up". A larger j brings the competition in earlier (j → ∞ is cross-entropy on −y).
+    """
+
+    def __init__(self, j: float = 0.1):
+        if not j > 0:
+            raise ValueError(f"the MAP criterion's constant j must be positive, got {j}")
+        self.j = j
+        self._q = None
+        self._targets = None
+
+    def forward(self, penalties, labels):
+        xp = array_namespace(penalties)
+        if penalties.ndim != 2 or labels.shape != (penalties.shape[0],):
+            raise ValueError(f"expected penalties (N, K) and labels (N,), got "
+                             f"{tuple(penalties.shape)} and {tuple(labels.shape)}")
+        # log(e^{−j} + Σ e^{−y}) after subtracting the largest of the K + 1 exponents
+        top = xp.clip(xp.max(-penalties, axis=1, keepdims=True), min=-self.j)
+        exponentials = xp.exp(-penalties - top)
+        total = xp.sum(exponentials, axis=1, keepdims=True) + xp.exp(-self.j - top)
+        self._targets = one_hot(labels, penalties.shape[1], penalties.dtype)
+        self._q = exponentials / total
+        correct = xp.sum(self._targets * penalties, axis=1)
+        return xp.mean(correct + xp.squeeze(top + xp.log(total), axis=1))
+
+    __call__ = forward
+
+    def backward(self):
+        return (self._targets - self._q) / self._q.shape[0]
+
+    def curvature(self):
+        q = self._q
+        return q * (1.0 - q) / q.shape[0]
+
+    @staticmethod
+    def predict(penalties):
+        return array_namespace(penalties).argmin(penalties, axis=1)
+
+
+class RBFCrossEntropy:
+    """Softmax cross-entropy read from RBF penalties y: (N, K), with logits z = −y.
+
+        E = (1/N) Σ_n [ log Σ_k e^{−y_nk} + y_{n,t_n} ]
+        dE/dy = −(softmax(−y) − onehot(t)) / N,   d²E/dy² = softmax(−y)(1 − softmax(−y)) / N
+
+    How students often put a softmax on top of LeNet-5's RBF layer (``lenet5_sigmoid``). It
+    is the MAP criterion with j → ∞ (no rubbish class). With ±1 prototypes all of norm √84,
+    −y_i = 2 x·w_i − ‖x‖² − 84, and the softmax ignores the terms common to every class: the
+    RBF layer then acts as a fixed linear read-out 2 x·w_i. Classification: argmin_i y_i.
+    """
+
+    def __init__(self):
+        self._cross_entropy = SoftmaxCrossEntropy()
+
+    def forward(self, penalties, labels):
+        return self._cross_entropy.forward(-penalties, labels)
+
+    __call__ = forward
+
+    def backward(self):
+        return -self._cross_entropy.backward()
+
+    def curvature(self):
+        return self._cross_entropy.curvature()
+
+    @staticmethod
+    def predict(penalties):
+        return array_namespace(penalties).argmin(penalties, axis=1)

@@ -31,6 +31,7 @@ class Recipe:
     step_size: int = 1
     pieces: tuple = ()
     patience: int = 0  # early stopping: epochs without a better validation error; 0 = off
+    shift: int = 0  # augmentation: random translations of up to this many pixels; 0 = off
 
     def replace(self, **changes) -> "Recipe":
         """A copy with some fields changed; unknown names and bad values raise ValueError."""

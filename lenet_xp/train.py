@@ -58,9 +58,11 @@ def evaluate(model, loss, dataset: DeviceDataset, batch_size: int = 1000) -> tup
     return float(total_loss) / len(dataset), int(correct) / len(dataset)
 
 
-def train_epoch(model, loss, optimizer, batches, *, description: str = "",
-                progress: bool = True, progress_every: int = 50) -> tuple[float, float]:
-    """One pass over ``batches``; returns the mean training loss and accuracy."""
+def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = None,
+                description: str = "", progress: bool = True,
+                progress_every: int = 50) -> tuple[float, float]:
+    """One pass over ``batches`` (each passed through ``augment`` if given); returns the mean
+    training loss and accuracy."""
     dataset = batches.dataset
     xp = dataset.backend.xp
     model.train()
@@ -69,6 +71,8 @@ def train_epoch(model, loss, optimizer, batches, *, description: str = "",
                disable=not progress, dynamic_ncols=True)
     with bar:
         for step, (x, y) in enumerate(batches, start=1):
+            if augment is not None:
+                x = augment(x)
             outputs = model.forward(x)
             batch_loss = loss.forward(outputs, y)
             model.backward(loss.backward())
@@ -84,13 +88,14 @@ def train_epoch(model, loss, optimizer, batches, *, description: str = "",
 
 def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: DeviceDataset,
         val_set: DeviceDataset | None, *, epochs: int, batch_size: int, random,
-        patience: int = 0, progress: bool = True,
+        patience: int = 0, augment: Callable | None = None, progress: bool = True,
         on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
     """Train for ``epochs`` epochs (fewer with early stopping) and return the per-epoch stats.
 
     Before each epoch the learning rate is set to ``schedule(epoch)`` and the optimiser's
     ``before_epoch`` hook runs (SDLM estimates its curvatures there). After each epoch the
     model is evaluated on ``val_set`` and ``on_epoch(stats)`` is called (checkpoints, logs).
+    ``augment`` maps each training batch x to an augmented one.
     With ``patience`` > 0, training stops after that many epochs without a lower validation
     error, and the best epoch's weights are restored.
 
@@ -107,8 +112,8 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
         optimizer.before_epoch(model, loss, train_set)
         epoch_start = time.perf_counter()
         train_loss, train_accuracy = train_epoch(
-            model, loss, optimizer, batches, description=f"epoch {epoch + 1}/{epochs}",
-            progress=progress)
+            model, loss, optimizer, batches, augment=augment,
+            description=f"epoch {epoch + 1}/{epochs}", progress=progress)
         train_set.backend.synchronize()
         seconds = time.perf_counter() - epoch_start
         if not math.isfinite(train_loss):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from lenet_xp.backend import Backend
+from lenet_xp.data.augment import random_shift
 from lenet_xp.data.batching import Batches, DeviceDataset, iterate_batches
 from lenet_xp.data.idx import IdxError, decode_idx, read_idx, write_idx
 from lenet_xp.data.mnist import (
@@ -36,7 +37,7 @@ __all__ = [
     "MNIST_FILES", "MNIST_SHA256", "NORMALISATIONS",
     "Batches", "DataError", "DeviceDataset", "IdxError", "MnistSplits", "PixelStats",
     "binarise", "decode_idx", "iterate_batches", "load_mnist", "normalise", "pad_images",
-    "pixel_stats", "prepare_mnist", "read_idx", "resolve_data_dir", "validation_split",
+    "pixel_stats", "prepare_mnist", "random_shift", "read_idx", "resolve_data_dir", "validation_split",
     "write_idx",
 ]
 

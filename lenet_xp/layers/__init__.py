@@ -7,8 +7,10 @@ from .conv import Conv2d, col2im, im2col
 from .dense import Flatten, Linear
 from .dropout import Dropout
 from .pool import AvgPool2d, MaxPool2d, Subsample2d
+from .rbf import EuclideanRBF
 
 __all__ = [
-    "AvgPool2d", "Conv2d", "Dropout", "Flatten", "Layer", "Linear", "MaxPool2d", "Parameter",
-    "ReLU", "ScaledTanh", "Sequential", "Sigmoid", "Subsample2d", "Tanh", "col2im", "im2col",
+    "AvgPool2d", "Conv2d", "Dropout", "EuclideanRBF", "Flatten", "Layer", "Linear", "MaxPool2d",
+    "Parameter", "ReLU", "ScaledTanh", "Sequential", "Sigmoid", "Subsample2d", "Tanh", "col2im",
+    "im2col",
 ]

@@ -35,10 +35,8 @@ class ReLU(_Elementwise):
     """y = max(x, 0);  f'(x) = 1 where x > 0, else 0."""
 
     def _function(self, x, want_slope):
-        xp = array_namespace(x)
-        positive = x > 0
-        y = xp.where(positive, x, xp.zeros_like(x))
-        return y, (xp.astype(positive, x.dtype) if want_slope else None)
+        slope = array_namespace(x).astype(x > 0, x.dtype)
+        return x * slope, (slope if want_slope else None)
 
 
 class Sigmoid(_Elementwise):

@@ -7,46 +7,53 @@ from array_api_compat import array_namespace, device
 from .. import init as initializers
 from ..backend import Random, get_backend
 from .base import Layer, Parameter
-from .windows import output_size, window_slices
+from .windows import Workspace, output_size, window_slices
 
 
-def im2col(x, kh: int, kw: int, stride: int = 1, padding: int = 0):
-    """Unfold sliding windows into columns.
+def im2col(x, kh: int, kw: int, stride: int = 1, padding: int = 0, workspace: Workspace | None = None):
+    """Unfold sliding windows into columns, channel-major.
 
-    x: (N, C, H, W) -> cols: (N, C·kh·kw, OH·OW), where
-    cols[n, (c, i, j), (p, q)] = x_padded[n, c, p·s + i, q·s + j]. Built from kh·kw strided
+    x: (N, C, H, W) -> cols: (C·kh·kw, N·OH·OW), where
+    cols[(c, i, j), (n, p, q)] = x_padded[n, c, p·s + i, q·s + j]. Built from kh·kw strided
     slice copies, one per kernel offset. Returns ``(cols, (OH, OW))``.
+
+    The batch axis sits next to the pixels, so a whole batch is one matrix product with W and
+    a convolution's (C, N, H, W) output is the next one's input without a transpose. With a
+    ``workspace`` the padded input and the columns reuse last step's memory.
     """
     xp = array_namespace(x)
+    workspace = workspace or Workspace()
     n, c, h, w = x.shape
     oh = output_size(h, kh, stride, padding)
     ow = output_size(w, kw, stride, padding)
+    channels_first = xp.permute_dims(x, (1, 0, 2, 3))  # (C, N, H, W); a view, no copy
     if padding:
-        padded = xp.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=x.dtype, device=device(x))
-        padded[:, :, padding:padding + h, padding:padding + w] = x
-        x = padded
-    cols = xp.empty((n, c, kh, kw, oh, ow), dtype=x.dtype, device=device(x))
+        padded = workspace.get("padded", x, (c, n, h + 2 * padding, w + 2 * padding), zeros=True)
+        padded[:, :, padding:padding + h, padding:padding + w] = channels_first
+        channels_first = padded  # its border was zeroed once and is never written
+    cols = workspace.get("cols", x, (c, kh, kw, n, oh, ow))
     for i, j, window in window_slices(kh, kw, stride, oh, ow):
-        cols[:, :, i, j, :, :] = x[window]
-    return xp.reshape(cols, (n, c * kh * kw, oh * ow)), (oh, ow)
+        cols[:, i, j, ...] = channels_first[window]
+    return xp.reshape(cols, (c * kh * kw, n * oh * ow)), (oh, ow)
 
 
 def col2im(dcols, input_shape, kh: int, kw: int, stride: int = 1, padding: int = 0):
     """The adjoint of :func:`im2col`: add each column entry back where it was read from.
 
-    dcols: (N, C·kh·kw, OH·OW) -> dx: (N, C, H, W), as kh·kw shifted slice additions.
+    dcols: (C·kh·kw, N·OH·OW) -> dx: (N, C, H, W) (stored channel-major, returned as a
+    transposed view), as kh·kw shifted slice additions.
     """
     xp = array_namespace(dcols)
     n, c, h, w = input_shape
     oh = output_size(h, kh, stride, padding)
     ow = output_size(w, kw, stride, padding)
-    dcols = xp.reshape(dcols, (n, c, kh, kw, oh, ow))
-    dx = xp.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=dcols.dtype, device=device(dcols))
+    dcols = xp.reshape(dcols, (c, kh, kw, n, oh, ow))
+    dx = xp.zeros((c, n, h + 2 * padding, w + 2 * padding), dtype=dcols.dtype, device=device(dcols))
     for i, j, window in window_slices(kh, kw, stride, oh, ow):
-        dx[window] += dcols[:, :, i, j, :, :]
+        dx[window] += dcols[:, i, j, ...]
     if padding:
         dx = dx[:, :, padding:padding + h, padding:padding + w]
-    return dx
+    return xp.permute_dims(dx, (1, 0, 2, 3))
 
 
 class Conv2d(Layer):
@@ -56,10 +63,13 @@ class Conv2d(Layer):
 
         y[n, f, p, q] = b[f] + Σ_{c, i, j} W[f, c, i, j] · x_pad[n, c, p·S + i, q·S + j]
 
-    computed as y[n] = W₂ @ cols[n] with W₂ = W reshaped to (F, C·K·K) and cols from
-    :func:`im2col`. Backward, with dY[n] of shape (F, OH·OW):
+    computed as one matrix product Y = W₂ @ cols with W₂ = W reshaped to (F, C·K·K) and
+    cols (C·K·K, N·OH·OW) from :func:`im2col`. Backward, with dY of shape (F, N·OH·OW):
 
-        dW₂ = Σ_n dY[n] @ cols[n]ᵀ      db = Σ_{n,p,q} dY      dx = col2im(W₂ᵀ @ dY[n])
+        dW₂ = dY @ colsᵀ      db = Σ_{n,p,q} dY      dx = col2im(W₂ᵀ @ dY)
+
+    The output is an (N, F, OH, OW) view of (F, N, OH, OW) memory, the layout the next
+    convolution's im2col reads without copying; elementwise layers and pooling keep it.
 
     ``connections`` (F, C) of 0/1 makes a sparse connection table (LeNet-5's C3): output map f
     sees input map c only where connections[f, c] is 1. Unconnected weights are fixed at 0
@@ -87,6 +97,7 @@ class Conv2d(Layer):
         self.bias = Parameter(initializers.zeros((out_channels,), dtype), decay=False)
         self._cols = None
         self._input_shape = None
+        self._workspace = Workspace()
 
     @staticmethod
     def _sparse_weight(connections, init, random, shape, dtype):
@@ -118,12 +129,16 @@ class Conv2d(Layer):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2d expects input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         k = self.kernel_size
-        cols, (oh, ow) = im2col(x, k, k, self.stride, self.padding)
-        weight = xp.reshape(self.weight.data, (self.out_channels, -1))
-        y = xp.matmul(weight, cols) + xp.reshape(self.bias.data, (self.out_channels, 1))
+        # In training the columns are kept for backward, in reusable memory; in evaluation
+        # they are temporary.
+        workspace = self._workspace if self.training else None
+        cols, (oh, ow) = im2col(x, k, k, self.stride, self.padding, workspace)
+        y = xp.matmul(xp.reshape(self.weight.data, (self.out_channels, -1)), cols)
+        y += xp.reshape(self.bias.data, (self.out_channels, 1))
         if self.training:
             self._cols, self._input_shape = cols, tuple(x.shape)
-        return xp.reshape(y, (x.shape[0], self.out_channels, oh, ow))
+        y = xp.reshape(y, (self.out_channels, x.shape[0], oh, ow))
+        return xp.permute_dims(y, (1, 0, 2, 3))
 
     def backward(self, dy):
         self.weight.grad, self.bias.grad, dx = self._backprop(dy, self.weight.data, self._cols)
@@ -144,10 +159,9 @@ class Conv2d(Layer):
         if self._cols is None:
             raise RuntimeError("Conv2d.backward called before a training-mode forward")
         xp = array_namespace(dy)
-        n = dy.shape[0]
-        dy = xp.reshape(dy, (n, self.out_channels, -1))
-        db = xp.sum(dy, axis=(0, 2))
-        dw = xp.reshape(xp.sum(xp.matmul(dy, cols.mT), axis=0), weight.shape)
+        dy = xp.reshape(xp.permute_dims(dy, (1, 0, 2, 3)), (self.out_channels, -1))  # (F, N·OH·OW)
+        db = xp.sum(dy, axis=1)
+        dw = xp.reshape(xp.matmul(dy, cols.mT), weight.shape)
         if self.weight.mask is not None:
             dw = dw * self.weight.mask
         dx = None
@@ -156,4 +170,3 @@ class Conv2d(Layer):
             dcols = xp.matmul(xp.reshape(weight, (self.out_channels, -1)).mT, dy)
             dx = col2im(dcols, self._input_shape, k, k, self.stride, self.padding)
         return dw, db, dx
-

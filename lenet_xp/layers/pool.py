@@ -20,7 +20,7 @@ class _Pool(Layer):
     def __init__(self, kernel_size: int = 2, stride: int | None = None):
         self.kernel_size = kernel_size
         self.stride = stride or kernel_size
-        self._input_shape = None
+        self._input = None  # kept in training: backward allocates its dx like it
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -44,7 +44,7 @@ class _Pool(Layer):
     def _spread(self, dy_per_input):
         """dx with dy_per_input added into every position of its window (the sum's adjoint)."""
         xp = array_namespace(dy_per_input)
-        dx = xp.zeros(self._input_shape, dtype=dy_per_input.dtype, device=device(dy_per_input))
+        dx = xp.zeros_like(self._input)  # same memory layout as the input (see Conv2d)
         for _, _, window in window_slices(self.kernel_size, self.kernel_size, self.stride,
                                           dy_per_input.shape[2], dy_per_input.shape[3]):
             dx[window] += dy_per_input
@@ -54,28 +54,24 @@ class _Pool(Layer):
 class MaxPool2d(_Pool):
     """y[n, c, p, q] = max over the window at (p·s, q·s) of x[n, c].
 
-    Backward routes dy to the window's maximum; on ties, to the first maximum in row-major
-    window order (as PyTorch and cuDNN do), so each window passes its gradient on exactly once.
+    Forward is the elementwise maximum of the k·k window views. Backward routes dy to the
+    window's maximum; on ties, to the first maximum in row-major window order (as PyTorch and
+    cuDNN do), so each window passes its gradient on exactly once.
     """
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None):
         super().__init__(kernel_size, stride)
-        self._winner = None
+        self._output = None
 
     def forward(self, x):
         xp = array_namespace(x)
         windows = self._windows(x)
-        best = x[windows[0][2]]
-        winner = xp.zeros(best.shape, dtype=xp.int8, device=device(x)) if self.training else None
-        for k, (_, _, window) in enumerate(windows[1:], start=1):
-            candidate = x[window]
-            better = candidate > best
-            best = xp.where(better, candidate, best)
-            if self.training:
-                winner = xp.where(better, xp.asarray(k, dtype=xp.int8, device=device(x)), winner)
+        y = x[windows[0][2]]
+        for _, _, window in windows[1:]:
+            y = xp.maximum(y, x[window])
         if self.training:
-            self._winner, self._input_shape = winner, tuple(x.shape)
-        return best
+            self._input, self._output = x, y
+        return y
 
     def backward(self, dy):
         return self._route(dy)
@@ -84,14 +80,26 @@ class MaxPool2d(_Pool):
         return self._route(d2y)
 
     def _route(self, dy):
-        if self._winner is None:
+        """dx[window k] = dy where window k holds the first maximum, else 0."""
+        if self._output is None:
             raise RuntimeError("MaxPool2d.backward called before a training-mode forward")
         xp = array_namespace(dy)
-        dx = xp.zeros(self._input_shape, dtype=dy.dtype, device=device(dy))
-        windows = window_slices(self.kernel_size, self.kernel_size, self.stride,
-                                dy.shape[2], dy.shape[3])
-        for k, (_, _, window) in enumerate(windows):
-            dx[window] += dy * xp.astype(self._winner == k, dy.dtype)
+        x, y = self._input, self._output
+        dx = xp.zeros_like(x)
+        taken = None  # windows whose maximum an earlier offset already claimed
+        overlapping = self.stride < self.kernel_size
+        for _, _, window in self._windows(x):
+            hit = x[window] == y
+            if taken is None:
+                taken = hit
+            else:
+                hit = hit & ~taken
+                taken = taken | hit
+            routed = dy * xp.astype(hit, dy.dtype)
+            if overlapping:
+                dx[window] += routed
+            else:
+                dx[window] = routed
         return dx
 
 
@@ -101,7 +109,7 @@ class AvgPool2d(_Pool):
     def forward(self, x):
         y = self._window_sum(x) / (self.kernel_size ** 2)
         if self.training:
-            self._input_shape = tuple(x.shape)
+            self._input = x
         return y
 
     def backward(self, dy):
@@ -142,7 +150,7 @@ class Subsample2d(_Pool):
             raise ValueError(f"Subsample2d expects input (N, {self.channels}, H, W), got {tuple(x.shape)}")
         sums = self._window_sum(x)
         if self.training:
-            self._sums, self._input_shape = sums, tuple(x.shape)
+            self._sums, self._input = sums, x
         return (sums * xp.reshape(self.coefficient.data, (-1, 1, 1))
                 + xp.reshape(self.bias.data, (-1, 1, 1)))
 

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Benchmark training and inference speed of a lenet_xp model (synthetic data, no MNIST needed).
+
+    python scripts/bench.py                                   # lenet5, cpu, batches 64 and 256
+    python scripts/bench.py --vs-torch --threads 2            # against the same net in PyTorch
+    python scripts/bench.py --device cuda --batch-size 256,1024 --json bench.json
+    python scripts/bench.py --epochs 1 --repeats 3            # time whole epochs
+
+Reports, per batch size, the median and min–max of the repeats: seconds per 60,000-image
+epoch (extrapolated from the timed batches), training and inference images per second, and
+peak memory. Progress goes to stderr, the table to stdout. See lenet_xp/bench.py for details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _early_threads(argv) -> None:
+    """Apply --threads N to the environment before numpy is imported (its BLAS reads it once)."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--threads", type=int)
+    known, _ = early.parse_known_args(argv)
+    if known.threads is not None and known.threads >= 1 and "numpy" not in sys.modules:
+        for var in THREAD_ENV_VARS:
+            os.environ[var] = str(known.threads)
+
+
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"batch sizes are positive integers, got {text!r}") from None
+    if not sizes or any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"batch sizes are positive integers, got {text!r}")
+    return sizes
+
+
+def _positive_int(text: str) -> int:
+    return _int_at_least(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from lenet_xp.models import MODELS
+    from lenet_xp.recipe import OPTIMIZERS
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="lenet5", choices=sorted(MODELS),
+                        help="model to benchmark (default: lenet5)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or array_api_strict (default: cpu)")
+    parser.add_argument("--batch-size", type=_batch_sizes, action="append", metavar="B[,B...]",
+                        help="batch size(s): repeat the flag or give a comma list (default: 64,256)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--batches", type=_positive_int, default=200,
+                      help="timed batches per repeat (default: 200)")
+    size.add_argument("--epochs", type=_positive_float,
+                      help="time whole epochs instead: ceil(E × 60000 / batch) batches per repeat")
+    parser.add_argument("--warmup", type=_non_negative_int, default=20,
+                        help="untimed batches before the repeats (default: 20)")
+    parser.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats (default: 5)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
+                        help="optimiser (default: the model's recipe, adam for lenet5)")
+    parser.add_argument("--lr", type=_positive_float, help="learning rate (default: the model's recipe)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the weights and the synthetic data")
+    parser.add_argument("--threads", type=_positive_int,
+                        help="BLAS/OpenMP threads for numpy (and torch.set_num_threads); "
+                             "default: the libraries' own")
+    parser.add_argument("--vs-torch", action="store_true",
+                        help="also run the same network in PyTorch, interleaved, and print the ratio")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    args.batch_sizes = [b for group in (args.batch_size or [[64, 256]]) for b in group]
+    return args
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _early_threads(argv)
+    args = parse_args(argv)
+
+    from lenet_xp.backend import DeviceError
+    from lenet_xp.bench import BenchConfig, BenchError, format_report, run_benchmark
+
+    config = BenchConfig(model=args.model, device=args.device,
+                         batch_sizes=tuple(dict.fromkeys(args.batch_sizes)),
+                         batches=args.batches, epochs=args.epochs, warmup=args.warmup,
+                         repeats=args.repeats, dtype=args.dtype, optimizer=args.optimizer,
+                         lr=args.lr, threads=args.threads, seed=args.seed, vs_torch=args.vs_torch)
+    try:
+        config.validate()
+    except (BenchError, DeviceError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = run_benchmark(config, progress=None if args.quiet else
+                               (lambda line: print(line, file=sys.stderr, flush=True)))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(format_report(report))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        print(f"results written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

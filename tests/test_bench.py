@@ -1,0 +1,167 @@
+"""The benchmark tool (lenet_xp/bench.py, scripts/bench.py) on tiny sizes: logic, not speed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lenet_xp import bench
+from lenet_xp.backend import DeviceError, Random, get_backend
+from lenet_xp.bench import BenchConfig, BenchError, Spread, Timing, format_report, run_benchmark
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+TINY = ["--batch-size", "4", "--batches", "2", "--warmup", "1", "--repeats", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("bench_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_config(**changes) -> BenchConfig:
+    values = dict(batch_sizes=(4,), batches=2, warmup=1, repeats=2)
+    values.update(changes)
+    return BenchConfig(**values)
+
+
+def test_spread_median_extremes_and_quartiles():
+    s = Spread.of([4.0, 1.0, 3.0, 2.0, 5.0])
+    assert (s.median, s.min, s.max, s.q1, s.q3) == (3.0, 1.0, 5.0, 2.0, 4.0)
+    assert s.iqr == 2.0
+    one = Spread.of([7.0])
+    assert one.median == one.min == one.max == one.q1 == one.q3 == 7.0
+
+
+def test_timing_extrapolates_to_a_60000_image_epoch():
+    t = Timing(batch_size=100, batches=10, train_seconds=2.0, inference_seconds=0.5, final_loss=1.0)
+    assert t.epoch_seconds == pytest.approx(2.0 / 10 * 60000 / 100)
+    assert t.images_per_second == pytest.approx(500.0)
+    assert t.inference_images_per_second == pytest.approx(2000.0)
+
+
+def test_epochs_replace_batches():
+    assert BenchConfig(batches=7).timed_batches(64) == 7
+    assert BenchConfig(epochs=0.01).timed_batches(64) == math.ceil(600 / 64)
+
+
+def test_two_repeats_on_cpu_give_well_formed_results():
+    lines = []
+    report = run_benchmark(tiny_config(batch_sizes=(4, 2)), progress=lines.append)
+    assert [r.batch_size for r in report.results] == [4, 2]
+    for result in report.results:
+        assert result.timed_batches == 2 and result.torch is None and result.ratio is None
+        timings = result.lenet_xp.timings
+        assert len(timings) == 2
+        for t in timings:
+            assert t.train_seconds > 0 and t.inference_seconds > 0 and math.isfinite(t.final_loss)
+        s = result.lenet_xp.epoch_seconds
+        assert s.min <= s.q1 <= s.median <= s.q3 <= s.max
+        assert result.lenet_xp.peak_memory_bytes > 0
+        assert result.lenet_xp.peak_memory_kind == "process peak RSS"
+        assert result.lenet_xp.step_alloc_peak_bytes > 0
+    assert any("repeat 2/2" in line for line in lines)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["results"][0]["lenet_xp"]["epoch_seconds"]["median"] > 0
+    assert data["machine"]["numpy"] == np.__version__
+    text = format_report(report)
+    assert text.startswith("# ") and "epoch s median" in text and "lenet5" in text
+
+
+def test_cli_writes_json_that_parses(script, tmp_path, capsys):
+    out = tmp_path / "sub" / "bench.json"
+    assert script.main(TINY + ["--batch-size", "2,3", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert [r["batch_size"] for r in data["results"]] == [4, 2, 3]
+    assert data["config"]["recipe"]["optimizer"] == "adam"
+    assert len(data["results"][0]["lenet_xp"]["repeats"]) == 2
+    printed = capsys.readouterr().out
+    assert "img/s" in printed and str(out) in printed
+
+
+def test_vs_torch_is_skipped_with_a_note_when_torch_is_absent(script, monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
+    out = tmp_path / "bench.json"
+    assert script.main(TINY + ["--vs-torch", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "pip install torch==2.13.0" in printed
+    data = json.loads(out.read_text())
+    assert data["results"][0]["torch"] is None and data["results"][0]["ratio_epoch_seconds"] is None
+    assert any("torch==2.13.0" in note for note in data["notes"])
+
+
+@pytest.mark.parametrize("flags", [
+    ["--batch-size", "0"], ["--batch-size", "a,b"], ["--repeats", "0"], ["--warmup", "-1"],
+    ["--model", "nope"], ["--batches", "5", "--epochs", "1"], ["--lr", "0"],
+    ["--optimizer", "nope"], ["--no-such-flag"],
+])
+def test_bad_flags_exit_non_zero(script, flags, capsys):
+    with pytest.raises(SystemExit) as exc:
+        script.main(TINY + flags)
+    assert exc.value.code != 0
+
+
+def test_bad_device_or_missing_twin_exits_2_with_the_reason(script, monkeypatch, capsys):
+    assert script.main(TINY + ["--device", "tpu"]) == 2
+    assert "unknown device" in capsys.readouterr().err
+    monkeypatch.setattr(bench, "TORCH_TWINS", {})
+    assert script.main(TINY + ["--vs-torch"]) == 2
+    assert "no PyTorch twin" in capsys.readouterr().err
+
+
+def test_config_validation():
+    with pytest.raises(BenchError, match="unknown model"):
+        tiny_config(model="nope").validate()
+    with pytest.raises(BenchError, match="repeats"):
+        tiny_config(repeats=0).validate()
+    with pytest.raises(DeviceError):
+        tiny_config(device="tpu").validate()
+
+
+def test_script_subprocess_threads_and_exit_codes(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(SCRIPT), *TINY, "--threads", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    machine = json.loads(out.read_text())["machine"]
+    assert machine["thread_env"]["OMP_NUM_THREADS"] == "1"
+    assert machine["blas"]["threads"] in (1, None)
+    bad = subprocess.run([sys.executable, str(SCRIPT), "--batch-size", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "batch sizes" in bad.stderr
+
+
+# --- with PyTorch installed (a benchmark peer, not a dependency): skipped cleanly without it
+
+
+def test_vs_torch_runs_interleaved_and_gives_a_ratio():
+    pytest.importorskip("torch")
+    report = run_benchmark(tiny_config(vs_torch=True), progress=None)
+    result = report.results[0]
+    assert len(result.torch.timings) == 2 and result.ratio > 0 and result.inference_ratio > 0
+    assert report.machine["torch"]
+    assert "torch epoch s" in format_report(report)
+    json.dumps(report.to_dict())
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_torch_twin_trains_like_lenet5(optimizer):
+    """Same initial weights, data and optimiser: the same losses, step after step."""
+    torch = pytest.importorskip("torch")
+    config = tiny_config(vs_torch=True, optimizer=optimizer, lr=0.01)
+    lenet = bench.LenetRunner(config, get_backend("cpu"), 8, Random(0), pool_batches=2)
+    twin = bench.TorchRunner(torch, torch.device("cpu"), config, twin_of=lenet)
+    for step in range(3):
+        batch = step % 2
+        ours = float(lenet._step(*lenet.batches[batch]))
+        theirs = float(twin._step(*twin.batches[batch]).item())
+        assert ours == pytest.approx(theirs, rel=1e-4), f"step {step}"

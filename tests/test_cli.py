@@ -1,0 +1,78 @@
+"""scripts/train.py as a user runs it: clear errors with non-zero exits, and a real short run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lenet_xp.backend import Random, get_backend
+from lenet_xp.checkpoint import load_checkpoint
+from lenet_xp.data import prepare_mnist
+from lenet_xp.models import get_model
+from lenet_xp.train import evaluate
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
+
+
+def train_cli(*args, env=None):
+    return subprocess.run([sys.executable, str(SCRIPT), "--no-progress", *args],
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_unknown_flag_and_bad_values_exit_2():
+    result = train_cli("--epochz", "3")
+    assert result.returncode == 2 and "unrecognized arguments: --epochz" in result.stderr
+    result = train_cli("--model", "alexnet")
+    assert result.returncode == 2 and "invalid choice: 'alexnet'" in result.stderr
+    result = train_cli("--recipe", "colour=blue", "--data-dir", "/nonexistent")
+    assert result.returncode == 2 and "unknown recipe field(s) colour" in result.stderr
+    result = train_cli("--lr", "-1", "--data-dir", "/nonexistent")
+    assert result.returncode == 2 and "lr must be > 0" in result.stderr
+
+
+def test_cuda_without_a_gpu_is_one_clear_error(tmp_path):
+    try:
+        get_backend("cuda")
+        pytest.skip("this machine has a usable GPU")
+    except Exception:
+        pass
+    result = train_cli("--device", "cuda", "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: device 'cuda'") and "--device cpu" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_data_names_the_folder_and_exits_1(tmp_path):
+    result = train_cli("--data-dir", str(tmp_path), "--no-download")
+    assert result.returncode == 1 and str(tmp_path) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_short_real_run_learns_and_writes_its_files(shared_mnist, tmp_path):
+    out = tmp_path / "run"
+    result = train_cli("--data-dir", str(shared_mnist), "--epochs", "2", "--train-limit", "6000",
+                       "--val-size", "1000", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "epoch  2/2" in result.stdout and "test accuracy" in result.stdout
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in records] == ["epoch", "epoch", "test"]
+    assert records[-1]["test_accuracy"] >= 0.93, "6,000 images for 2 epochs give over 93 %"
+
+    checkpoint = load_checkpoint(out / "model.npz")
+    assert checkpoint.meta["model"] == "lenet5" and checkpoint.meta["epoch"] == 2
+    backend = get_backend("cpu")
+    spec = get_model("lenet5")
+    model = spec.build(Random(123), "float32")
+    model.load_state_dict(checkpoint.params)
+    _, _, test = prepare_mnist(backend, shared_mnist, val_size=1000, seed=0)
+    _, accuracy = evaluate(model, spec.loss(), test)
+    assert accuracy == pytest.approx(records[-1]["test_accuracy"], abs=1e-9)
+    resumable = load_checkpoint(out / "checkpoint.npz")
+    assert resumable.optimizer_state is not None and "rng_state" in resumable.meta
+    assert np.isfinite(resumable.meta["metrics"]["train_loss"])
