@@ -70,6 +70,31 @@ class Backend:
                 return cupy.asarray(host_array, dtype=dtype)
         return self.xp.asarray(host_array, dtype=dtype, device=self.device, copy=True)
 
+    def describe(self) -> dict:
+        """For reports: the GPU's name and the CuPy version on CUDA; nothing on the CPU."""
+        if not self.is_cuda:
+            return {}
+        import cupy
+
+        name = cupy.cuda.runtime.getDeviceProperties(self.device.id)["name"]
+        return {"gpu": name.decode() if isinstance(name, bytes) else str(name),
+                "cupy": cupy.__version__}
+
+    def memory_pool_bytes(self) -> int | None:
+        """Bytes CuPy's default memory pool holds on the GPU now; None off the GPU."""
+        if not self.is_cuda:
+            return None
+        import cupy
+
+        return int(cupy.get_default_memory_pool().total_bytes())
+
+    def free_memory_pool(self) -> None:
+        """Return the GPU memory CuPy's pool caches but no array uses (a no-op off the GPU)."""
+        if self.is_cuda:
+            import cupy
+
+            cupy.get_default_memory_pool().free_all_blocks()
+
     def synchronize(self) -> None:
         """Wait until all work queued on the device is done (a no-op on the CPU)."""
         if self.is_cuda:

@@ -6,7 +6,8 @@ each batch size, measures several repeats of:
 
 - **training**: ``batches`` steps of forward, loss, backward and optimiser step (exactly the
   step of :func:`lenet_xp.train.train_epoch`, without its loss/accuracy bookkeeping), after
-  ``warmup`` untimed steps; reported as seconds per 60,000-image epoch (time per batch ×
+  ``warmup`` untimed steps (per-epoch optimiser hooks, SDLM's curvature estimate, run once
+  before them and are not timed); reported as seconds per 60,000-image epoch (time per batch ×
   60000 / batch size) and images per second;
 - **inference**: ``batches`` forward passes in evaluation mode (no caches kept);
 - **peak memory**: on the CPU the process's peak resident set (``getrusage``; process-wide and
@@ -23,8 +24,7 @@ machine noise hits both alike; the ratio is lenet_xp's median epoch time over Py
 
 PyTorch is only a peer to measure against, never a dependency: it is imported inside
 :func:`_import_torch`, only when asked for, and a missing torch is a note, not an error.
-The CuPy memory query below is the only CuPy-specific code outside :mod:`lenet_xp.backend`;
-it runs only for CuPy arrays (``array_api_compat.is_cupy_array``).
+GPU facts (the memory pool, the GPU's name) come from :class:`lenet_xp.backend.Backend`.
 
 Threads: numpy's BLAS reads ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` when numpy is imported,
 so ``scripts/bench.py --threads N`` sets them before importing anything; in an already running
@@ -50,6 +50,7 @@ import array_api_compat
 import numpy as np
 
 from .backend import Backend, Random, get_backend, to_numpy
+from .data import DeviceDataset
 from .models import get_model
 from .recipe import OPTIMIZERS, make_optimizer
 
@@ -319,18 +320,31 @@ def machine_info(backend: Backend | None = None, torch=None) -> dict:
         "platform": platform.platform(), "python": platform.python_version(),
         "numpy": np.__version__, "blas": _blas(),
         "thread_env": {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ},
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "torch": None, "torch_threads": None, "gpu": None,
     }
     if torch is not None:
         info["torch"], info["torch_threads"] = torch.__version__, torch.get_num_threads()
-    if backend is not None and backend.is_cuda:
-        import cupy
-
-        props = cupy.cuda.runtime.getDeviceProperties(backend.device.id)
-        name = props["name"]
-        info["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
-        info["cupy"] = cupy.__version__
+    if backend is not None:
+        info.update(backend.describe())
     return info
+
+
+def _busy_note() -> str | None:
+    """A warning when other processes already keep the usable cores busy (noisy timings)."""
+    if not hasattr(os, "getloadavg"):
+        return None
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    if load < usable - 0.5:
+        return None
+    return (f"the 1-minute load average was {load:.1f} on {usable} usable core(s) before the "
+            "run: other processes compete for the CPU, so timings are noisy, and multi-threaded "
+            "OpenMP pools (PyTorch on the CPU above all) can slow down sharply; --threads 1 "
+            "or an idle machine gives steadier numbers")
 
 
 def limit_threads(threads: int) -> str | None:
@@ -367,22 +381,6 @@ def _host_peak_rss_bytes() -> int:
     return int(rss if sys.platform == "darwin" else rss * 1024)  # bytes on macOS, KiB on Linux
 
 
-def _cupy_pool_bytes(x) -> int | None:
-    """Bytes held by CuPy's default memory pool, for a CuPy array ``x``; None otherwise."""
-    if not array_api_compat.is_cupy_array(x):
-        return None
-    import cupy
-
-    return int(cupy.get_default_memory_pool().total_bytes())
-
-
-def _free_cupy_pool(backend: Backend) -> None:
-    if backend.is_cuda:
-        import cupy
-
-        cupy.get_default_memory_pool().free_all_blocks()
-
-
 def synthetic_data(random: Random, batch_size: int, pool_batches: int, input_size: int,
                    num_classes: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     """Host images (B·pool, 1, S, S) ~ N(0, 1) and labels in [0, num_classes)."""
@@ -415,8 +413,10 @@ class LenetRunner:
             random, batch_size, pool_batches, spec.input_size, self.num_classes, config.dtype)
         images = backend.asarray(self.host_images, dtype=backend.dtype(config.dtype))
         labels = backend.asarray(self.host_labels, dtype=backend.xp.int64)
-        self.batches = [(images[i * batch_size:(i + 1) * batch_size],
+        self.batches = [(images[i * batch_size:(i + 1) * batch_size, ...],
                          labels[i * batch_size:(i + 1) * batch_size]) for i in range(pool_batches)]
+        # Per-epoch hooks (SDLM's curvature estimate) run once here, untimed.
+        self.optimizer.before_epoch(self.model, self.loss, DeviceDataset(images, labels, backend))
         self._pool_peak = None
 
     def initial_state(self) -> dict[str, np.ndarray]:
@@ -431,7 +431,7 @@ class LenetRunner:
         return batch_loss
 
     def _note_memory(self) -> None:
-        pool = _cupy_pool_bytes(self.batches[0][0])
+        pool = self.backend.memory_pool_bytes()
         if pool is not None:
             self._pool_peak = max(self._pool_peak or 0, pool)
 
@@ -641,6 +641,10 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
         if note:
             notes.append(note)
     backend = get_backend(config.device)
+    busy = _busy_note()
+    if busy:
+        notes.append(busy)
+        say(f"note: {busy}")
 
     torch = torch_dev = None
     if config.vs_torch:
@@ -662,7 +666,7 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
         batches = config.timed_batches(batch_size)
         pool_batches = max(1, min(POOL_BATCHES, batches + config.warmup))
         gc.collect()
-        _free_cupy_pool(backend)
+        backend.free_memory_pool()
         random = Random(config.seed)
         lenet = LenetRunner(config, backend, batch_size, random, pool_batches)
         runners: list = [lenet]

@@ -143,8 +143,17 @@ def test_script_subprocess_threads_and_exit_codes(tmp_path):
 # --- with PyTorch installed (a benchmark peer, not a dependency): skipped cleanly without it
 
 
-def test_vs_torch_runs_interleaved_and_gives_a_ratio():
-    pytest.importorskip("torch")
+@pytest.fixture
+def torch_one_thread():
+    """torch with one intra-op thread (fast and steady on a busy machine), restored afterwards."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
+
+
+def test_vs_torch_runs_interleaved_and_gives_a_ratio(torch_one_thread):
     report = run_benchmark(tiny_config(vs_torch=True), progress=None)
     result = report.results[0]
     assert len(result.torch.timings) == 2 and result.ratio > 0 and result.inference_ratio > 0
@@ -154,9 +163,9 @@ def test_vs_torch_runs_interleaved_and_gives_a_ratio():
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_torch_twin_trains_like_lenet5(optimizer):
+def test_torch_twin_trains_like_lenet5(optimizer, torch_one_thread):
     """Same initial weights, data and optimiser: the same losses, step after step."""
-    torch = pytest.importorskip("torch")
+    torch = torch_one_thread
     config = tiny_config(vs_torch=True, optimizer=optimizer, lr=0.01)
     lenet = bench.LenetRunner(config, get_backend("cpu"), 8, Random(0), pool_batches=2)
     twin = bench.TorchRunner(torch, torch.device("cpu"), config, twin_of=lenet)
