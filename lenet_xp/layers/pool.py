@@ -26,18 +26,19 @@ class _Pool(Layer):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
     def _windows(self, x):
-        """The (OH, OW) output size and the k·k window indices for an input x."""
+        """The k·k window indices of an input x, each picking an (N, C, OH, OW) view."""
         if x.ndim != 4:
             raise ValueError(f"{type(self).__name__} expects input (N, C, H, W), got {tuple(x.shape)}")
         k, s = self.kernel_size, self.stride
         oh, ow = output_size(x.shape[2], k, s), output_size(x.shape[3], k, s)
-        return list(window_slices(k, k, s, oh, ow))
+        return [(slice(None), slice(None), rows, columns)
+                for _, _, rows, columns in window_slices(k, k, s, oh, ow)]
 
     def _window_sum(self, x):
         """Σ over each window: (N, C, H, W) -> (N, C, OH, OW)."""
         windows = self._windows(x)
-        total = x[windows[0][2]]
-        for _, _, window in windows[1:]:
+        total = x[windows[0]]
+        for window in windows[1:]:
             total = total + x[window]
         return total
 
@@ -45,8 +46,7 @@ class _Pool(Layer):
         """dx with dy_per_input added into every position of its window (the sum's adjoint)."""
         xp = array_namespace(dy_per_input)
         dx = xp.zeros_like(self._input)  # same memory layout as the input (see Conv2d)
-        for _, _, window in window_slices(self.kernel_size, self.kernel_size, self.stride,
-                                          dy_per_input.shape[2], dy_per_input.shape[3]):
+        for window in self._windows(self._input):
             dx[window] += dy_per_input
         return dx
 
@@ -66,8 +66,8 @@ class MaxPool2d(_Pool):
     def forward(self, x):
         xp = array_namespace(x)
         windows = self._windows(x)
-        y = x[windows[0][2]]
-        for _, _, window in windows[1:]:
+        y = x[windows[0]]
+        for window in windows[1:]:
             y = xp.maximum(y, x[window])
         if self.training:
             self._input, self._output = x, y
@@ -88,7 +88,7 @@ class MaxPool2d(_Pool):
         dx = xp.zeros_like(x)
         taken = None  # windows whose maximum an earlier offset already claimed
         overlapping = self.stride < self.kernel_size
-        for _, _, window in self._windows(x):
+        for window in self._windows(x):
             hit = x[window] == y
             if taken is None:
                 taken = hit

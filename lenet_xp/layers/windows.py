@@ -2,7 +2,8 @@
 
 The one piece of index gymnastics in lenet_xp: a k_h×k_w window sliding with stride s over an
 (N, C, H, W) array is the set of k_h·k_w strided views ``x[:, :, i:i+s·(OH-1)+1:s, j:...:s]``,
-one per kernel offset (i, j), each of shape (N, C, OH, OW). im2col stacks these views, pooling
+one per kernel offset (i, j), each of shape (N, C, OH, OW) (convolutions apply the same
+slices to their batch-last buffers). im2col stacks these views, pooling
 combines them elementwise, and the backward passes add gradients into the same views (col2im).
 No Python loop runs over images or output pixels: only over the k_h·k_w offsets.
 """
@@ -23,12 +24,12 @@ def output_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:
 
 
 def window_slices(kh: int, kw: int, stride: int, out_h: int, out_w: int):
-    """Yield ``(i, j, index)`` for each kernel offset, where ``x[index]`` is the (N, C, OH, OW) view."""
+    """Yield ``(i, j, rows, columns)`` for each kernel offset (i, j): the row and column slices
+    that pick, from an array with H and W axes, the (OH, OW) window view of that offset."""
     for i in range(kh):
         rows = slice(i, i + stride * (out_h - 1) + 1, stride)
         for j in range(kw):
-            cols = slice(j, j + stride * (out_w - 1) + 1, stride)
-            yield i, j, (slice(None), slice(None), rows, cols)
+            yield i, j, rows, slice(j, j + stride * (out_w - 1) + 1, stride)
 
 
 class Workspace:
