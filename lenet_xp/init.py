@@ -10,6 +10,7 @@ name                distribution                                     source
 ``xavier_normal``   N(0, 2/(F_in + F_out))                           Glorot & Bengio 2010
 ``xavier_uniform``  U(−√(6/(F_in + F_out)), +√(6/(F_in + F_out)))    Glorot & Bengio 2010
 ``lecun_uniform``   U(−2.4/F_in, +2.4/F_in)                          LeCun et al. 1998
+``fan_in_uniform``  U(−1/√F_in, +1/√F_in)                            PyTorch's default
 ``Gaussian(σ)``     N(0, σ²)                                         (fixed σ, as in Caffe)
 ==================  ===============================================  ========================
 
@@ -50,6 +51,11 @@ def lecun_uniform(random: Random, shape, fan_in: int, fan_out: int, dtype: str =
     return random.uniform(get_backend("cpu"), shape, -bound, bound, dtype)
 
 
+def fan_in_uniform(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    bound = 1.0 / math.sqrt(fan_in)
+    return random.uniform(get_backend("cpu"), shape, -bound, bound, dtype)
+
+
 class Gaussian:
     """N(0, σ²) whatever the fan-in."""
 
@@ -69,6 +75,7 @@ INITIALIZERS: dict[str, Initializer] = {
     "xavier_normal": xavier_normal,
     "xavier_uniform": xavier_uniform,
     "lecun_uniform": lecun_uniform,
+    "fan_in_uniform": fan_in_uniform,
 }
 
 

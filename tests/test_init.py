@@ -20,6 +20,7 @@ FAN_IN, FAN_OUT, SHAPE = 150, 400, (200, 150)
     ("xavier_normal", math.sqrt(2 / (FAN_IN + FAN_OUT))),
     ("xavier_uniform", math.sqrt(6 / (FAN_IN + FAN_OUT)) / math.sqrt(3)),
     ("lecun_uniform", 2.4 / FAN_IN / math.sqrt(3)),
+    ("fan_in_uniform", 1 / math.sqrt(FAN_IN) / math.sqrt(3)),
 ])
 def test_standard_deviation(name, std):
     w = to_numpy(init.initialize(name, Random(0), SHAPE, FAN_IN, FAN_OUT))
@@ -32,6 +33,7 @@ def test_standard_deviation(name, std):
     ("he_uniform", math.sqrt(6 / FAN_IN)),
     ("xavier_uniform", math.sqrt(6 / (FAN_IN + FAN_OUT))),
     ("lecun_uniform", 2.4 / FAN_IN),
+    ("fan_in_uniform", 1 / math.sqrt(FAN_IN)),
 ])
 def test_uniform_bounds(name, bound):
     w = to_numpy(init.initialize(name, Random(0), SHAPE, FAN_IN, FAN_OUT))

@@ -7,7 +7,9 @@
     F6  linear 84     -> ReLU
     OUT linear 10     -> logits, softmax cross-entropy
 
-61,706 parameters, He-initialised.
+61,706 parameters. Weights start uniform in ±1/√F_in (``fan_in_uniform``, PyTorch's
+default), biases at 0: with the default recipe this gave 0.1 point more test accuracy than He
+initialisation over three seeds (README, "How the default recipe was chosen").
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from ..recipe import Recipe
 from .registry import ModelSpec, register
 
 
-def build_lenet5(random: Random, dtype: str = "float32") -> Sequential:
+def build_lenet5(random: Random, dtype: str = "float32", init: str = "fan_in_uniform") -> Sequential:
+    drawn = {"init": init, "random": random, "dtype": dtype}
     return Sequential(
-        ("C1", Conv2d(1, 6, 5, random=random, dtype=dtype)), ("A1", ReLU()),
+        ("C1", Conv2d(1, 6, 5, **drawn)), ("A1", ReLU()),
         ("S2", MaxPool2d(2)),
-        ("C3", Conv2d(6, 16, 5, random=random, dtype=dtype)), ("A3", ReLU()),
+        ("C3", Conv2d(6, 16, 5, **drawn)), ("A3", ReLU()),
         ("S4", MaxPool2d(2)),
-        ("C5", Conv2d(16, 120, 5, random=random, dtype=dtype)), ("A5", ReLU()),
+        ("C5", Conv2d(16, 120, 5, **drawn)), ("A5", ReLU()),
         ("flatten", Flatten()),
-        ("F6", Linear(120, 84, random=random, dtype=dtype)), ("A6", ReLU()),
-        ("OUT", Linear(84, 10, random=random, dtype=dtype)),
+        ("F6", Linear(120, 84, **drawn)), ("A6", ReLU()),
+        ("OUT", Linear(84, 10, **drawn)),
     )
 
 
@@ -39,6 +42,6 @@ LENET5 = register(ModelSpec(
     input_size=32,
     normalisation="standard",
     recipe=Recipe(epochs=10, batch_size=64, optimizer="adam", lr=2e-3,
-                  schedule="exponential", gamma=0.7),
+                  schedule="exponential", gamma=0.75, shift=1),
     description="modern LeNet-5: ReLU, max-pooling, softmax (61,706 parameters)",
 ))
