@@ -70,7 +70,7 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
 
     model = spec.build(random, config.dtype).to(backend)
     loss = spec.loss()
-    optimizer = make_optimizer(recipe, model.parameters())
+    optimizer = make_optimizer(recipe, model.parameters(), random)
     log(f"lenet_xp {__version__}: {spec.name} ({model.num_parameters():,} parameters) on "
         f"{backend.name}, {config.dtype}, seed {config.seed}")
     log(f"data: {len(train_set):,} train / {len(val_set) if val_set else 0:,} validation / "

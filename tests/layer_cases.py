@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from lenet_xp.backend import Random
-from lenet_xp.layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU,
-                             ScaledTanh, Sequential, Sigmoid, Subsample2d, Tanh)
+from lenet_xp.layers import (AvgPool2d, Conv2d, Dropout, EuclideanRBF, Flatten, Linear, MaxPool2d,
+                             ReLU, ScaledTanh, Sequential, Sigmoid, Subsample2d, Tanh)
 
 
 class FrozenMaskRandom(Random):
@@ -29,6 +29,10 @@ def _small_network():
 
 SPARSE_TABLE = [[1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1]]
 
+# four ±1 prototypes of six components for the small RBF cases
+RBF_PROTOTYPES = [[1, -1, 1, 1, -1, -1], [-1, -1, 1, -1, 1, 1], [1, 1, 1, -1, -1, 1],
+                  [-1, 1, -1, 1, 1, -1]]
+
 LAYER_CASES = {
     "conv": (lambda: Conv2d(2, 3, 3, random=Random(1)), (2, 2, 5, 5)),
     "conv_stride2_pad1": (lambda: Conv2d(2, 3, 3, stride=2, padding=1, random=Random(1)), (2, 2, 6, 6)),
@@ -47,4 +51,7 @@ LAYER_CASES = {
     "flatten": (Flatten, (2, 3, 2, 2)),
     "dropout": (lambda: Dropout(0.3, random=FrozenMaskRandom(7)), (4, 5)),
     "network": (_small_network, (2, 1, 6, 6)),
+    "rbf_bitmaps": (EuclideanRBF, (2, 84)),
+    "rbf_small": (lambda: EuclideanRBF(6, 4, prototypes=RBF_PROTOTYPES), (3, 6)),
+    "rbf_trainable": (lambda: EuclideanRBF(6, 4, prototypes=RBF_PROTOTYPES, trainable=True), (3, 6)),
 }

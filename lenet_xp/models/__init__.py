@@ -1,6 +1,7 @@
 """The model zoo: build any registered model by name."""
 
 from . import lenet5
+from . import deep_cnn, lenet5_paper, lenet_theano
 from .registry import MODELS, ModelSpec, get_model, register
 
 __all__ = ["MODELS", "ModelSpec", "get_model", "lenet5", "register"]
