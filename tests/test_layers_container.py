@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lenet_xp.backend import Random, get_backend, to_numpy
-from lenet_xp.layers import Conv2d, Dropout, Flatten, Linear, ReLU, Sequential
+from lenet_xp.layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU,
+                             Sequential, Subsample2d)
 
 
 def _net(seed=0):
@@ -71,6 +72,8 @@ def test_dropout_keeps_the_expected_value(backend_name):
         Dropout(1.0)
 
 
-def test_backward_before_forward_is_a_clear_error():
+@pytest.mark.parametrize("layer", [Linear(2, 2), Conv2d(1, 1, 1), MaxPool2d(2), AvgPool2d(2),
+                                   Subsample2d(1), ReLU()])
+def test_backward_before_forward_is_a_clear_error(layer):
     with pytest.raises(RuntimeError, match="before a training-mode forward"):
-        Linear(2, 2).backward(np.zeros((1, 2)))
+        layer.backward(np.zeros((1, 1, 2, 2)))

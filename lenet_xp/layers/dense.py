@@ -66,6 +66,8 @@ class Flatten(Layer):
         return xp.reshape(x, (x.shape[0], -1))
 
     def backward(self, dy):
+        if self._input_shape is None:
+            raise RuntimeError("Flatten.backward called before forward")
         return array_namespace(dy).reshape(dy, self._input_shape)
 
     backward_curvature = backward

@@ -44,6 +44,8 @@ class _Pool(Layer):
 
     def _spread(self, dy_per_input):
         """dx with dy_per_input added into every position of its window (the sum's adjoint)."""
+        if self._input is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before a training-mode forward")
         xp = array_namespace(dy_per_input)
         dx = xp.zeros_like(self._input)  # same memory layout as the input (see Conv2d)
         for window in self._windows(self._input):
