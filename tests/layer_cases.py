@@ -40,6 +40,7 @@ LAYER_CASES = {
     "conv_sparse": (lambda: Conv2d(3, 4, 3, connections=SPARSE_TABLE, random=Random(1)), (2, 3, 4, 4)),
     "maxpool_2": (lambda: MaxPool2d(2), (2, 3, 4, 4)),
     "maxpool_3_stride2": (lambda: MaxPool2d(3, 2), (2, 2, 5, 5)),
+    "maxpool_2_odd_size": (lambda: MaxPool2d(2), (2, 2, 5, 5)),  # last row and column unused
     "avgpool_2": (lambda: AvgPool2d(2), (2, 3, 4, 4)),
     "avgpool_3_stride2": (lambda: AvgPool2d(3, 2), (1, 2, 5, 5)),
     "subsample": (lambda: Subsample2d(3, random=Random(1)), (2, 3, 4, 4)),

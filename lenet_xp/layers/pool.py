@@ -82,27 +82,34 @@ class MaxPool2d(_Pool):
         return self._route(d2y)
 
     def _route(self, dy):
-        """dx[window k] = dy where window k holds the first maximum, else 0."""
+        """dx[window k] = the part of dy that no earlier window claimed, where window k holds
+        the maximum; the last window takes whatever is left.
+
+        ``remaining`` starts as dy; each window takes ``remaining`` where it equals the
+        maximum and leaves 0 behind there (remaining − routed is exact: routed is either
+        remaining or 0), so every output's gradient lands on its first maximum exactly once.
+        """
         if self._output is None:
             raise RuntimeError("MaxPool2d.backward called before a training-mode forward")
         xp = array_namespace(dy)
         x, y = self._input, self._output
-        dx = xp.zeros_like(x)
-        taken = None  # windows whose maximum an earlier offset already claimed
+        dx = xp.zeros_like(x)  # positions outside every window (odd sizes) stay 0
         overlapping = self.stride < self.kernel_size
-        for window in self._windows(x):
-            hit = x[window] == y
-            if taken is None:
-                taken = hit
-            else:
-                hit = hit & ~taken
-                taken = taken | hit
-            routed = dy * xp.astype(hit, dy.dtype)
-            if overlapping:
-                dx[window] += routed
-            else:
-                dx[window] = routed
+        *windows, last = self._windows(x)
+        remaining = dy
+        for window in windows:
+            routed = remaining * xp.astype(x[window] == y, dy.dtype)
+            remaining = remaining - routed
+            self._place(dx, window, routed, overlapping)
+        self._place(dx, last, remaining, overlapping)
         return dx
+
+    @staticmethod
+    def _place(dx, window, routed, overlapping: bool) -> None:
+        if overlapping:
+            dx[window] += routed
+        else:
+            dx[window] = routed
 
 
 class AvgPool2d(_Pool):
