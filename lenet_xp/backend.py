@@ -15,20 +15,28 @@ device string             namespace                                  used for
 Random numbers are drawn on the host with numpy's PCG64 and then moved, so one seed gives the
 same initial weights on every backend (CuPy's generator gives other numbers for the same seed).
 Per-batch randomness that must stay on the GPU (dropout masks) uses CuPy's own generator,
-seeded from the host generator.
+seeded from the host generator. :func:`limit_cpu_threads` sets how many threads numpy's BLAS
+(and OpenMP libraries loaded later) may use.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import array_api_compat
 import numpy as np
+import threadpoolctl
 
 CUDA_INSTALL_HINT = 'pip install "lenet_xp[cuda12]" (or "lenet_xp[cuda13]" for CUDA 13)'
 
 _FLOAT_DTYPES = ("float32", "float64")
+
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""The variables BLAS and OpenMP libraries read, once, when they are loaded."""
+
+_THREAD_LIMITS = None  # keeps the threadpoolctl limit in force for the process
 
 
 class DeviceError(RuntimeError):
@@ -101,6 +109,31 @@ class Backend:
             import cupy
 
             cupy.cuda.Device(self.device.id).synchronize()
+
+
+def limit_cpu_threads(threads: int) -> None:
+    """Let numpy's BLAS (and OpenMP libraries loaded later, such as PyTorch's) use ``threads``
+    threads, for the rest of the process.
+
+    Resizes the running BLAS pool with ``threadpoolctl`` and sets :data:`THREAD_ENV_VARS` for
+    libraries not loaded yet. One thread is what :class:`lenet_xp.parallel.SplitBatch` wants
+    per worker.
+    """
+    global _THREAD_LIMITS
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    for var in THREAD_ENV_VARS:
+        os.environ[var] = str(threads)
+    _THREAD_LIMITS = threadpoolctl.threadpool_limits(limits=threads)
+
+
+def blas_info() -> dict:
+    """numpy's BLAS: ``{"name", "version", "threads"}`` (None where unknown)."""
+    for lib in threadpoolctl.threadpool_info():
+        if lib.get("user_api") == "blas":
+            return {"name": lib.get("internal_api"), "version": lib.get("version"),
+                    "threads": lib.get("num_threads")}
+    return {"name": None, "version": None, "threads": None}
 
 
 def to_numpy(x) -> np.ndarray:

@@ -26,16 +26,17 @@ PyTorch is only a peer to measure against, never a dependency: it is imported in
 :func:`_import_torch`, only when asked for, and a missing torch is a note, not an error.
 GPU facts (the memory pool, the GPU's name) come from :class:`lenet_xp.backend.Backend`.
 
-Threads: numpy's BLAS reads ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` when numpy is imported,
-so ``scripts/bench.py --threads N`` sets them before importing anything; in an already running
-process :func:`limit_threads` uses ``threadpoolctl`` when it is installed (otherwise it says
-that the variables must be set before Python starts). PyTorch gets ``torch.set_num_threads``.
+Threads: ``threads`` sets numpy's BLAS threads (:func:`lenet_xp.backend.limit_cpu_threads`) and
+``torch.set_num_threads``. With ``split_batch`` lenet_xp instead splits each batch across
+``threads`` worker threads (:class:`lenet_xp.parallel.SplitBatch`), one BLAS thread each, while
+PyTorch keeps ``threads`` intra-op threads: both use the same number of cores.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import gc
 import math
 import os
@@ -49,9 +50,11 @@ from typing import Any, Callable
 import array_api_compat
 import numpy as np
 
-from .backend import Backend, Random, get_backend, to_numpy
+from .backend import (THREAD_ENV_VARS, Backend, Random, blas_info, get_backend,
+                      limit_cpu_threads, to_numpy)
 from .data import DeviceDataset
 from .models import get_model
+from .parallel import SplitBatch, forward_backward
 from .recipe import OPTIMIZERS, make_optimizer
 
 EPOCH_IMAGES = 60_000
@@ -61,8 +64,6 @@ POOL_BATCHES = 8
 """Distinct synthetic batches made per batch size; the timed loop cycles through them."""
 
 TORCH_VERSION_HINT = "pip install torch==2.13.0 for the comparison"
-
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class BenchError(ValueError):
@@ -90,6 +91,15 @@ class BenchConfig:
     threads: int | None = None
     seed: int = 0
     vs_torch: bool = False
+    split_batch: bool = False
+
+    def workers(self) -> int:
+        """Threads that split each lenet_xp batch (1: no split, BLAS threads do the work)."""
+        return (self.threads or 1) if self.split_batch else 1
+
+    def blas_threads(self) -> int | None:
+        """numpy's BLAS threads: one per worker when batches are split, else ``threads``."""
+        return 1 if self.split_batch else self.threads
 
     def validate(self) -> None:
         """Raise :class:`BenchError` (or the device's DeviceError) for anything that cannot run."""
@@ -106,6 +116,11 @@ class BenchConfig:
             problems.append(f"repeats must be >= 1 (got {self.repeats})")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be >= 1 (got {self.threads})")
+        if self.split_batch and self.threads is None:
+            problems.append("--split-batch needs --threads N: the batch is split across N threads")
+        if self.split_batch and self.device.startswith("cuda"):
+            problems.append("--split-batch is for the CPU: on a GPU one step already keeps the "
+                            "device busy")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             problems.append(f"unknown optimizer {self.optimizer!r} (choose {', '.join(OPTIMIZERS)})")
         if self.lr is not None and not self.lr > 0:
@@ -291,21 +306,15 @@ def _cpu_model() -> str:
 
 
 def _blas() -> dict:
-    """numpy's BLAS: threadpoolctl's live view (with thread count) where installed."""
+    """numpy's BLAS and its live thread count; numpy's build record when threadpoolctl sees none."""
+    blas = blas_info()
+    if blas["name"] is not None:
+        return blas
     try:
-        import threadpoolctl
-    except ImportError:
-        threadpoolctl = None
-    if threadpoolctl is not None:
-        for lib in threadpoolctl.threadpool_info():
-            if lib.get("user_api") == "blas":
-                return {"name": lib.get("internal_api"), "version": lib.get("version"),
-                        "threads": lib.get("num_threads")}
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return {"name": blas.get("name"), "version": blas.get("version"), "threads": None}
+        built = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return {"name": built.get("name"), "version": built.get("version"), "threads": None}
     except Exception:  # old numpy or an unusual build: the version line still says enough
-        return {"name": None, "version": None, "threads": None}
+        return blas
 
 
 def machine_info(backend: Backend | None = None, torch=None) -> dict:
@@ -347,29 +356,6 @@ def _busy_note() -> str | None:
             "or an idle machine gives steadier numbers")
 
 
-def limit_threads(threads: int) -> str | None:
-    """Limit numpy's BLAS/OpenMP pools (and any loaded later) to ``threads``.
-
-    Sets the environment variables for libraries not loaded yet (PyTorch's OpenMP reads them),
-    and resizes already running pools with ``threadpoolctl`` where it is installed. Returns a
-    note when it could not change numpy's pool, else None. The limit stays for the process.
-    """
-    for var in THREAD_ENV_VARS:
-        os.environ[var] = str(threads)
-    try:
-        import threadpoolctl
-    except ImportError:
-        if _blas().get("threads") in (None, threads):
-            return (f"threadpoolctl is not installed, so numpy's BLAS pool may not follow "
-                    f"--threads {threads} unless OMP_NUM_THREADS={threads} was set before "
-                    f"Python started (scripts/bench.py does that)")
-        return None
-    global _THREAD_LIMITS
-    _THREAD_LIMITS = threadpoolctl.threadpool_limits(limits=threads)
-    return None
-
-
-_THREAD_LIMITS = None  # keeps the threadpoolctl limit alive
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,6 +390,9 @@ class LenetRunner:
         self.loss = spec.loss()
         self.optimizer = make_optimizer(config.recipe(), self.model.parameters())
         self.dtype = config.dtype
+        workers = config.workers()
+        self.forward_backward = (SplitBatch(self.model, self.loss, workers) if workers > 1
+                                 else functools.partial(forward_backward, self.model, self.loss))
         probe = backend.asarray(np.zeros((1, 1, spec.input_size, spec.input_size)),
                                 dtype=backend.dtype(config.dtype))
         self.model.eval()
@@ -424,11 +413,13 @@ class LenetRunner:
         return {name: to_numpy(value) for name, value in self.model.state_dict().items()}
 
     def _step(self, x, y):
-        outputs = self.model.forward(x)
-        batch_loss = self.loss.forward(outputs, y)
-        self.model.backward(self.loss.backward())
+        _, batch_loss = self.forward_backward(x, y)
         self.optimizer.step()
         return batch_loss
+
+    def close(self) -> None:
+        if isinstance(self.forward_backward, SplitBatch):
+            self.forward_backward.close()
 
     def _note_memory(self) -> None:
         pool = self.backend.memory_pool_bytes()
@@ -498,11 +489,12 @@ def _import_torch():
 
 
 def torch_lenet5(torch):
-    """The modern LeNet-5 of :mod:`lenet_xp.models.lenet5` in PyTorch, layer for layer."""
+    """The modern LeNet-5 of :mod:`lenet_xp.models.lenet5` in PyTorch, layer for layer (ReLU
+    after max-pooling there too, so both frameworks do the same work)."""
     nn = torch.nn
     return nn.Sequential(
-        nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 6, 5), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(6, 16, 5), nn.MaxPool2d(2), nn.ReLU(),
         nn.Conv2d(16, 120, 5), nn.ReLU(), nn.Flatten(),
         nn.Linear(120, 84), nn.ReLU(),
         nn.Linear(84, 10),
@@ -636,10 +628,8 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
     config.validate()
     say = progress or (lambda message: None)
     notes: list[str] = []
-    if config.threads is not None:
-        note = limit_threads(config.threads)
-        if note:
-            notes.append(note)
+    if config.blas_threads() is not None:
+        limit_cpu_threads(config.blas_threads())
     backend = get_backend(config.device)
     busy = _busy_note()
     if busy:
@@ -696,6 +686,7 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
                 step_alloc if runner is lenet else None)
         results.append(BatchResult(batch_size, batches, framework_results["lenet_xp"],
                                    framework_results.get("torch")))
+        lenet.close()
         del runners, lenet
     if backend.is_cuda is False and any(r.torch for r in results):
         notes.append("peak mem on the CPU is the whole process's peak RSS (lenet_xp and "
@@ -740,8 +731,9 @@ def format_report(report: BenchReport) -> str:
     recipe = c.recipe()
     size = (f"{c.epochs:g} epoch(s)" if c.epochs is not None else f"{c.batches} batches")
     lines = [header_line(report),
-             f"# {c.model} on {c.device}, {c.dtype}, {recipe.optimizer} lr {recipe.lr:g}; "
-             f"{c.repeats} repeats of {size} after {c.warmup} warm-up batches"
+             f"# {c.model} on {c.device}, {c.dtype}, {recipe.optimizer} lr {recipe.lr:g}"
+             + (f"; lenet_xp splits each batch across {c.workers()} threads" if c.split_batch else "")
+             + f"; {c.repeats} repeats of {size} after {c.warmup} warm-up batches"
              + (", interleaved with PyTorch" if any(r.torch for r in report.results) else "")
              + f"; epoch s = time per batch × {EPOCH_IMAGES:,} / batch; spread = min–max", ""]
     head = ["model", "device", "batch", "epoch s median [min–max]", "img/s", "infer img/s",

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .backend import Random, get_backend
+from .backend import Random, get_backend, limit_cpu_threads
 from .checkpoint import save_checkpoint
 from .data import DeviceDataset, prepare_mnist, random_shift
 from .models import get_model
+from .parallel import SplitBatch
 from .recipe import make_optimizer, make_schedule
 from .train import EpochStats, evaluate, fit
 
@@ -38,6 +39,8 @@ class RunConfig:
     download: bool = True
     train_limit: int | None = None  # train on the first N training images only (quick checks)
     progress: bool = True
+    threads: int | None = None  # CPU threads (BLAS threads, or SplitBatch workers); None: BLAS default
+    split_batch: bool = False  # split each batch across `threads` threads (lenet_xp.parallel)
 
 
 @dataclasses.dataclass
@@ -58,6 +61,11 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
     recipe = spec.recipe.replace(**config.recipe)
     backend = get_backend(config.device)
     backend.dtype(config.dtype)
+    if config.split_batch and (config.threads is None or backend.is_cuda):
+        raise ValueError("--split-batch splits each batch across --threads N CPU threads: give "
+                         "--threads, and leave it out with --device cuda")
+    if config.threads is not None:
+        limit_cpu_threads(1 if config.split_batch else config.threads)
     random = Random(config.seed)
 
     train_set, val_set, test_set = prepare_mnist(
@@ -96,10 +104,15 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
                              "metrics": dataclasses.asdict(stats)}, optimizer)
 
     augment = (lambda x: random_shift(x, recipe.shift, random)) if recipe.shift else None
-    history = fit(model, loss, optimizer, make_schedule(recipe), train_set, val_set,
-                  epochs=recipe.epochs, batch_size=recipe.batch_size, random=random,
-                  patience=recipe.patience, augment=augment, progress=config.progress,
-                  on_epoch=on_epoch)
+    split = SplitBatch(model, loss, config.threads, random) if config.split_batch else None
+    try:
+        history = fit(model, loss, optimizer, make_schedule(recipe), train_set, val_set,
+                      epochs=recipe.epochs, batch_size=recipe.batch_size, random=random,
+                      patience=recipe.patience, augment=augment, forward_backward=split,
+                      progress=config.progress, on_epoch=on_epoch)
+    finally:
+        if split is not None:
+            split.close()
     test_loss, test_accuracy = evaluate(model, loss, test_set)
     log(f"test accuracy {100 * test_accuracy:.2f}% (error {100 * (1 - test_accuracy):.2f}%, "
         f"loss {test_loss:.4f}) after {len(history)} epochs, "

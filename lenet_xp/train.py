@@ -8,6 +8,7 @@ progress bar).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from typing import Callable
@@ -15,6 +16,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from .data import DeviceDataset, iterate_batches
+from .parallel import forward_backward as one_pass
 
 
 class TrainingDiverged(RuntimeError):
@@ -59,10 +61,16 @@ def evaluate(model, loss, dataset: DeviceDataset, batch_size: int = 1000) -> tup
 
 
 def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = None,
-                description: str = "", progress: bool = True,
-                progress_every: int = 50) -> tuple[float, float]:
+                forward_backward: Callable | None = None, description: str = "",
+                progress: bool = True, progress_every: int = 50) -> tuple[float, float]:
     """One pass over ``batches`` (each passed through ``augment`` if given); returns the mean
-    training loss and accuracy."""
+    training loss and accuracy.
+
+    ``forward_backward(x, y) -> (outputs, batch_loss)`` computes each step's gradients: by
+    default one pass of ``model`` and ``loss`` (:func:`lenet_xp.parallel.forward_backward`),
+    or a :class:`lenet_xp.parallel.SplitBatch` over the same model.
+    """
+    forward_backward = forward_backward or functools.partial(one_pass, model, loss)
     dataset = batches.dataset
     xp = dataset.backend.xp
     model.train()
@@ -73,9 +81,7 @@ def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = N
         for step, (x, y) in enumerate(batches, start=1):
             if augment is not None:
                 x = augment(x)
-            outputs = model.forward(x)
-            batch_loss = loss.forward(outputs, y)
-            model.backward(loss.backward())
+            outputs, batch_loss = forward_backward(x, y)
             optimizer.step()
             total_loss = total_loss + batch_loss * y.shape[0]
             correct = correct + xp.sum(xp.astype(loss.predict(outputs) == y, xp.int64))
@@ -88,14 +94,16 @@ def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = N
 
 def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: DeviceDataset,
         val_set: DeviceDataset | None, *, epochs: int, batch_size: int, random,
-        patience: int = 0, augment: Callable | None = None, progress: bool = True,
+        patience: int = 0, augment: Callable | None = None,
+        forward_backward: Callable | None = None, progress: bool = True,
         on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
     """Train for ``epochs`` epochs (fewer with early stopping) and return the per-epoch stats.
 
     Before each epoch the learning rate is set to ``schedule(epoch)`` and the optimiser's
     ``before_epoch`` hook runs (SDLM estimates its curvatures there). After each epoch the
     model is evaluated on ``val_set`` and ``on_epoch(stats)`` is called (checkpoints, logs).
-    ``augment`` maps each training batch x to an augmented one.
+    ``augment`` maps each training batch x to an augmented one; ``forward_backward`` is passed
+    to :func:`train_epoch`.
     With ``patience`` > 0, training stops after that many epochs without a lower validation
     error, and the best epoch's weights are restored.
 
@@ -112,7 +120,7 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
         optimizer.before_epoch(model, loss, train_set)
         epoch_start = time.perf_counter()
         train_loss, train_accuracy = train_epoch(
-            model, loss, optimizer, batches, augment=augment,
+            model, loss, optimizer, batches, augment=augment, forward_backward=forward_backward,
             description=f"epoch {epoch + 1}/{epochs}", progress=progress)
         train_set.backend.synchronize()
         seconds = time.perf_counter() - epoch_start

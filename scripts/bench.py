@@ -26,10 +26,12 @@ def _early_threads(argv) -> None:
     """Apply --threads N to the environment before numpy is imported (its BLAS reads it once)."""
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--threads", type=int)
+    early.add_argument("--split-batch", action="store_true")
     known, _ = early.parse_known_args(argv)
     if known.threads is not None and known.threads >= 1 and "numpy" not in sys.modules:
+        blas_threads = 1 if known.split_batch else known.threads  # torch.set_num_threads later
         for var in THREAD_ENV_VARS:
-            os.environ[var] = str(known.threads)
+            os.environ[var] = str(blas_threads)
 
 
 def _batch_sizes(text: str) -> list[int]:
@@ -97,6 +99,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=_positive_int,
                         help="BLAS/OpenMP threads for numpy (and torch.set_num_threads); "
                              "default: the libraries' own")
+    parser.add_argument("--split-batch", action="store_true",
+                        help="split each lenet_xp batch across the --threads threads, one BLAS "
+                             "thread each (lenet_xp.parallel.SplitBatch); PyTorch keeps its "
+                             "--threads intra-op threads")
     parser.add_argument("--vs-torch", action="store_true",
                         help="also run the same network in PyTorch, interleaved, and print the ratio")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -118,7 +124,8 @@ def main(argv=None) -> int:
                          batch_sizes=tuple(dict.fromkeys(args.batch_sizes)),
                          batches=args.batches, epochs=args.epochs, warmup=args.warmup,
                          repeats=args.repeats, dtype=args.dtype, optimizer=args.optimizer,
-                         lr=args.lr, threads=args.threads, seed=args.seed, vs_torch=args.vs_torch)
+                         lr=args.lr, threads=args.threads, seed=args.seed, vs_torch=args.vs_torch,
+                         split_batch=args.split_batch)
     try:
         config.validate()
     except (BenchError, DeviceError, ValueError) as exc:

@@ -47,6 +47,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     recipe.add_argument("--schedule", help="constant, step, exponential or piecewise")
     recipe.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         help="set any recipe field, e.g. gamma=0.5 or 'pieces=[[2,5e-4],[3,2e-4]]'")
+    parser.add_argument("--threads", type=_positive_int, help="CPU threads: numpy's BLAS threads, or with "
+                        "--split-batch the threads each batch is split across (default: BLAS's own)")
+    parser.add_argument("--split-batch", action="store_true",
+                        help="split each batch across the --threads threads, one BLAS thread "
+                             "each: faster on a multi-core CPU at batch sizes of 128 and more")
     parser.add_argument("--no-verify", action="store_true", help="skip the MNIST checksums (other IDX datasets)")
     parser.add_argument("--no-download", action="store_true", help="never try to download missing files")
     parser.add_argument("--train-limit", type=int, help="train on the first N training images only")
@@ -55,6 +60,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.recipe_overrides = _recipe_overrides(parser, args)
     return args
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _recipe_overrides(parser, args) -> dict:
@@ -81,7 +96,8 @@ def main(argv=None) -> int:
                        data_dir=args.data_dir, val_size=args.val_size,
                        out=args.out or f"runs/{args.model}", recipe=args.recipe_overrides,
                        verify=not args.no_verify, download=not args.no_download,
-                       train_limit=args.train_limit, progress=not args.no_progress)
+                       train_limit=args.train_limit, progress=not args.no_progress,
+                       threads=args.threads, split_batch=args.split_batch)
     try:
         run(config)
     except (DeviceError, ValueError) as exc:

@@ -125,6 +125,10 @@ def test_config_validation():
         tiny_config(repeats=0).validate()
     with pytest.raises(DeviceError):
         tiny_config(device="tpu").validate()
+    with pytest.raises(BenchError, match="--split-batch needs --threads"):
+        tiny_config(split_batch=True).validate()
+    with pytest.raises(BenchError, match="--split-batch is for the CPU"):
+        tiny_config(split_batch=True, threads=2, device="cuda").validate()
 
 
 def test_script_subprocess_threads_and_exit_codes(tmp_path):
@@ -135,6 +139,12 @@ def test_script_subprocess_threads_and_exit_codes(tmp_path):
     machine = json.loads(out.read_text())["machine"]
     assert machine["thread_env"]["OMP_NUM_THREADS"] == "1"
     assert machine["blas"]["threads"] in (1, None)
+    split = subprocess.run([sys.executable, str(SCRIPT), *TINY, "--threads", "2", "--split-batch",
+                            "--json", str(out)], capture_output=True, text=True, timeout=120)
+    assert split.returncode == 0, split.stderr
+    assert "lenet_xp splits each batch across 2 threads" in split.stdout
+    report = json.loads(out.read_text())
+    assert report["config"]["split_batch"] and report["machine"]["blas"]["threads"] in (1, None)
     bad = subprocess.run([sys.executable, str(SCRIPT), "--batch-size", "0"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "batch sizes" in bad.stderr

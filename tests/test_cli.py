@@ -33,6 +33,10 @@ def test_unknown_flag_and_bad_values_exit_2():
     assert result.returncode == 2 and "unknown recipe field(s) colour" in result.stderr
     result = train_cli("--lr", "-1", "--data-dir", "/nonexistent")
     assert result.returncode == 2 and "lr must be > 0" in result.stderr
+    result = train_cli("--threads", "0")
+    assert result.returncode == 2 and "--threads: must be >= 1" in result.stderr
+    result = train_cli("--split-batch", "--data-dir", "/nonexistent")
+    assert result.returncode == 2 and "give --threads" in result.stderr
 
 
 def test_cuda_without_a_gpu_is_one_clear_error(tmp_path):
@@ -54,10 +58,12 @@ def test_missing_data_names_the_folder_and_exits_1(tmp_path):
 
 
 @pytest.mark.slow
-def test_short_real_run_learns_and_writes_its_files(shared_mnist, tmp_path):
+@pytest.mark.parametrize("threads", [[], ["--threads", "2", "--split-batch"]],
+                         ids=["blas-threads", "split-batch"])
+def test_short_real_run_learns_and_writes_its_files(shared_mnist, tmp_path, threads):
     out = tmp_path / "run"
     result = train_cli("--data-dir", str(shared_mnist), "--epochs", "2", "--train-limit", "6000",
-                       "--val-size", "1000", "--out", str(out))
+                       "--val-size", "1000", "--out", str(out), *threads)
     assert result.returncode == 0, result.stderr
     assert "epoch  2/2" in result.stdout and "test accuracy" in result.stdout
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

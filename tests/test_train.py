@@ -12,6 +12,7 @@ from lenet_xp.data import DeviceDataset
 from lenet_xp.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from lenet_xp.losses import SoftmaxCrossEntropy
 from lenet_xp.optim import Adam, schedules
+from lenet_xp.parallel import SplitBatch
 from lenet_xp.train import TrainingDiverged, evaluate, fit
 
 
@@ -47,6 +48,24 @@ def test_fit_learns_a_simple_task(backend_name):
     assert history[-1].train_loss < history[0].train_loss
     assert history[-1].val_accuracy >= 0.95
     assert evaluate(model, loss, val) == pytest.approx((history[-1].val_loss, history[-1].val_accuracy))
+
+
+def test_fit_with_a_split_batch_takes_the_same_steps(backend_name):
+    """Two threads on halves of each batch: the same weights as one pass, up to rounding."""
+    backend = get_backend(backend_name)
+    train = _stripes(backend, n=96, seed=0)
+    finals = []
+    for split in (False, True):
+        model = _model().to(backend)
+        loss = SoftmaxCrossEntropy()
+        step = SplitBatch(model, loss, 2) if split else None
+        fit(model, loss, Adam(model.parameters(), lr=0.01), schedules.Constant(0.01), train, None,
+            epochs=2, batch_size=32, random=Random(0), progress=False, forward_backward=step)
+        finals.append({k: to_numpy(v) for k, v in model.state_dict().items()})
+        if step is not None:
+            step.close()
+    for name, value in finals[0].items():
+        np.testing.assert_allclose(finals[1][name], value, rtol=1e-4, atol=1e-5, err_msg=name)
 
 
 def test_schedule_sets_the_learning_rate_per_epoch():
