@@ -25,7 +25,8 @@ def reference_conv(x, w, b, stride, padding):
     return y
 
 
-@pytest.mark.parametrize("stride,padding,size", [(1, 0, 7), (2, 1, 8), (1, 2, 5), (3, 0, 9)])
+@pytest.mark.parametrize("stride,padding,size", [(1, 0, 7), (2, 1, 8), (1, 2, 5), (3, 0, 9),
+                                                 (1, 0, 3)])  # last: one window, the whole input
 def test_forward_matches_direct_convolution(backend_name, stride, padding, size):
     backend = get_backend(backend_name)
     conv = Conv2d(3, 4, 3, stride=stride, padding=padding, random=Random(0)).to(backend, "float64")
@@ -35,14 +36,15 @@ def test_forward_matches_direct_convolution(backend_name, stride, padding, size)
     np.testing.assert_allclose(to_numpy(conv.forward(x)), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_col2im_is_the_adjoint_of_im2col(backend_name):
+@pytest.mark.parametrize("size,stride,padding", [(7, 2, 1), (3, 1, 0)])
+def test_col2im_is_the_adjoint_of_im2col(backend_name, size, stride, padding):
     """<im2col(x), c> = <x, col2im(c)> for all x, c: the defining property of the backward."""
     backend = get_backend(backend_name)
-    x = Random(2).normal(backend, (2, 3, 7, 7), dtype="float64")
-    cols, _ = im2col(x, 3, 3, stride=2, padding=1)
+    x = Random(2).normal(backend, (2, 3, size, size), dtype="float64")
+    cols, _ = im2col(x, 3, 3, stride=stride, padding=padding)
     c = Random(3).normal(backend, tuple(cols.shape), dtype="float64")
     left = float(backend.xp.sum(cols * c))
-    right = float(backend.xp.sum(x * col2im(c, tuple(x.shape), 3, 3, stride=2, padding=1)))
+    right = float(backend.xp.sum(x * col2im(c, tuple(x.shape), 3, 3, stride=stride, padding=padding)))
     assert left == pytest.approx(right, rel=1e-12)
 
 

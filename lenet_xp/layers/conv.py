@@ -32,6 +32,11 @@ def im2col(x, kh: int, kw: int, stride: int = 1, padding: int = 0, workspace: Wo
     n, c, h, w = x.shape
     oh = output_size(h, kh, stride, padding)
     ow = output_size(w, kw, stride, padding)
+    if padding == 0 and (kh, kw) == (h, w):
+        # One window covering the whole input (LeNet-5's C5): the columns are x itself.
+        cols = workspace.get("cols", x, (c, kh, kw, n))
+        cols[...] = xp.permute_dims(x, (1, 2, 3, 0))
+        return xp.reshape(cols, (c * kh * kw, n)), (oh, ow)
     padded = workspace.get("padded", x, (c, h + 2 * padding, w + 2 * padding, n), zeros=True)
     padded[:, padding:padding + h, padding:padding + w, :] = xp.permute_dims(x, (1, 2, 3, 0))
     cols = workspace.get("cols", x, (c, kh, kw, oh, ow, n))
@@ -50,6 +55,8 @@ def col2im(dcols, input_shape, kh: int, kw: int, stride: int = 1, padding: int =
     n, c, h, w = input_shape
     oh = output_size(h, kh, stride, padding)
     ow = output_size(w, kw, stride, padding)
+    if padding == 0 and (kh, kw) == (h, w):
+        return xp.permute_dims(xp.reshape(dcols, (c, h, w, n)), (3, 0, 1, 2))
     dcols = xp.reshape(dcols, (c, kh, kw, oh, ow, n))
     dx = xp.zeros((c, h + 2 * padding, w + 2 * padding, n), dtype=dcols.dtype, device=device(dcols))
     for i, j, rows, columns in window_slices(kh, kw, stride, oh, ow):
