@@ -356,8 +356,6 @@ def _busy_note() -> str | None:
             "or an idle machine gives steadier numbers")
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # Runners: one model, optimiser and synthetic data set per framework and batch size
 
