@@ -16,7 +16,7 @@ from typing import Callable
 from . import __version__
 from .backend import Random, get_backend, limit_cpu_threads
 from .checkpoint import save_checkpoint
-from .data import DeviceDataset, prepare_mnist, random_shift
+from .data import prepare_mnist, random_shift
 from .models import get_model
 from .parallel import SplitBatch
 from .recipe import make_optimizer, make_schedule
@@ -73,8 +73,8 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
         pad_to=spec.input_size if spec.input_size != 28 else None, seed=config.seed,
         dtype=config.dtype, verify=config.verify, download=config.download)
     if config.train_limit is not None:
-        train_set = DeviceDataset(train_set.images[:config.train_limit, ...],
-                                  train_set.labels[:config.train_limit], backend)
+        train_set = dataclasses.replace(train_set, images=train_set.images[:config.train_limit, ...],
+                                        labels=train_set.labels[:config.train_limit])
 
     model = spec.build(random, config.dtype).to(backend)
     loss = spec.loss()
@@ -88,7 +88,9 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
     out = Path(config.out) if config.out else None
     meta = {"model": spec.name, "lenet_xp_version": __version__, "recipe": recipe.to_dict(),
             "config": dataclasses.asdict(config),
-            "data": {"normalisation": spec.normalisation, "input_size": spec.input_size}}
+            "data": {"normalisation": spec.normalisation, "input_size": spec.input_size,
+                     "pixel_stats": (dataclasses.asdict(train_set.pixel_stats)
+                                     if train_set.pixel_stats is not None else None)}}
     metrics_path = None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet_xp.backend import Random, get_backend
+from lenet_xp.backend import Random, get_backend, to_numpy
 from lenet_xp.checkpoint import load_checkpoint
-from lenet_xp.data import prepare_mnist
+from lenet_xp.data import PixelStats, load_mnist, normalise, pad_images, prepare_mnist
 from lenet_xp.models import get_model
 from lenet_xp.train import evaluate
 
@@ -79,6 +79,12 @@ def test_short_real_run_learns_and_writes_its_files(shared_mnist, tmp_path, thre
     _, _, test = prepare_mnist(backend, shared_mnist, val_size=1000, seed=0)
     _, accuracy = evaluate(model, spec.loss(), test)
     assert accuracy == pytest.approx(records[-1]["test_accuracy"], abs=1e-9)
+    # The checkpoint carries what new images need: the training pixels' mean and std.
+    data = checkpoint.meta["data"]
+    assert data["normalisation"] == "standard"
+    raw = pad_images(load_mnist(shared_mnist).test_images[:50], data["input_size"])
+    again = normalise(raw, "standard", PixelStats(**data["pixel_stats"]))
+    np.testing.assert_allclose(again[:, None], to_numpy(test.images[:50]), rtol=1e-6, atol=1e-6)
     resumable = load_checkpoint(out / "checkpoint.npz")
     assert resumable.optimizer_state is not None and "rng_state" in resumable.meta
     assert np.isfinite(resumable.meta["metrics"]["train_loss"])

@@ -272,6 +272,8 @@ def test_prepare_shapes_and_standard_stats(backend, tmp_path):
     np.testing.assert_array_equal(to_numpy(val.labels), arrays["train-labels-idx1-ubyte"][val_idx])
     padded = np.pad(arrays["train-images-idx3-ubyte"][train_idx], ((0, 0), (2, 2), (2, 2)))
     mean, std = padded.mean(dtype=np.float64), padded.std(dtype=np.float64)
+    for dataset in (train, val, test):  # kept, to normalise new images the same way
+        assert dataset.pixel_stats.mean == pytest.approx(mean) and dataset.pixel_stats.std == pytest.approx(std)
     for dataset, raw in ((val, arrays["train-images-idx3-ubyte"][val_idx]), (test, arrays["t10k-images-idx3-ubyte"])):
         expected = (np.pad(raw, ((0, 0), (2, 2), (2, 2))) - mean) / std
         np.testing.assert_allclose(to_numpy(dataset.images)[:, 0], expected, rtol=1e-5, atol=1e-5)
@@ -282,7 +284,7 @@ def test_prepare_lecun_unpadded_no_val(backend, tmp_path):
     sums = write_fake_mnist(tmp_path)
     train, val, test = prepare_mnist(backend, tmp_path, val_size=0, normalisation="lecun",
                                      pad_to=None, verify=sums, download=False)
-    assert val is None and len(train) == N_TRAIN
+    assert val is None and len(train) == N_TRAIN and train.pixel_stats is None
     assert test.images.shape == (N_TEST, 1, 28, 28)
     images = to_numpy(train.images)
     assert images.min() == pytest.approx(-0.1) and images.max() == pytest.approx(1.175)

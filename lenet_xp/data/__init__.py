@@ -61,8 +61,9 @@ def prepare_mnist(
     val is None when ``val_size`` is 0); binarise at ``binarise_threshold`` if given; pad to
     ``pad_to`` x ``pad_to`` with background 0 (None: keep 28x28); normalise with
     ``normalisation`` (:data:`NORMALISATIONS`), ``standard`` using the mean and std of the
-    padded training split for all three. Then each split is copied to the device once:
-    images (N, 1, pad_to, pad_to) ``dtype``, labels (N,) int64.
+    padded training split for all three (kept as each dataset's ``pixel_stats``). Then each
+    split is copied to the device once: images (N, 1, pad_to, pad_to) ``dtype``, labels (N,)
+    int64.
     """
     if normalisation not in NORMALISATIONS:
         raise ValueError(f"unknown normalisation {normalisation!r}: use one of {', '.join(NORMALISATIONS)}")
@@ -78,7 +79,8 @@ def prepare_mnist(
             for name, (images, labels) in host.items()}
     stats = pixel_stats(host["train"][0]) if normalisation == "standard" else None
     datasets = {
-        name: DeviceDataset.from_host(backend, normalise(images, normalisation, stats, dtype), labels, dtype)
+        name: DeviceDataset.from_host(backend, normalise(images, normalisation, stats, dtype), labels,
+                                      dtype, pixel_stats=stats)
         for name, (images, labels) in host.items()
     }
     return datasets["train"], datasets.get("val"), datasets["test"]

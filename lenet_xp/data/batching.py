@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from lenet_xp.backend import Backend, Random
+from lenet_xp.data.preprocess import PixelStats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,15 +24,18 @@ class DeviceDataset:
         images: (N, 1, H, W) float array on ``backend``.
         labels: (N,) int64 array on ``backend``.
         backend: where both live.
+        pixel_stats: the training pixels' mean and std the images were normalised with
+            (``standard`` normalisation; None otherwise), to prepare new images the same way.
     """
 
     images: Any
     labels: Any
     backend: Backend
+    pixel_stats: PixelStats | None = None
 
     @classmethod
     def from_host(cls, backend: Backend, images: np.ndarray, labels: np.ndarray,
-                  dtype: str = "float32") -> DeviceDataset:
+                  dtype: str = "float32", pixel_stats: PixelStats | None = None) -> DeviceDataset:
         """Copy host arrays to ``backend``: images (N, H, W) or (N, 1, H, W), labels (N,)."""
         if images.ndim == 3:
             images = images[:, np.newaxis, :, :]
@@ -43,6 +47,7 @@ class DeviceDataset:
             images=backend.asarray(images, dtype=backend.dtype(dtype)),
             labels=backend.asarray(labels.astype(np.int64), dtype=backend.xp.int64),
             backend=backend,
+            pixel_stats=pixel_stats,
         )
 
     def __len__(self) -> int:
