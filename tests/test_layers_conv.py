@@ -25,13 +25,14 @@ def reference_conv(x, w, b, stride, padding):
     return y
 
 
+@pytest.mark.parametrize("channels", [3, 1])  # one channel: the two-pass input copy
 @pytest.mark.parametrize("stride,padding,size", [(1, 0, 7), (2, 1, 8), (1, 2, 5), (3, 0, 9),
                                                  (1, 0, 3)])  # last: one window, the whole input
-def test_forward_matches_direct_convolution(backend_name, stride, padding, size):
+def test_forward_matches_direct_convolution(backend_name, stride, padding, size, channels):
     backend = get_backend(backend_name)
-    conv = Conv2d(3, 4, 3, stride=stride, padding=padding, random=Random(0)).to(backend, "float64")
+    conv = Conv2d(channels, 4, 3, stride=stride, padding=padding, random=Random(0)).to(backend, "float64")
     conv.bias.data[...] = backend.asarray(np.arange(4.0))
-    x = Random(1).normal(backend, (2, 3, size, size), dtype="float64")
+    x = Random(1).normal(backend, (2, channels, size, size), dtype="float64")
     expected = reference_conv(to_numpy(x), to_numpy(conv.weight.data), np.arange(4.0), stride, padding)
     np.testing.assert_allclose(to_numpy(conv.forward(x)), expected, rtol=1e-12, atol=1e-12)
 

@@ -38,7 +38,17 @@ def im2col(x, kh: int, kw: int, stride: int = 1, padding: int = 0, workspace: Wo
         cols[...] = xp.permute_dims(x, (1, 2, 3, 0))
         return xp.reshape(cols, (c * kh * kw, n)), (oh, ow)
     padded = workspace.get("padded", x, (c, h + 2 * padding, w + 2 * padding, n), zeros=True)
-    padded[:, padding:padding + h, padding:padding + w, :] = xp.permute_dims(x, (1, 2, 3, 0))
+    if c == 1:
+        # A one-channel input is in practice the network's input, in the standard (N, 1, H, W)
+        # layout, which a direct permute reads H·W numbers apart. Two passes that each move
+        # runs of W or N numbers, (N, H, W) -> (H, N, W) -> (H, W, N), are about four times
+        # faster (5 % of a LeNet-5 training step at batch 256). The array API cannot see a
+        # layout: on a batch-last one-channel input this costs a little time, never exactness.
+        rows = workspace.get("rows", x, (h, n, w))
+        rows[...] = xp.permute_dims(x[:, 0, ...], (1, 0, 2))
+        padded[0, padding:padding + h, padding:padding + w, :] = xp.permute_dims(rows, (0, 2, 1))
+    else:
+        padded[:, padding:padding + h, padding:padding + w, :] = xp.permute_dims(x, (1, 2, 3, 0))
     cols = workspace.get("cols", x, (c, kh, kw, oh, ow, n))
     for i, j, rows, columns in window_slices(kh, kw, stride, oh, ow):
         cols[:, i, j, ...] = padded[:, rows, columns, :]
