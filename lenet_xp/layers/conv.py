@@ -24,8 +24,9 @@ def im2col(x, kh: int, kw: int, stride: int = 1, padding: int = 0, workspace: Wo
     x: (N, C, H, W) -> cols: (C·kh·kw, OH·OW·N), where
     cols[(c, i, j), (p, q, n)] = x_padded[n, c, p·s + i, q·s + j]. First x is copied once into
     a batch-last (C, H + 2P, W + 2P, N) buffer with a zero border, then each of the kh·kw
-    kernel offsets is one strided slice copy. With a ``workspace`` both buffers reuse last
-    step's memory. Returns ``(cols, (OH, OW))``.
+    kernel offsets is one strided slice copy (a window as large as the unpadded input needs
+    only the first copy). With a ``workspace`` the buffers reuse last step's memory. Returns
+    ``(cols, (OH, OW))``.
     """
     xp = array_namespace(x)
     workspace = workspace or Workspace()

@@ -4,7 +4,8 @@ The one piece of index gymnastics in lenet_xp: a k_h×k_w window sliding with st
 (N, C, H, W) array is the set of k_h·k_w strided views ``x[:, :, i:i+s·(OH-1)+1:s, j:...:s]``,
 one per kernel offset (i, j), each of shape (N, C, OH, OW) (convolutions apply the same
 slices to their batch-last buffers). im2col stacks these views, pooling
-combines them elementwise, and the backward passes add gradients into the same views (col2im).
+combines them elementwise, and the backward passes add gradients into the same views (col2im
+groups them by kernel row, then by kernel column).
 No Python loop runs over images or output pixels: only over the k_h·k_w offsets.
 """
 
