@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+# lenet_xp.backend.THREAD_ENV_VARS, repeated: importing lenet_xp would load numpy (and its BLAS)
+# before _early_threads could set them.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -44,35 +46,8 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _positive_int(text: str) -> int:
-    return _int_at_least(text, 1)
-
-
-def _non_negative_int(text: str) -> int:
-    return _int_at_least(text, 0)
-
-
-def _int_at_least(text: str, low: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
 def parse_args(argv=None) -> argparse.Namespace:
+    from lenet_xp.argtypes import non_negative_int, positive_float, positive_int
     from lenet_xp.models import MODELS
     from lenet_xp.recipe import OPTIMIZERS
 
@@ -84,19 +59,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=_batch_sizes, action="append", metavar="B[,B...]",
                         help="batch size(s): repeat the flag or give a comma list (default: 64,256)")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--batches", type=_positive_int, default=200,
+    size.add_argument("--batches", type=positive_int, default=200,
                       help="timed batches per repeat (default: 200)")
-    size.add_argument("--epochs", type=_positive_float,
+    size.add_argument("--epochs", type=positive_float,
                       help="time whole epochs instead: ceil(E × 60000 / batch) batches per repeat")
-    parser.add_argument("--warmup", type=_non_negative_int, default=20,
+    parser.add_argument("--warmup", type=non_negative_int, default=20,
                         help="untimed batches before the repeats (default: 20)")
-    parser.add_argument("--repeats", type=_positive_int, default=5, help="timed repeats (default: 5)")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed repeats (default: 5)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
                         help="optimiser (default: the model's recipe, adam for lenet5)")
-    parser.add_argument("--lr", type=_positive_float, help="learning rate (default: the model's recipe)")
+    parser.add_argument("--lr", type=positive_float, help="learning rate (default: the model's recipe)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the weights and the synthetic data")
-    parser.add_argument("--threads", type=_positive_int,
+    parser.add_argument("--threads", type=positive_int,
                         help="BLAS/OpenMP threads for numpy (and torch.set_num_threads); "
                              "default: the libraries' own")
     parser.add_argument("--split-batch", action="store_true",

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 
+from lenet_xp.argtypes import positive_int
 from lenet_xp.backend import DeviceError
 from lenet_xp.checkpoint import CheckpointError
 from lenet_xp.data import DataError
@@ -47,7 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     recipe.add_argument("--schedule", help="constant, step, exponential or piecewise")
     recipe.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         help="set any recipe field, e.g. gamma=0.5 or 'pieces=[[2,5e-4],[3,2e-4]]'")
-    parser.add_argument("--threads", type=_positive_int, help="CPU threads: numpy's BLAS threads, or with "
+    parser.add_argument("--threads", type=positive_int, help="CPU threads: numpy's BLAS threads, or with "
                         "--split-batch the threads each batch is split across (default: BLAS's own)")
     parser.add_argument("--split-batch", action="store_true",
                         help="split each batch across the --threads threads, one BLAS thread "
@@ -60,16 +61,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.recipe_overrides = _recipe_overrides(parser, args)
     return args
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _recipe_overrides(parser, args) -> dict:
