@@ -54,7 +54,7 @@ from .backend import (THREAD_ENV_VARS, Backend, Random, blas_info, get_backend,
                       limit_cpu_threads, to_numpy)
 from .data import DeviceDataset
 from .models import get_model
-from .parallel import SplitBatch, forward_backward
+from .parallel import SplitBatch, forward_backward, split_batch_problems
 from .recipe import OPTIMIZERS, make_optimizer
 
 EPOCH_IMAGES = 60_000
@@ -116,11 +116,8 @@ class BenchConfig:
             problems.append(f"repeats must be >= 1 (got {self.repeats})")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be >= 1 (got {self.threads})")
-        if self.split_batch and self.threads is None:
-            problems.append("--split-batch needs --threads N: the batch is split across N threads")
-        if self.split_batch and self.device.startswith("cuda"):
-            problems.append("--split-batch is for the CPU: on a GPU one step already keeps the "
-                            "device busy")
+        if self.split_batch:
+            problems += split_batch_problems(self.threads, self.device)
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             problems.append(f"unknown optimizer {self.optimizer!r} (choose {', '.join(OPTIMIZERS)})")
         if self.lr is not None and not self.lr > 0:

@@ -18,7 +18,7 @@ from .backend import Random, get_backend, limit_cpu_threads
 from .checkpoint import save_checkpoint
 from .data import prepare_mnist, random_shift
 from .models import get_model
-from .parallel import SplitBatch
+from .parallel import SplitBatch, split_batch_problems
 from .recipe import make_optimizer, make_schedule
 from .train import EpochStats, evaluate, fit
 
@@ -61,9 +61,9 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
     recipe = spec.recipe.replace(**config.recipe)
     backend = get_backend(config.device)
     backend.dtype(config.dtype)
-    if config.split_batch and (config.threads is None or backend.is_cuda):
-        raise ValueError("--split-batch splits each batch across --threads N CPU threads: give "
-                         "--threads, and leave it out with --device cuda")
+    problems = split_batch_problems(config.threads, backend.name) if config.split_batch else []
+    if problems:
+        raise ValueError("; ".join(problems))
     if config.threads is not None:
         limit_cpu_threads(1 if config.split_batch else config.threads)
     random = Random(config.seed)

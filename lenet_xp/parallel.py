@@ -29,6 +29,18 @@ from array_api_compat import array_namespace
 from .backend import Random
 
 
+def split_batch_problems(threads: int | None, device: str) -> list[str]:
+    """Why a batch split across ``threads`` CPU threads cannot run on ``device`` (empty: it can)."""
+    problems = []
+    if threads is None:
+        problems.append("--split-batch needs --threads N: each batch is split across N threads; "
+                        "give --threads")
+    if device.strip().lower().startswith("cuda"):
+        problems.append("--split-batch is for the CPU: on a GPU one step already keeps the "
+                        "device busy; leave it out with --device cuda")
+    return problems
+
+
 def forward_backward(model, loss, x, y):
     """One pass over the batch: returns ``(outputs, batch_loss)`` and fills every ``grad``."""
     outputs = model.forward(x)
