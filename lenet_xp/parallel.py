@@ -72,7 +72,6 @@ class SplitBatch:
                 if isinstance(getattr(layer, "random", None), Random):
                     layer.random = Random(int(random.integers(0, 2**63 - 1, None)))
             self.replicas.append((replica, copy.deepcopy(loss)))
-        self._names = list(model.parameters())
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lenet_xp-split")
 
     def __enter__(self) -> "SplitBatch":
@@ -89,10 +88,11 @@ class SplitBatch:
         n = x.shape[0]
         parts = min(self.workers, n)
         bounds = [n * k // parts for k in range(parts + 1)]
-        shared = self.model.parameters()
-        for replica, _ in self.replicas[1:parts]:
+        replica_params = [replica.parameters() for replica, _ in self.replicas[:parts]]
+        shared = replica_params[0]  # self.model's own
+        for (replica, _), params in zip(self.replicas[1:parts], replica_params[1:]):
             replica.train(self.model.training)
-            for name, param in replica.parameters().items():
+            for name, param in params.items():
                 param.data = shared[name].data
         futures = [self._pool.submit(forward_backward, replica, loss,
                                      x[bounds[k]:bounds[k + 1], ...], y[bounds[k]:bounds[k + 1]])
@@ -101,12 +101,11 @@ class SplitBatch:
         if parts == 1:
             return results[0]
         weights = [(bounds[k + 1] - bounds[k]) / n for k in range(parts)]
-        replica_params = [replica.parameters() for replica, _ in self.replicas[:parts]]
-        for name in self._names:
-            grad = weights[0] * replica_params[0][name].grad
+        for name, param in shared.items():
+            grad = weights[0] * param.grad
             for weight, params in zip(weights[1:], replica_params[1:]):
                 grad = grad + weight * params[name].grad
-            shared[name].grad = grad
+            param.grad = grad
         batch_loss = sum(weight * part_loss for weight, (_, part_loss) in zip(weights, results))
         outputs = xp.concat([outputs for outputs, _ in results], axis=0)
         return outputs, batch_loss
