@@ -25,7 +25,8 @@ class TrainingDiverged(RuntimeError):
 
 @dataclasses.dataclass
 class EpochStats:
-    """What one epoch measured. Accuracies are fractions in [0, 1]."""
+    """What one epoch measured. Accuracies are fractions in [0, 1]; ``optimizer`` is the
+    optimiser's ``epoch_summary()`` (SDLM: the range of its per-sample step sizes)."""
 
     epoch: int
     lr: float
@@ -36,12 +37,15 @@ class EpochStats:
     seconds: float
     images_per_second: float
     elapsed: float
+    optimizer: dict = dataclasses.field(default_factory=dict)
 
     def line(self, epochs: int) -> str:
         val = (f"val acc {100 * self.val_accuracy:6.2f}%" if self.val_accuracy is not None
                else "val acc    n/a")
-        return (f"epoch {self.epoch + 1:>2}/{epochs}  lr {self.lr:.2e}  loss {self.train_loss:.4f}  "
-                f"train acc {100 * self.train_accuracy:6.2f}%  {val}  "
+        rates = (f"  rates {self.optimizer['rate_min']:.1e}..{self.optimizer['rate_max']:.1e}"
+                 if "rate_min" in self.optimizer else "")
+        return (f"epoch {self.epoch + 1:>2}/{epochs}  lr {self.lr:.2e}{rates}  "
+                f"loss {self.train_loss:.4f}  train acc {100 * self.train_accuracy:6.2f}%  {val}  "
                 f"{self.images_per_second:8,.0f} img/s  {self.seconds:6.1f} s  "
                 f"(elapsed {self.elapsed:6.1f} s)")
 
@@ -118,6 +122,7 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
     for epoch in range(epochs):
         optimizer.lr = schedule(epoch)
         optimizer.before_epoch(model, loss, train_set)
+        summary = optimizer.epoch_summary()
         epoch_start = time.perf_counter()
         train_loss, train_accuracy = train_epoch(
             model, loss, optimizer, batches, augment=augment, forward_backward=forward_backward,
@@ -132,7 +137,7 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
             val_loss, val_accuracy = evaluate(model, loss, val_set)
         stats = EpochStats(epoch, optimizer.lr, train_loss, train_accuracy, val_loss,
                            val_accuracy, seconds, len(train_set) / seconds,
-                           time.perf_counter() - start)
+                           time.perf_counter() - start, summary)
         history.append(stats)
         if on_epoch is not None:
             on_epoch(stats)

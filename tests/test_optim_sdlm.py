@@ -96,6 +96,23 @@ def test_step_is_eta_over_mu_plus_h_times_g(backend_name):
     np.testing.assert_allclose(to_numpy(bias.data), w0 - 0.04 / (0.02 + h) * g, rtol=1e-12)
 
 
+def test_epoch_summary_is_the_range_of_per_sample_step_sizes(backend_name):
+    """rate = η/(μ + h + λ) over the trainable entries; a mask's fixed zeros do not count."""
+    backend = get_backend(backend_name)
+    weight = Parameter(backend.asarray(np.ones(3)))
+    masked = Parameter(backend.asarray(np.ones(3)), mask=backend.asarray(np.array([1.0, 0.0, 1.0])))
+    bias = Parameter(backend.asarray(np.ones(2)), decay=False)
+    optimizer = SDLM([weight, masked, bias], lr=0.01, mu=0.02, lr_scale=16, weight_decay=0.1)
+    assert optimizer.epoch_summary() == {}
+    curvatures = {id(weight): [0.5, 1.0, 4.0], id(masked): [0.1, 0.0, 0.2], id(bias): [3.0, 9.0]}
+    for param, state in zip(optimizer.params, optimizer.state):
+        state["curvature"] = backend.asarray(np.array(curvatures[id(param)]))
+    summary = optimizer.epoch_summary()
+    # largest: masked's h = 0.1 (its unconnected h = 0 is left out); smallest: bias's h = 9
+    assert summary["rate_max"] == pytest.approx(0.01 / (0.02 + 0.1 + 0.1))
+    assert summary["rate_min"] == pytest.approx(0.01 / (0.02 + 9.0))
+
+
 def _conv_dataset(backend, n=40):
     images = Random(6).normal(backend, (n, 1, 6, 6), dtype="float64")
     labels = backend.asarray(np.arange(n) % 3)
@@ -152,6 +169,11 @@ def test_sdlm_trains_a_small_network(backend_name):
     after, accuracy = evaluate(net, loss, dataset)
     assert after < 0.3 * before and accuracy > 0.9
     assert history[0].lr == 2e-3 and history[-1].lr == 1e-3
+    # each epoch records the step sizes of its curvature estimate, bounded by η/μ
+    for stats in history:
+        rates = stats.optimizer
+        assert 0 < rates["rate_min"] <= rates["rate_max"] <= stats.lr / 0.02
+        assert f"rates {rates['rate_min']:.1e}..{rates['rate_max']:.1e}" in stats.line(6)
 
 
 def _f6_rbf_head(backend, prototypes=None, second_order=False):

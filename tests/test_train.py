@@ -48,6 +48,7 @@ def test_fit_learns_a_simple_task(backend_name):
     assert history[-1].train_loss < history[0].train_loss
     assert history[-1].val_accuracy >= 0.95
     assert evaluate(model, loss, val) == pytest.approx((history[-1].val_loss, history[-1].val_accuracy))
+    assert history[0].optimizer == {} and "rates" not in history[0].line(8)  # Adam reports none
 
 
 def test_fit_with_a_split_batch_takes_the_same_steps(backend_name):

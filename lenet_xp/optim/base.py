@@ -45,6 +45,11 @@ class Optimizer:
     def before_epoch(self, model, loss, dataset) -> None:
         """Called by the training loop before each epoch; first-order methods need nothing."""
 
+    def epoch_summary(self) -> dict[str, float]:
+        """Figures about this epoch's steps that the training log records (after
+        :meth:`before_epoch`); first-order methods have none."""
+        return {}
+
     def update(self, param: Parameter, grad, state: dict) -> None:
         """Apply one step to ``param.data`` in place; ``state`` is this parameter's memory."""
         raise NotImplementedError

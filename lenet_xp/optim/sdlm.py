@@ -119,6 +119,27 @@ class SDLM(Optimizer):
             state["curvature"] = xp.asarray(h, copy=True)
             param.curvature = state["curvature"]
 
+    def epoch_summary(self) -> dict[str, float]:
+        """The smallest and largest per-sample step size η/(μ + h_kk + λ) over all trainable
+        entries (a connection mask's fixed zeros left out): what the paper calls the
+        "effective learning rates" (section V.A: "between approximately 7×10⁻⁵ and 0.016"
+        during LeNet-5's first pass). Empty before the first curvature estimate."""
+        if any("curvature" not in state for state in self.state):
+            return {}
+        smallest, largest = [], []
+        for param, state in zip(self.params, self.state):
+            xp = array_namespace(state["curvature"])
+            damping = self.mu + (self.weight_decay if param.decay else 0.0)
+            rate = self.lr / (state["curvature"] + damping)
+            if param.mask is not None:
+                trainable = param.mask > 0
+                smallest.append(float(xp.min(xp.where(trainable, rate, xp.inf))))
+                largest.append(float(xp.max(xp.where(trainable, rate, 0.0))))
+            else:
+                smallest.append(float(xp.min(rate)))
+                largest.append(float(xp.max(rate)))
+        return {"rate_min": min(smallest), "rate_max": max(largest)}
+
     def update(self, param, grad, state):
         if "curvature" not in state:
             raise RuntimeError("SDLM.step() before any curvature estimate: call "
