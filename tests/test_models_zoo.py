@@ -108,6 +108,7 @@ def test_paper_recipe_is_sdlm_with_the_paper_schedule():
     recipe = get_model("lenet5_paper").recipe
     # the paper's μ is 0.02; 1.0 is the measured minimal change (see lenet5_paper.py)
     assert (recipe.optimizer, recipe.epochs, recipe.sdlm_mu, recipe.sdlm_samples) == ("sdlm", 20, 1.0, 500)
+    assert recipe.batch_size == 1  # the paper's per-sample updates
     schedule = make_schedule(recipe)
     assert [schedule(e) for e in range(20)] == ([5e-4] * 2 + [2e-4] * 3 + [1e-4] * 3 + [5e-5] * 4
                                                 + [1e-5] * 8)
