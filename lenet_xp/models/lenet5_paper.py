@@ -42,12 +42,12 @@ leaves η/h where h ≫ 1 (pass 1 rates 1.4e-4 to 5e-4); μ = 0.2, 0.5 and 0.7 s
 
 With μ = 1 (j = 5) the test error over seeds 0–4 is 0.92 ± 0.05 % (0.85 to 0.98; README,
 "The model zoo of the classic reports", has every figure and command): the paper's 0.95 %
-is reached. Mini-batches of 16
-(``--batch-size 16``; SDLM multiplies the paper's per-sample η by the batch size, see
-:mod:`lenet_xp.optim.sdlm`) train about six times faster on a CPU and make the same progress
-over the first passes (after 4 passes, validation error 1.72 % against 1.70 %), but end a
-little worse: 0.97 ± 0.03 % over seeds 0–4; all 60,000 training images at batch 16 give
-0.96 ± 0.07 %. Batches of 8 and 2,000 curvature samples did no better.
+is reached. Mini-batches of 16 (``--batch-size 16``; SDLM multiplies the paper's per-sample
+η by the batch size, see :mod:`lenet_xp.optim.sdlm`) train about six times faster on a CPU
+and make the same progress over the first passes (after 4 passes, validation error 1.72 %
+against 1.70 %), but end a little worse: 0.97 ± 0.03 % over seeds 0–4; all 60,000 training
+images at batch 16 give 0.96 ± 0.07 %. Batches of 8 and 2,000 curvature samples did no
+better.
 
 The MAP criterion's j, which the paper does not give, is 5 (see :class:`MAPLoss`). These
 figures train on 55,000 images (5,000 held out for validation); the paper used all 60,000.

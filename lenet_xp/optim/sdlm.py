@@ -130,14 +130,12 @@ class SDLM(Optimizer):
         for param, state in zip(self.params, self.state):
             xp = array_namespace(state["curvature"])
             damping = self.mu + (self.weight_decay if param.decay else 0.0)
-            rate = self.lr / (state["curvature"] + damping)
+            low = high = self.lr / (state["curvature"] + damping)
             if param.mask is not None:
                 trainable = param.mask > 0
-                smallest.append(float(xp.min(xp.where(trainable, rate, xp.inf))))
-                largest.append(float(xp.max(xp.where(trainable, rate, 0.0))))
-            else:
-                smallest.append(float(xp.min(rate)))
-                largest.append(float(xp.max(rate)))
+                low, high = xp.where(trainable, low, xp.inf), xp.where(trainable, high, 0.0)
+            smallest.append(float(xp.min(low)))
+            largest.append(float(xp.max(high)))
         return {"rate_min": min(smallest), "rate_max": max(largest)}
 
     def update(self, param, grad, state):
