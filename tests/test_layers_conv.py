@@ -7,6 +7,7 @@ import pytest
 
 from lenet_xp.backend import Random, get_backend, to_numpy
 from lenet_xp.layers import Conv2d, Sequential, col2im, im2col
+from lenet_xp.layers.conv import block_weight, unblock_weight
 
 from layer_cases import SPARSE_TABLE
 
@@ -26,7 +27,9 @@ def reference_conv(x, w, b, stride, padding):
 
 
 @pytest.mark.parametrize("channels", [3, 1])  # one channel: the two-pass input copy
+# (1, 0, 10) and (2, 1, 8) give output widths of 8 and 4: one-channel inputs go in blocks of 4
 @pytest.mark.parametrize("stride,padding,size", [(1, 0, 7), (2, 1, 8), (1, 2, 5), (3, 0, 9),
+                                                 (1, 0, 10),
                                                  (1, 0, 3)])  # last: one window, the whole input
 def test_forward_matches_direct_convolution(backend_name, stride, padding, size, channels):
     backend = get_backend(backend_name)
@@ -37,15 +40,37 @@ def test_forward_matches_direct_convolution(backend_name, stride, padding, size,
     np.testing.assert_allclose(to_numpy(conv.forward(x)), expected, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("size,stride,padding", [(7, 2, 1), (3, 1, 0)])
-def test_col2im_is_the_adjoint_of_im2col(backend_name, size, stride, padding):
+@pytest.mark.parametrize("size,stride,padding,block", [(7, 2, 1, 1), (3, 1, 0, 1), (10, 1, 1, 2),
+                                                       (9, 2, 2, 3), (10, 1, 1, 5)])
+def test_col2im_is_the_adjoint_of_im2col(backend_name, size, stride, padding, block):
     """<im2col(x), c> = <x, col2im(c)> for all x, c: the defining property of the backward."""
     backend = get_backend(backend_name)
     x = Random(2).normal(backend, (2, 3, size, size), dtype="float64")
-    cols, _ = im2col(x, 3, 3, stride=stride, padding=padding)
+    cols, _ = im2col(x, 3, 3, stride=stride, padding=padding, block=block)
+    assert cols.shape[0] == 3 * 3 * (3 + stride * (block - 1))
     c = Random(3).normal(backend, tuple(cols.shape), dtype="float64")
     left = float(backend.xp.sum(cols * c))
-    right = float(backend.xp.sum(x * col2im(c, tuple(x.shape), 3, 3, stride=stride, padding=padding)))
+    dx = col2im(c, tuple(x.shape), 3, 3, stride=stride, padding=padding, block=block)
+    right = float(backend.xp.sum(x * dx))
+    assert left == pytest.approx(right, rel=1e-12)
+
+
+@pytest.mark.parametrize("block,stride", [(1, 1), (4, 1), (3, 2)])
+def test_blocked_columns_and_weights_give_the_plain_product(backend_name, block, stride):
+    """block_weight(W) @ im2col(x, block) holds, for each block of B outputs, the same numbers
+    as W @ im2col(x); unblock_weight is block_weight's adjoint."""
+    backend = get_backend(backend_name)
+    xp = backend.xp
+    x = Random(2).normal(backend, (2, 2, 14, 14), dtype="float64")
+    w = Random(3).normal(backend, (3, 2, 3, 3), dtype="float64")
+    plain_cols, (oh, ow) = im2col(x, 3, 3, stride=stride)
+    plain = xp.reshape(xp.matmul(xp.reshape(w, (3, -1)), plain_cols), (3, oh, ow // block, block, 2))
+    cols, _ = im2col(x, 3, 3, stride=stride, block=block)
+    blocked = xp.reshape(xp.matmul(block_weight(w, block, stride), cols), (3, block, oh, ow // block, 2))
+    np.testing.assert_allclose(to_numpy(blocked), np.moveaxis(to_numpy(plain), 3, 1), rtol=1e-12)
+    g = Random(4).normal(backend, (3 * block, 2 * 3 * (3 + stride * (block - 1))), dtype="float64")
+    left = float(xp.sum(block_weight(w, block, stride) * g))
+    right = float(xp.sum(w * unblock_weight(g, tuple(w.shape), block, stride)))
     assert left == pytest.approx(right, rel=1e-12)
 
 

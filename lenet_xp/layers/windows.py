@@ -24,13 +24,21 @@ def output_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:
     return out
 
 
-def window_slices(kh: int, kw: int, stride: int, out_h: int, out_w: int):
+def window_slices(kh: int, kw: int, stride: int, out_h: int, out_w: int, block: int = 1):
     """Yield ``(i, j, rows, columns)`` for each kernel offset (i, j): the row and column slices
-    that pick, from an array with H and W axes, the (OH, OW) window view of that offset."""
+    that pick, from an array with H and W axes, the (OH, OW) window view of that offset.
+
+    With ``block`` B > 1 (OW a multiple of B) the output columns are taken B at a time, as a
+    convolution's blocked columns want (see :func:`lenet_xp.layers.conv.im2col`): j then runs
+    over the T = kw + S·(B − 1) input columns that a block of B adjacent outputs reads, and
+    picks (OH, OW/B) views, column q of offset j being input column q·S·B + j.
+    """
+    taps, out_w = kw + stride * (block - 1), out_w // block
+    step = stride * block
     for i in range(kh):
         rows = slice(i, i + stride * (out_h - 1) + 1, stride)
-        for j in range(kw):
-            yield i, j, rows, slice(j, j + stride * (out_w - 1) + 1, stride)
+        for j in range(taps):
+            yield i, j, rows, slice(j, j + step * (out_w - 1) + 1, step)
 
 
 class Workspace:
