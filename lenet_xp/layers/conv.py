@@ -17,18 +17,27 @@ from .windows import Workspace, output_size, window_slices
 # faster at batch 256. Elementwise layers and pooling keep their input's memory order, so the
 # next convolution finds the layout it wants.
 #
-# Blocks. A one-channel convolution (a network's first layer) has only kh·kw numbers per
-# column, so its products are thin (LeNet-5's C1: 6×25 by 25×200,704 at batch 256) and its
-# time goes to writing and reading the 20 MB of columns. Taking its outputs B = 4 adjacent
-# columns at a time, one column of the matrix holds the T = kw + S·(B − 1) input columns that
-# the block reads (kh·T = 40 numbers for C1), the weight matrix has one row per (map, place
-# in the block), with each map's kernel shifted by S·d taps and zeros elsewhere
-# (:func:`block_weight`), and the product gives all B outputs at once. The columns shrink to
-# kh·T/(B·kh·kw) = 40 % and the product is less thin (24×40): C1's forward product and weight
-# gradient together run in 1.6 ms instead of 2.0–2.6 ms at batch 128 on one thread, and in
-# half the time with two threads at once (where memory traffic is what limits).
+# Blocks. A convolution with few inputs per output, C·kh·kw, makes thin matrix products
+# (LeNet-5's C1: 6×25 by 25×200,704 at batch 256) whose time goes to writing and reading the
+# columns (20 MB for C1). Taking the outputs B adjacent columns at a time, one column of the
+# matrix holds the T = kw + S·(B − 1) input columns that a block reads (kh·T = 40 numbers
+# for C1 with B = 4), the weight matrix has one row per (map, place d in the block) holding
+# the map's kernel shifted by S·d taps and zeros elsewhere (:func:`block_weight`), and one
+# product gives all B outputs. C1's columns shrink to 40 % and its product widens to 24×40:
+# forward product and weight gradient take 1.6 ms instead of 2.0–2.6 ms at batch 128 on one
+# thread, half the time with two threads at once (memory traffic is what limits there). C3
+# (6 inputs, 5×5) gains about 10 % with B = 2; layers with more inputs per output gained
+# nothing measurable, so :func:`block_size` leaves them at B = 1.
 
-BLOCK = 4  # outputs per column for one-channel inputs whose output width it divides
+
+def block_size(inner: int, out_width: int) -> int:
+    """Outputs per column for a product with ``inner`` = C·kh·kw (see "Blocks" above): 4 for
+    products as thin as C1's (inner ≤ 25), 2 up to C3's (inner ≤ 150), 1 beyond (measured on
+    wider layers, blocks gained nothing) or where the block does not divide the output width."""
+    for block, thinnest in ((4, 25), (2, 150)):
+        if inner <= thinnest and out_width % block == 0:
+            return block
+    return 1
 
 
 def im2col(x, kh: int, kw: int, stride: int = 1, padding: int = 0,
@@ -212,7 +221,7 @@ class Conv2d(Layer):
             raise ValueError(f"Conv2d expects input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         k = self.kernel_size
         ow = output_size(x.shape[3], k, self.stride, self.padding)
-        block = BLOCK if self.in_channels == 1 and ow % BLOCK == 0 else 1
+        block = block_size(self.in_channels * k * k, ow)
         # In training the columns are kept for backward, in reusable memory; in evaluation
         # they are temporary.
         workspace = self._workspace if self.training else None
