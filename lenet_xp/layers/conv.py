@@ -160,7 +160,9 @@ class Conv2d(Layer):
         dW₂ = dY @ colsᵀ      db = Σ_{p,q,n} dY      dx = col2im(W₂ᵀ @ dY)
 
     The output is an (N, F, OH, OW) view of batch-last (F, OH, OW, N) memory (see the note on
-    layout above :func:`im2col`).
+    layout above :func:`im2col`). Thin layers (C·K·K ≤ 150) run the same products on blocked
+    columns and weights, B outputs per column (:func:`block_size`, "Blocks" above):
+    W₂ = :func:`block_weight` (F·B, C·K·T), dW = :func:`unblock_weight` of dY @ colsᵀ.
 
     ``connections`` (F, C) of 0/1 makes a sparse connection table (LeNet-5's C3): output map f
     sees input map c only where connections[f, c] is 1. Unconnected weights are fixed at 0
