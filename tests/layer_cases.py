@@ -37,10 +37,12 @@ LAYER_CASES = {
     "conv": (lambda: Conv2d(2, 3, 3, random=Random(1)), (2, 2, 5, 5)),
     "conv_stride2_pad1": (lambda: Conv2d(2, 3, 3, stride=2, padding=1, random=Random(1)), (2, 2, 6, 6)),
     "conv_pad2_5x5": (lambda: Conv2d(1, 2, 5, padding=2, random=Random(1)), (1, 1, 5, 5)),
-    # one channel and an output width of 4 or 8: outputs computed in blocks of 4 (like C1)
-    "conv_blocked": (lambda: Conv2d(1, 2, 3, random=Random(1)), (2, 1, 10, 10)),
-    "conv_blocked_stride2": (lambda: Conv2d(1, 2, 3, stride=2, padding=1, random=Random(1)),
+    # outputs computed in blocks of 4 or 2 adjacent columns (as C1 and C3 at large batches)
+    "conv_blocked": (lambda: Conv2d(1, 2, 3, block=4, random=Random(1)), (2, 1, 10, 10)),
+    "conv_blocked_stride2": (lambda: Conv2d(1, 2, 3, stride=2, padding=1, block=4, random=Random(1)),
                              (2, 1, 8, 8)),
+    "conv_sparse_blocked": (lambda: Conv2d(3, 4, 3, connections=SPARSE_TABLE, block=2, random=Random(1)),
+                            (2, 3, 4, 4)),
     "conv_whole_input": (lambda: Conv2d(3, 4, 3, random=Random(1)), (2, 3, 3, 3)),  # like C5
     "conv_sparse": (lambda: Conv2d(3, 4, 3, connections=SPARSE_TABLE, random=Random(1)), (2, 3, 4, 4)),
     "maxpool_2": (lambda: MaxPool2d(2), (2, 3, 4, 4)),

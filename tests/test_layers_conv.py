@@ -7,7 +7,7 @@ import pytest
 
 from lenet_xp.backend import Random, get_backend, to_numpy
 from lenet_xp.layers import Conv2d, Sequential, col2im, im2col
-from lenet_xp.layers.conv import block_weight, unblock_weight
+from lenet_xp.layers.conv import block_size, block_weight, unblock_weight
 
 from layer_cases import SPARSE_TABLE
 
@@ -27,9 +27,7 @@ def reference_conv(x, w, b, stride, padding):
 
 
 @pytest.mark.parametrize("channels", [3, 1])  # one channel: the two-pass input copy
-# (1, 0, 10) and (2, 1, 8) give output widths of 8 and 4: one-channel inputs go in blocks of 4
 @pytest.mark.parametrize("stride,padding,size", [(1, 0, 7), (2, 1, 8), (1, 2, 5), (3, 0, 9),
-                                                 (1, 0, 10),
                                                  (1, 0, 3)])  # last: one window, the whole input
 def test_forward_matches_direct_convolution(backend_name, stride, padding, size, channels):
     backend = get_backend(backend_name)
@@ -38,6 +36,36 @@ def test_forward_matches_direct_convolution(backend_name, stride, padding, size,
     x = Random(1).normal(backend, (2, channels, size, size), dtype="float64")
     expected = reference_conv(to_numpy(x), to_numpy(conv.weight.data), np.arange(4.0), stride, padding)
     np.testing.assert_allclose(to_numpy(conv.forward(x)), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("channels,stride,padding,size,block", [(1, 1, 0, 10, 4), (1, 2, 1, 8, 4),
+                                                               (3, 1, 0, 10, 2), (3, 2, 1, 8, 2)])
+def test_blocked_forward_matches_direct_convolution(backend_name, channels, stride, padding, size, block):
+    backend = get_backend(backend_name)
+    conv = Conv2d(channels, 4, 3, stride=stride, padding=padding, block=block,
+                  random=Random(0)).to(backend, "float64")
+    conv.bias.data[...] = backend.asarray(np.arange(4.0))
+    x = Random(1).normal(backend, (2, channels, size, size), dtype="float64")
+    expected = reference_conv(to_numpy(x), to_numpy(conv.weight.data), np.arange(4.0), stride, padding)
+    np.testing.assert_allclose(to_numpy(conv.forward(x)), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_blocks_are_chosen_for_thin_products_with_large_columns():
+    # C1 (25 inputs per output, 28×28 outputs): blocks of 4 from batch 54 on
+    assert [block_size(25, 28, 28, n) for n in (1, 16, 53, 54, 256)] == [1, 1, 1, 4, 4]
+    # C3 (150, 10×10): blocks of 2 from batch 70; 4 does not divide 10 anyway
+    assert [block_size(150, 10, 10, n) for n in (64, 69, 70, 256)] == [1, 1, 2, 2]
+    assert block_size(25, 6, 6, 10**4) == 2  # 4 does not divide 6
+    assert block_size(500, 8, 8, 10**4) == 1  # lenet_theano's second layer: too wide
+    assert block_size(25, 5, 5, 10**5) == 1  # an odd width takes no block
+
+
+def test_a_fixed_block_must_divide_the_output_width():
+    conv = Conv2d(1, 2, 3, block=4, random=Random(0))
+    with pytest.raises(ValueError, match="block=4 does not divide the output width 6"):
+        conv.forward(np.zeros((1, 1, 8, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match="block must be >= 1"):
+        Conv2d(1, 2, 3, block=0)
 
 
 @pytest.mark.parametrize("size,stride,padding,block", [(7, 2, 1, 1), (3, 1, 0, 1), (10, 1, 1, 2),

@@ -28,13 +28,23 @@ from .windows import Workspace, output_size, window_slices
 # thread, half the time with two threads at once (memory traffic is what limits there). With
 # B = 2, C3 (150 inputs per output) gains about 10 %, and so does deep_cnn's training step
 # (its 3×3 layers on 16 maps, 144 inputs); lenet_theano's second layer (500) gained nothing
-# measurable, so :func:`block_size` leaves wider products at B = 1.
+# measurable, so :func:`block_size` leaves wider products at B = 1. Blocks only pay where the
+# plain columns are too large for the caches: at batch 1 they made C1's step slower (64 →
+# 90 µs, forward and backward, one thread) and at batch 16 C3's (458 → 539 µs), while at
+# batch 256 they save 29 % (C1) and 10 % (C3).
+
+#: Blocks are used from this many entries of the plain column matrix (4 MB in float32) up:
+#: C1 from batch 54, C3 (10×10 outputs) from batch 70.
+BLOCK_MIN_ENTRIES = 2**20
 
 
-def block_size(inner: int, out_width: int) -> int:
-    """Outputs per column for a product with ``inner`` = C·kh·kw (see "Blocks" above): 4 for
-    products as thin as C1's (inner ≤ 25), 2 up to C3's (inner ≤ 150), 1 beyond (measured on
-    wider layers, blocks gained nothing) or where the block does not divide the output width."""
+def block_size(inner: int, out_height: int, out_width: int, batch: int) -> int:
+    """Outputs per column for a convolution whose plain product is (F × inner) by
+    (inner × OH·OW·N), inner = C·kh·kw (see "Blocks" above): 4 for products as thin as C1's
+    (inner ≤ 25), 2 up to C3's (inner ≤ 150), where the block divides the output width and
+    the plain columns have at least :data:`BLOCK_MIN_ENTRIES` entries; otherwise 1."""
+    if inner * out_height * out_width * batch < BLOCK_MIN_ENTRIES:
+        return 1
     for block, thinnest in ((4, 25), (2, 150)):
         if inner <= thinnest and out_width % block == 0:
             return block
@@ -163,6 +173,7 @@ class Conv2d(Layer):
     layout above :func:`im2col`). Thin layers (C·K·K ≤ 150) run the same products on blocked
     columns and weights, B outputs per column (:func:`block_size`, "Blocks" above):
     W₂ = :func:`block_weight` (F·B, C·K·T), dW = :func:`unblock_weight` of dY @ colsᵀ.
+    ``block`` fixes B instead (it must divide OW; 1 turns blocks off).
 
     ``connections`` (F, C) of 0/1 makes a sparse connection table (LeNet-5's C3): output map f
     sees input map c only where connections[f, c] is 1. Unconnected weights are fixed at 0
@@ -174,8 +185,11 @@ class Conv2d(Layer):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding: int = 0, *, connections=None, init: str = "he_normal",
-                 random: Random | None = None, dtype: str = "float32"):
+                 random: Random | None = None, dtype: str = "float32", block: int | None = None):
+        if block is not None and block < 1:
+            raise ValueError(f"Conv2d block must be >= 1 (outputs per column), got {block}")
         self.in_channels, self.out_channels = in_channels, out_channels
+        self.block = block
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         random = random or Random(None)
         shape = (out_channels, in_channels, kernel_size, kernel_size)
@@ -215,16 +229,20 @@ class Conv2d(Layer):
 
     def extra_repr(self) -> str:
         sparse = ", sparse" if self.weight.mask is not None else ""
+        block = f", block={self.block}" if self.block is not None else ""
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}{sparse}")
+                f"stride={self.stride}, padding={self.padding}{sparse}{block}")
 
     def forward(self, x):
         xp = array_namespace(x)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2d expects input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         k = self.kernel_size
+        oh = output_size(x.shape[2], k, self.stride, self.padding)
         ow = output_size(x.shape[3], k, self.stride, self.padding)
-        block = block_size(self.in_channels * k * k, ow)
+        block = self.block or block_size(self.in_channels * k * k, oh, ow, x.shape[0])
+        if ow % block:
+            raise ValueError(f"Conv2d block={block} does not divide the output width {ow}")
         # In training the columns are kept for backward, in reusable memory; in evaluation
         # they are temporary.
         workspace = self._workspace if self.training else None
