@@ -70,6 +70,23 @@ def test_max_pool_ties_match_finite_differences_once_broken_towards_the_first(ba
     check_backward(pool, broken, eps=1e-5)
 
 
+def test_overlapping_max_pool_ties_add_each_window_gradient_at_its_first_maximum(backend_name):
+    """3×3 windows with stride 2 share rows and columns: an input that is the first maximum
+    of two windows gets both gradients; a tied window still passes its gradient on once."""
+    backend = get_backend(backend_name)
+    values = np.random.default_rng(5).integers(0, 3, size=(2, 2, 7, 7)).astype(np.float64)
+    pool = MaxPool2d(3, 2)
+    pool.forward(backend.asarray(values))
+    dy = np.random.default_rng(6).normal(size=(2, 2, 3, 3))
+    expected = np.zeros_like(values)
+    for n, c, p, q in np.ndindex(dy.shape):
+        window = values[n, c, 2 * p:2 * p + 3, 2 * q:2 * q + 3]
+        i, j = np.unravel_index(np.argmax(window), window.shape)  # the first maximum
+        expected[n, c, 2 * p + i, 2 * q + j] += dy[n, c, p, q]
+    dx = to_numpy(pool.backward(backend.asarray(dy)))
+    np.testing.assert_allclose(dx, expected, rtol=1e-14, atol=1e-15)  # sums in another order
+
+
 @pytest.mark.parametrize("layer", [MaxPool2d(2), AvgPool2d(2)])
 def test_pool_needs_four_dimensions(layer):
     with pytest.raises(ValueError, match=r"expects input \(N, C, H, W\)"):

@@ -82,26 +82,32 @@ class MaxPool2d(_Pool):
         return self._route(d2y)
 
     def _route(self, dy):
-        """dx[window k] = the part of dy that no earlier window claimed, where window k holds
-        the maximum; the last window takes whatever is left.
+        """dx[window k] = dy where window k holds the maximum and no earlier window did.
 
-        ``remaining`` starts as dy; each window takes ``remaining`` where it equals the
-        maximum and leaves 0 behind there (remaining − routed is exact: routed is either
-        remaining or 0), so every output's gradient lands on its first maximum exactly once.
+        ``taken`` marks the outputs whose maximum an earlier window already claimed (boolean
+        arrays, a quarter of the bytes of dy); the last window takes every output left, so
+        each output's gradient lands on its first maximum exactly once. Where the windows
+        tile the input (stride = k, sizes multiples of k) every input gets exactly one
+        assignment and dx needs no zero fill.
         """
         if self._output is None:
             raise RuntimeError("MaxPool2d.backward called before a training-mode forward")
         xp = array_namespace(dy)
         x, y = self._input, self._output
-        dx = xp.zeros_like(x)  # positions outside every window (odd sizes) stay 0
-        overlapping = self.stride < self.kernel_size
+        k, s = self.kernel_size, self.stride
+        tiled = s == k and x.shape[2] % k == 0 and x.shape[3] % k == 0
+        # Same memory layout as the input (see Conv2d); outside the windows (odd sizes) 0.
+        dx = xp.empty_like(x) if tiled else xp.zeros_like(x)
+        overlapping = s < k
         *windows, last = self._windows(x)
-        remaining = dy
+        taken = None
         for window in windows:
-            routed = remaining * xp.astype(x[window] == y, dy.dtype)
-            remaining = remaining - routed
-            self._place(dx, window, routed, overlapping)
-        self._place(dx, last, remaining, overlapping)
+            is_max = x[window] == y
+            first = is_max if taken is None else is_max & ~taken
+            taken = is_max if taken is None else taken | is_max
+            self._place(dx, window, dy * xp.astype(first, dy.dtype), overlapping)
+        left = xp.ones_like(y, dtype=xp.bool) if taken is None else ~taken
+        self._place(dx, last, dy * xp.astype(left, dy.dtype), overlapping)
         return dx
 
     @staticmethod
