@@ -51,10 +51,10 @@ def test_blocked_forward_matches_direct_convolution(backend_name, channels, stri
 
 
 def test_blocks_are_chosen_for_thin_products_with_large_columns():
-    # C1 (25 inputs per output, 28×28 outputs): blocks of 4 from batch 54 on
-    assert [block_size(25, 28, 28, n) for n in (1, 16, 53, 54, 256)] == [1, 1, 1, 4, 4]
-    # C3 (150, 10×10): blocks of 2 from batch 70; 4 does not divide 10 anyway
-    assert [block_size(150, 10, 10, n) for n in (64, 69, 70, 256)] == [1, 1, 2, 2]
+    # C1 (25 inputs per output, 28×28 outputs): blocks of 4 from batch 27 on
+    assert [block_size(25, 28, 28, n) for n in (1, 16, 26, 27, 256)] == [1, 1, 1, 4, 4]
+    # C3 (150, 10×10): blocks of 2 from batch 35; 4 does not divide 10 anyway
+    assert [block_size(150, 10, 10, n) for n in (16, 34, 35, 256)] == [1, 1, 2, 2]
     assert block_size(25, 6, 6, 10**4) == 2  # 4 does not divide 6
     assert block_size(500, 8, 8, 10**4) == 1  # lenet_theano's second layer: too wide
     assert block_size(25, 5, 5, 10**5) == 1  # an odd width takes no block

@@ -28,14 +28,18 @@ from .windows import Workspace, output_size, window_slices
 # thread, half the time with two threads at once (memory traffic is what limits there). With
 # B = 2, C3 (150 inputs per output) gains about 10 %, and so does deep_cnn's training step
 # (its 3×3 layers on 16 maps, 144 inputs); lenet_theano's second layer (500) gained nothing
-# measurable, so :func:`block_size` leaves wider products at B = 1. Blocks only pay where the
-# plain columns are too large for the caches: at batch 1 they made C1's step slower (64 →
-# 90 µs, forward and backward, one thread) and at batch 16 C3's (458 → 539 µs), while at
-# batch 256 they save 29 % (C1) and 10 % (C3).
+# measurable, so :func:`block_size` leaves wider products at B = 1. Blocks only pay once the
+# plain columns outgrow the caches, and where that happens depends on the CPU. C1 and C3,
+# forward and backward on one thread, plain against blocked: at batch 8, C1 137 against 276 µs
+# and C3 359 against 420 µs on an Intel Xeon (2 MiB L2 per core), where from batch 16 on blocks
+# win (C1 444 → 380 µs, C3 637 → 619; at batch 64 1,784 → 1,243 and 2,261 → 1,963); on an
+# AMD EPYC (1 MiB L2) batch 16 still lost (C1 293 → 311, C3 458 → 539) and batch 64 was even
+# for C3 (1,511 → 1,510), while at batch 256 both machines save 25–30 % (C1) and 10–15 % (C3).
 
-#: Blocks are used from this many entries of the plain column matrix (4 MB in float32) up:
-#: C1 from batch 54, C3 (10×10 outputs) from batch 70.
-BLOCK_MIN_ENTRIES = 2**20
+#: Blocks are used from this many entries of the plain column matrix (2 MB in float32) up:
+#: C1 from batch 27, C3 (10×10 outputs) from batch 35, between the two machines' break-even
+#: points above.
+BLOCK_MIN_ENTRIES = 2**19
 
 
 def block_size(inner: int, out_height: int, out_width: int, batch: int) -> int:
