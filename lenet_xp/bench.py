@@ -26,10 +26,11 @@ PyTorch is only a peer to measure against, never a dependency: it is imported in
 :func:`_import_torch`, only when asked for, and a missing torch is a note, not an error.
 GPU facts (the memory pool, the GPU's name) come from :class:`lenet_xp.backend.Backend`.
 
-Threads: ``threads`` sets numpy's BLAS threads (:func:`lenet_xp.backend.limit_cpu_threads`) and
-``torch.set_num_threads``. With ``split_batch`` lenet_xp instead splits each batch across
-``threads`` worker threads (:class:`lenet_xp.parallel.SplitBatch`), one BLAS thread each, while
-PyTorch keeps ``threads`` intra-op threads: both use the same number of cores.
+Threads: ``threads`` sets ``torch.set_num_threads`` and, for each batch size, either numpy's
+BLAS threads (:func:`lenet_xp.backend.limit_cpu_threads`) or, where lenet_xp splits the batch
+(``split_batch`` True, or None and :func:`lenet_xp.parallel.choose_split` says so), that many
+worker threads (:class:`lenet_xp.parallel.SplitBatch`) with one BLAS thread each: both
+frameworks use the same number of cores. Each result records how lenet_xp used them.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from .backend import (THREAD_ENV_VARS, Backend, Random, blas_info, get_backend,
                       limit_cpu_threads, to_numpy)
 from .data import DeviceDataset
 from .models import get_model
-from .parallel import SplitBatch, forward_backward, split_batch_problems
+from .parallel import SplitBatch, choose_split, forward_backward, split_batch_problems
 from .recipe import OPTIMIZERS, make_optimizer
 
 EPOCH_IMAGES = 60_000
@@ -91,15 +92,16 @@ class BenchConfig:
     threads: int | None = None
     seed: int = 0
     vs_torch: bool = False
-    split_batch: bool = False
+    split_batch: bool | None = None  # None: split where lenet_xp.parallel.choose_split says
 
-    def workers(self) -> int:
+    def workers(self, batch_size: int) -> int:
         """Threads that split each lenet_xp batch (1: no split, BLAS threads do the work)."""
-        return (self.threads or 1) if self.split_batch else 1
+        split = choose_split(self.split_batch, self.threads, batch_size, self.device)
+        return (self.threads or 1) if split else 1
 
-    def blas_threads(self) -> int | None:
+    def blas_threads(self, batch_size: int) -> int | None:
         """numpy's BLAS threads: one per worker when batches are split, else ``threads``."""
-        return 1 if self.split_batch else self.threads
+        return 1 if self.workers(batch_size) > 1 else self.threads
 
     def validate(self) -> None:
         """Raise :class:`BenchError` (or the device's DeviceError) for anything that cannot run."""
@@ -248,6 +250,7 @@ class BatchResult:
     timed_batches: int
     lenet_xp: FrameworkResult
     torch: FrameworkResult | None = None
+    workers: int = 1  # threads each lenet_xp batch was split across (1: BLAS threads only)
 
     @property
     def ratio(self) -> float | None:
@@ -266,7 +269,7 @@ class BatchResult:
 
     def to_dict(self) -> dict:
         return {"batch_size": self.batch_size, "timed_batches": self.timed_batches,
-                "lenet_xp": self.lenet_xp.to_dict(),
+                "workers": self.workers, "lenet_xp": self.lenet_xp.to_dict(),
                 "torch": self.torch.to_dict() if self.torch else None,
                 "ratio_epoch_seconds": self.ratio, "ratio_inference": self.inference_ratio}
 
@@ -385,7 +388,7 @@ class LenetRunner:
         self.loss = spec.loss()
         self.optimizer = make_optimizer(config.recipe(), self.model.parameters())
         self.dtype = config.dtype
-        workers = config.workers()
+        workers = config.workers(batch_size)
         self.forward_backward = (SplitBatch(self.model, self.loss, workers) if workers > 1
                                  else functools.partial(forward_backward, self.model, self.loss))
         probe = backend.asarray(np.zeros((1, 1, spec.input_size, spec.input_size)),
@@ -623,8 +626,6 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
     config.validate()
     say = progress or (lambda message: None)
     notes: list[str] = []
-    if config.blas_threads() is not None:
-        limit_cpu_threads(config.blas_threads())
     backend = get_backend(config.device)
     busy = _busy_note()
     if busy:
@@ -645,6 +646,7 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
                 torch = None
     if config.vs_torch and torch is None:
         say(notes[-1])
+    machine = machine_info(backend, torch)  # before any batch size changes the BLAS threads
 
     results = []
     for batch_size in config.batch_sizes:
@@ -653,6 +655,8 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
         gc.collect()
         backend.free_memory_pool()
         random = Random(config.seed)
+        if config.blas_threads(batch_size) is not None:
+            limit_cpu_threads(config.blas_threads(batch_size))
         lenet = LenetRunner(config, backend, batch_size, random, pool_batches)
         runners: list = [lenet]
         if torch is not None:
@@ -680,13 +684,13 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
                 runner.framework, timings[runner.framework], memory, kind,
                 step_alloc if runner is lenet else None)
         results.append(BatchResult(batch_size, batches, framework_results["lenet_xp"],
-                                   framework_results.get("torch")))
+                                   framework_results.get("torch"), config.workers(batch_size)))
         lenet.close()
         del runners, lenet
     if backend.is_cuda is False and any(r.torch for r in results):
         notes.append("peak mem on the CPU is the whole process's peak RSS (lenet_xp and "
                      "PyTorch together, all batch sizes so far)")
-    return BenchReport(config, machine_info(backend, torch), results, notes)
+    return BenchReport(config, machine, results, notes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -720,6 +724,14 @@ def header_line(report: BenchReport) -> str:
     return "# " + " | ".join(parts)
 
 
+def _threads_cell(config: BenchConfig, result: BatchResult) -> str:
+    if result.workers > 1:
+        return f"split {result.workers}"
+    if config.device.strip().lower() != "cpu":
+        return "-"
+    return f"BLAS {config.threads}" if config.threads is not None else "BLAS"
+
+
 def format_report(report: BenchReport) -> str:
     """The header lines, the table, and the notes, as printed by scripts/bench.py."""
     c = report.config
@@ -727,22 +739,22 @@ def format_report(report: BenchReport) -> str:
     size = (f"{c.epochs:g} epoch(s)" if c.epochs is not None else f"{c.batches} batches")
     lines = [header_line(report),
              f"# {c.model} on {c.device}, {c.dtype}, {recipe.optimizer} lr {recipe.lr:g}"
-             + (f"; lenet_xp splits each batch across {c.workers()} threads" if c.split_batch else "")
              + f"; {c.repeats} repeats of {size} after {c.warmup} warm-up batches"
              + (", interleaved with PyTorch" if any(r.torch for r in report.results) else "")
              + f"; epoch s = time per batch × {EPOCH_IMAGES:,} / batch; spread = min–max", ""]
-    head = ["model", "device", "batch", "epoch s median [min–max]", "img/s", "infer img/s",
-            "peak mem", "torch epoch s [min–max]", "ratio"]
+    head = ["model", "device", "batch", "threads", "epoch s median [min–max]", "img/s",
+            "infer img/s", "peak mem", "torch epoch s [min–max]", "ratio"]
     rows = []
     for r in report.results:
         x = r.lenet_xp
-        rows.append([c.model, c.device, str(r.batch_size), _spread(x.epoch_seconds),
+        rows.append([c.model, c.device, str(r.batch_size), _threads_cell(c, r),
+                     _spread(x.epoch_seconds),
                      f"{x.images_per_second.median:,.0f}",
                      f"{x.inference_images_per_second.median:,.0f}", _mib(x.peak_memory_bytes),
                      _spread(r.torch.epoch_seconds) if r.torch else "n/a",
                      f"{r.ratio:.2f}" if r.ratio is not None else "n/a"])
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-    right = {2, 4, 5, 6, 8}
+    right = {2, 5, 6, 7, 9}
     for row in [head, *rows]:
         lines.append("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
                                for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
@@ -753,6 +765,9 @@ def format_report(report: BenchReport) -> str:
                                  f"img/s, infer {r.torch.inference_images_per_second.median:,.0f} "
                                  f"img/s, peak {_mib(r.torch.peak_memory_bytes)}"
                                  for r in report.results if r.torch))
+    if c.device.strip().lower() == "cpu":
+        lines.append("threads: how lenet_xp used the CPU threads, BLAS N (matrix products) or "
+                     "split N (each batch split across N threads, one BLAS thread each)")
     kinds = sorted({r.lenet_xp.peak_memory_kind for r in report.results})
     lines.append(f"peak mem: {', '.join(kinds)}")
     traced = [r for r in report.results if r.lenet_xp.step_alloc_peak_bytes is not None]

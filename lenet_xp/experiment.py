@@ -18,7 +18,7 @@ from .backend import Random, get_backend, limit_cpu_threads
 from .checkpoint import save_checkpoint
 from .data import prepare_mnist, random_shift
 from .models import get_model
-from .parallel import SplitBatch, split_batch_problems
+from .parallel import SplitBatch, choose_split, split_batch_problems
 from .recipe import make_optimizer, make_schedule
 from .train import EpochStats, evaluate, fit
 
@@ -40,7 +40,9 @@ class RunConfig:
     train_limit: int | None = None  # train on the first N training images only (quick checks)
     progress: bool = True
     threads: int | None = None  # CPU threads (BLAS threads, or SplitBatch workers); None: BLAS default
-    split_batch: bool = False  # split each batch across `threads` threads (lenet_xp.parallel)
+    # Split each batch across `threads` threads (True), leave them to BLAS (False), or choose
+    # by batch size (None: lenet_xp.parallel.choose_split).
+    split_batch: bool | None = None
 
 
 @dataclasses.dataclass
@@ -64,8 +66,9 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
     problems = split_batch_problems(config.threads, backend.name) if config.split_batch else []
     if problems:
         raise ValueError("; ".join(problems))
+    split_batch = choose_split(config.split_batch, config.threads, recipe.batch_size, backend.name)
     if config.threads is not None:
-        limit_cpu_threads(1 if config.split_batch else config.threads)
+        limit_cpu_threads(1 if split_batch else config.threads)
     random = Random(config.seed)
 
     train_set, val_set, test_set = prepare_mnist(
@@ -84,6 +87,9 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
     log(f"data: {len(train_set):,} train / {len(val_set) if val_set else 0:,} validation / "
         f"{len(test_set):,} test images, {spec.normalisation} normalisation")
     log("recipe: " + ", ".join(f"{k}={v}" for k, v in recipe.to_dict().items()))
+    if config.threads is not None:
+        log(f"CPU threads: {config.threads}, " + ("each batch split across them" if split_batch
+                                                  else "in the BLAS matrix products"))
 
     out = Path(config.out) if config.out else None
     meta = {"model": spec.name, "lenet_xp_version": __version__, "recipe": recipe.to_dict(),
@@ -106,7 +112,7 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
                              "metrics": dataclasses.asdict(stats)}, optimizer)
 
     augment = (lambda x: random_shift(x, recipe.shift, random)) if recipe.shift else None
-    split = SplitBatch(model, loss, config.threads, random) if config.split_batch else None
+    split = SplitBatch(model, loss, config.threads, random) if split_batch else None
     try:
         history = fit(model, loss, optimizer, make_schedule(recipe), train_set, val_set,
                       epochs=recipe.epochs, batch_size=recipe.batch_size, random=random,

@@ -29,6 +29,27 @@ from array_api_compat import array_namespace
 from .backend import Random
 
 
+#: Images per thread from which :func:`choose_split` splits a batch: below it the slices are too
+#: small to pay for the threads' hand-offs. For lenet5 with two threads, both of this project's
+#: development CPUs trained faster with BLAS threads at batch 64 and split at 192 and 256; the
+#: Intel Xeon was level at 128 (README, "Performance").
+SPLIT_MIN_SLICE = 64
+
+
+def choose_split(split_batch: bool | None, threads: int | None, batch_size: int,
+                 device: str) -> bool:
+    """Whether batches of ``batch_size`` are split across ``threads`` CPU threads.
+
+    ``split_batch`` True or False decides; None (the default of ``scripts/train.py`` and
+    ``scripts/bench.py``) splits on the CPU when two or more threads are asked for and each
+    gets at least :data:`SPLIT_MIN_SLICE` images, and otherwise leaves the threads to BLAS.
+    """
+    if split_batch is not None:
+        return split_batch
+    return (device.strip().lower() == "cpu" and threads is not None and threads > 1
+            and batch_size >= SPLIT_MIN_SLICE * threads)
+
+
 def split_batch_problems(threads: int | None, device: str) -> list[str]:
     """Why a batch split across ``threads`` CPU threads cannot run on ``device`` (empty: it can)."""
     problems = []

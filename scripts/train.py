@@ -48,11 +48,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     recipe.add_argument("--schedule", help="constant, step, exponential or piecewise")
     recipe.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         help="set any recipe field, e.g. gamma=0.5 or 'pieces=[[2,5e-4],[3,2e-4]]'")
-    parser.add_argument("--threads", type=positive_int, help="CPU threads: numpy's BLAS threads, or with "
-                        "--split-batch the threads each batch is split across (default: BLAS's own)")
-    parser.add_argument("--split-batch", action="store_true",
+    parser.add_argument("--threads", type=positive_int, help="CPU threads: numpy's BLAS threads, or the "
+                        "threads each batch is split across (default: BLAS's own)")
+    parser.add_argument("--split-batch", action=argparse.BooleanOptionalAction,
                         help="split each batch across the --threads threads, one BLAS thread "
-                             "each: faster on a multi-core CPU at batch sizes of 128 and more")
+                             "each, or never; default: split where every thread gets at least "
+                             "64 images (batch 128 and up with 2 threads), else BLAS threads")
     parser.add_argument("--no-verify", action="store_true", help="skip the MNIST checksums (other IDX datasets)")
     parser.add_argument("--no-download", action="store_true", help="never try to download missing files")
     parser.add_argument("--train-limit", type=int, help="train on the first N training images only")

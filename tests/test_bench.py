@@ -142,12 +142,41 @@ def test_script_subprocess_threads_and_exit_codes(tmp_path):
     split = subprocess.run([sys.executable, str(SCRIPT), *TINY, "--threads", "2", "--split-batch",
                             "--json", str(out)], capture_output=True, text=True, timeout=120)
     assert split.returncode == 0, split.stderr
-    assert "lenet_xp splits each batch across 2 threads" in split.stdout
+    assert "split 2" in split.stdout
     report = json.loads(out.read_text())
     assert report["config"]["split_batch"] and report["machine"]["blas"]["threads"] in (1, None)
+    assert [r["workers"] for r in report["results"]] == [2]
     bad = subprocess.run([sys.executable, str(SCRIPT), "--batch-size", "0"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "batch sizes" in bad.stderr
+
+
+def _rows(stdout: str) -> dict[int, list[str]]:
+    """The report table's rows by batch size (columns split on runs of spaces)."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = line.split("  ")
+        if line.startswith("lenet5 "):
+            cells = [c.strip() for c in cells if c.strip()]
+            rows[int(cells[2])] = cells
+    return rows
+
+
+@pytest.mark.parametrize("flag, workers", [([], [1, 2]), (["--no-split-batch"], [1, 1])],
+                         ids=["by-batch-size", "never"])
+def test_script_splits_by_batch_size_unless_told(tmp_path, flag, workers):
+    """With --threads 2 and no flag, batch 4 leaves the threads to BLAS and batch 128 (64
+    images per thread) is split; --no-split-batch keeps BLAS threads for both."""
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(SCRIPT), *TINY, "--batch-size", "128", "--threads",
+                           "2", *flag, "--json", str(out)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert [r["batch_size"] for r in report["results"]] == [4, 128]
+    assert [r["workers"] for r in report["results"]] == workers
+    rows = _rows(done.stdout)
+    assert [rows[4][3], rows[128][3]] == [("split 2" if w > 1 else "BLAS 2") for w in workers]
 
 
 # --- with PyTorch installed (a benchmark peer, not a dependency): skipped cleanly without it

@@ -58,13 +58,20 @@ def test_missing_data_names_the_folder_and_exits_1(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("threads", [[], ["--threads", "2", "--split-batch"]],
-                         ids=["blas-threads", "split-batch"])
-def test_short_real_run_learns_and_writes_its_files(shared_mnist, tmp_path, threads):
+@pytest.mark.parametrize("threads, threads_line", [
+    ([], None),
+    (["--threads", "2"], "CPU threads: 2, in the BLAS matrix products"),  # batch 64: no split
+    (["--threads", "2", "--split-batch"], "CPU threads: 2, each batch split across them"),
+], ids=["default-threads", "blas-threads", "split-batch"])
+def test_short_real_run_learns_and_writes_its_files(shared_mnist, tmp_path, threads, threads_line):
     out = tmp_path / "run"
     result = train_cli("--data-dir", str(shared_mnist), "--epochs", "2", "--train-limit", "6000",
                        "--val-size", "1000", "--out", str(out), *threads)
     assert result.returncode == 0, result.stderr
+    if threads_line is None:
+        assert "CPU threads" not in result.stdout
+    else:
+        assert threads_line in result.stdout
     assert "epoch  2/2" in result.stdout and "test accuracy" in result.stdout
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["event"] for r in records] == ["epoch", "epoch", "test"]

@@ -40,7 +40,7 @@ and 3.15 % test error after 20 passes). μ = 1 bounds a per-sample step by η/μ
 leaves η/h where h ≫ 1 (pass 1 rates 1.4e-4 to 5e-4); μ = 0.2, 0.5 and 0.7 still diverge,
 μ = 1.5 trains but ends worse.
 
-With μ = 1 (j = 5) the test error over seeds 0–4 is 0.92 ± 0.05 % (0.85 to 0.98; README,
+With μ = 1 (j = 5) the test error over seeds 0–4 is 0.92 ± 0.06 % (0.83 to 0.98; README,
 "The model zoo of the classic reports", has every figure and command): the paper's 0.95 %
 is reached. Mini-batches of 16 (``--batch-size 16``; SDLM multiplies the paper's per-sample
 η by the batch size, see :mod:`lenet_xp.optim.sdlm`) train about six times faster on a CPU
