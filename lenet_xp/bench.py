@@ -657,6 +657,8 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
         random = Random(config.seed)
         if config.blas_threads(batch_size) is not None:
             limit_cpu_threads(config.blas_threads(batch_size))
+            if torch is not None:  # limit_cpu_threads also resizes PyTorch's OpenMP pool
+                torch.set_num_threads(config.threads)
         lenet = LenetRunner(config, backend, batch_size, random, pool_batches)
         runners: list = [lenet]
         if torch is not None:

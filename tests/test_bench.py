@@ -201,6 +201,13 @@ def test_vs_torch_runs_interleaved_and_gives_a_ratio(torch_one_thread):
     json.dumps(report.to_dict())
 
 
+def test_pytorch_keeps_its_threads_where_lenet_xp_splits_the_batch(torch_one_thread):
+    """Splitting sets one BLAS thread per lenet_xp worker; PyTorch must still get --threads."""
+    report = run_benchmark(tiny_config(vs_torch=True, threads=2, batch_sizes=(128,)), progress=None)
+    assert report.results[0].workers == 2
+    assert torch_one_thread.get_num_threads() == 2
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_torch_twin_trains_like_lenet5(optimizer, torch_one_thread):
     """Same initial weights, data and optimiser: the same losses, step after step."""
