@@ -94,6 +94,10 @@ class BenchConfig:
     vs_torch: bool = False
     split_batch: bool | None = None  # None: split where lenet_xp.parallel.choose_split says
 
+    @property
+    def on_cpu(self) -> bool:
+        return self.device.strip().lower() == "cpu"
+
     def workers(self, batch_size: int) -> int:
         """Threads that split each lenet_xp batch (1: no split, BLAS threads do the work)."""
         split = choose_split(self.split_batch, self.threads, batch_size, self.device)
@@ -388,7 +392,7 @@ class LenetRunner:
         self.loss = spec.loss()
         self.optimizer = make_optimizer(config.recipe(), self.model.parameters())
         self.dtype = config.dtype
-        workers = config.workers(batch_size)
+        self.workers = workers = config.workers(batch_size)
         self.forward_backward = (SplitBatch(self.model, self.loss, workers) if workers > 1
                                  else functools.partial(forward_backward, self.model, self.loss))
         probe = backend.asarray(np.zeros((1, 1, spec.input_size, spec.input_size)),
@@ -655,8 +659,9 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
         gc.collect()
         backend.free_memory_pool()
         random = Random(config.seed)
-        if config.blas_threads(batch_size) is not None:
-            limit_cpu_threads(config.blas_threads(batch_size))
+        blas_threads = config.blas_threads(batch_size)
+        if blas_threads is not None:
+            limit_cpu_threads(blas_threads)
             if torch is not None:  # limit_cpu_threads also resizes PyTorch's OpenMP pool
                 torch.set_num_threads(config.threads)
         lenet = LenetRunner(config, backend, batch_size, random, pool_batches)
@@ -686,7 +691,7 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
                 runner.framework, timings[runner.framework], memory, kind,
                 step_alloc if runner is lenet else None)
         results.append(BatchResult(batch_size, batches, framework_results["lenet_xp"],
-                                   framework_results.get("torch"), config.workers(batch_size)))
+                                   framework_results.get("torch"), lenet.workers))
         lenet.close()
         del runners, lenet
     if backend.is_cuda is False and any(r.torch for r in results):
@@ -729,7 +734,7 @@ def header_line(report: BenchReport) -> str:
 def _threads_cell(config: BenchConfig, result: BatchResult) -> str:
     if result.workers > 1:
         return f"split {result.workers}"
-    if config.device.strip().lower() != "cpu":
+    if not config.on_cpu:
         return "-"
     return f"BLAS {config.threads}" if config.threads is not None else "BLAS"
 
@@ -767,7 +772,7 @@ def format_report(report: BenchReport) -> str:
                                  f"img/s, infer {r.torch.inference_images_per_second.median:,.0f} "
                                  f"img/s, peak {_mib(r.torch.peak_memory_bytes)}"
                                  for r in report.results if r.torch))
-    if c.device.strip().lower() == "cpu":
+    if c.on_cpu:
         lines.append("threads: how lenet_xp used the CPU threads, BLAS N (matrix products) or "
                      "split N (each batch split across N threads, one BLAS thread each)")
     kinds = sorted({r.lenet_xp.peak_memory_kind for r in report.results})

@@ -155,9 +155,8 @@ def _rows(stdout: str) -> dict[int, list[str]]:
     """The report table's rows by batch size (columns split on runs of spaces)."""
     rows = {}
     for line in stdout.splitlines():
-        cells = line.split("  ")
         if line.startswith("lenet5 "):
-            cells = [c.strip() for c in cells if c.strip()]
+            cells = [c.strip() for c in line.split("  ") if c.strip()]
             rows[int(cells[2])] = cells
     return rows
 
