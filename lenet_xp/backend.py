@@ -10,12 +10,19 @@ device string             namespace                                  used for
 ``cpu``                   numpy (through ``array_api_compat.numpy``)  training on the CPU
 ``cuda`` / ``cuda:N``     CuPy (through ``array_api_compat.cupy``)    training on an NVIDIA GPU
 ``array_api_strict``      ``array_api_strict``                        proof of portability
+``array_api_strict:D``    ``array_api_strict`` on its device ``D``    a simulated accelerator
 ========================  =========================================  ==========================
+
+``array_api_strict:device1`` (or ``device2``) puts every array on a device other than the
+host's: like a CuPy array, it refuses implicit conversion to numpy and any mix with host
+arrays, so a whole run there proves that nothing leaks off the device path without a GPU.
 
 Random numbers are drawn on the host with numpy's PCG64 and then moved, so one seed gives the
 same initial weights on every backend (CuPy's generator gives other numbers for the same seed).
 Per-batch randomness that must stay on the GPU (dropout masks) uses CuPy's own generator,
-seeded from the host generator. :func:`limit_cpu_threads` sets how many threads numpy's BLAS
+seeded from the host generator afresh at every epoch (:meth:`Random.start_epoch`), so the host
+generator's state between epochs fixes every later number: what a checkpoint needs to resume
+a run exactly (CuPy's generator states cannot be saved). :func:`limit_cpu_threads` sets how many threads numpy's BLAS
 (and OpenMP libraries loaded later) may use.
 """
 
@@ -35,6 +42,9 @@ _FLOAT_DTYPES = ("float32", "float64")
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 """The variables BLAS and OpenMP libraries read, once, when they are loaded."""
+
+#: array_api_strict's devices (lower case, as device strings are): the host's, then two others
+STRICT_DEVICES = ("cpu_device", "device1", "device2")
 
 _THREAD_LIMITS = None  # keeps the threadpoolctl limit in force for the process
 
@@ -140,6 +150,11 @@ def to_numpy(x) -> np.ndarray:
     """A host numpy copy (or view, on the CPU) of an array from any supported backend."""
     if array_api_compat.is_cupy_array(x):
         return x.get()
+    if type(x).__module__.startswith("array_api_strict"):
+        import array_api_strict
+
+        # arrays on array_api_strict's other devices refuse np.asarray, as CuPy's do
+        x = x.to_device(array_api_strict.Device("CPU_DEVICE"))
     return np.asarray(x)
 
 
@@ -150,7 +165,12 @@ def backend_of(x) -> Backend:
     if array_api_compat.is_numpy_array(x):
         return get_backend("cpu")
     xp = array_api_compat.array_namespace(x)
-    return Backend(name=xp.__name__, xp=xp, device=array_api_compat.device(x))
+    device = array_api_compat.device(x)
+    if xp.__name__ == "array_api_strict":
+        for name in STRICT_DEVICES[1:]:
+            if device == xp.Device(name):
+                return Backend(name=f"array_api_strict:{name}", xp=xp, device=device)
+    return Backend(name=xp.__name__, xp=xp, device=device)
 
 
 def get_backend(spec: str) -> Backend:
@@ -174,9 +194,22 @@ def get_backend(spec: str) -> Backend:
             ) from exc
         return Backend(name="array_api_strict", xp=array_api_strict,
                        device=array_api_strict.Device("CPU_DEVICE"))
+    if spec.startswith("array_api_strict:"):
+        return _strict_device_backend(spec)
     if spec == "cuda" or spec.startswith("cuda:"):
         return _cuda_backend(spec)
     raise DeviceError(f"unknown device {spec!r}: use cpu, cuda, cuda:N or array_api_strict")
+
+
+def _strict_device_backend(spec: str) -> Backend:
+    xp = get_backend("array_api_strict").xp
+    name = spec.partition(":")[2]
+    if name not in STRICT_DEVICES:
+        raise DeviceError(f"bad device {spec!r}: array_api_strict's devices are "
+                          f"{', '.join(STRICT_DEVICES)}")
+    if name == STRICT_DEVICES[0]:
+        return get_backend("array_api_strict")
+    return Backend(name=spec, xp=xp, device=xp.Device(name))
 
 
 def _cuda_backend(spec: str) -> Backend:
@@ -209,13 +242,17 @@ class Random:
     """A seeded random source whose draws land on any backend.
 
     Weight draws happen on the host (numpy PCG64), so the same seed gives bit-identical
-    initial weights on numpy, array_api_strict and CuPy.
+    initial weights on numpy, array_api_strict and CuPy. The training loop calls
+    :meth:`start_epoch` before every epoch: the GPU generator and the streams made by
+    :meth:`spawn` are then re-derived from the host generator, so its state between two
+    epochs (:meth:`state`, what a checkpoint keeps) decides every number drawn after.
     """
 
     def __init__(self, seed: int | None = 0):
         self.seed = seed
         self.host = np.random.default_rng(seed)
         self._cuda_generator = None
+        self._children: list[Random] = []
 
     def normal(self, backend: Backend, shape, std: float = 1.0, dtype: str = "float32"):
         """Samples of N(0, std^2) with the given shape, on ``backend``."""
@@ -237,16 +274,36 @@ class Random:
         """U(0, 1) samples of x's shape, dtype and device, drawn on that device where possible.
 
         Used per batch (dropout), so on the GPU the numbers are made there, with CuPy's own
-        generator seeded once from the host generator, and nothing crosses the bus.
+        generator, seeded from the host generator at its first use in each epoch, and nothing
+        crosses the bus.
         """
         if array_api_compat.is_cupy_array(x):
             if self._cuda_generator is None:
                 import cupy
 
-                self._cuda_generator = cupy.random.default_rng(int(self.host.integers(2**63)))
+                self._cuda_generator = cupy.random.default_rng(self._draw_seed())
             return self._cuda_generator.random(x.shape, dtype=x.dtype)
         # float64 draws, then a cast: numpy and array_api_strict get the same numbers.
         return backend_of(x).asarray(self.host.random(x.shape), dtype=x.dtype)
+
+    def spawn(self) -> "Random":
+        """An independent stream (for a replica's dropout), re-seeded from this one by every
+        :meth:`start_epoch`."""
+        child = Random(self._draw_seed())
+        self._children.append(child)
+        return child
+
+    def start_epoch(self) -> None:
+        """Re-derive the GPU generator (at its next use) and the spawned streams from the host
+        generator. Draws from the host only for spawned streams: without them, the host stream is
+        the same as if it were never called."""
+        self._cuda_generator = None
+        for child in self._children:
+            child.host = np.random.default_rng(self._draw_seed())
+            child.start_epoch()
+
+    def _draw_seed(self) -> int:
+        return int(self.host.integers(2**63))
 
     def state(self) -> dict:
         """The host generator's state (a JSON-able dict), for checkpoints."""

@@ -77,8 +77,9 @@ class SplitBatch:
     behaves like :func:`forward_backward` (outputs concatenated in batch order). Worker 0 runs
     ``model`` itself; the others run deep copies whose parameters are pointed at ``model``'s
     arrays before every step, so optimiser updates and loaded weights reach them. Layers that
-    draw random numbers (dropout) get an independent stream per replica, seeded from
-    ``random``. Call :meth:`close` (or use ``with``) to stop the threads.
+    draw random numbers (dropout) get an independent stream per replica, spawned from
+    ``random`` (and re-seeded from it at every epoch, :meth:`Random.start_epoch`). Call
+    :meth:`close` (or use ``with``) to stop the threads.
     """
 
     def __init__(self, model, loss, workers: int, random: Random | None = None):
@@ -91,7 +92,7 @@ class SplitBatch:
             replica = copy.deepcopy(model)
             for layer in replica.layers:
                 if isinstance(getattr(layer, "random", None), Random):
-                    layer.random = Random(int(random.integers(0, 2**63 - 1, None)))
+                    layer.random = random.spawn()
             self.replicas.append((replica, copy.deepcopy(loss)))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lenet_xp-split")
 

@@ -22,6 +22,22 @@ def test_device_strings():
         get_backend("cuda:x")
 
 
+def test_a_simulated_accelerator_device():
+    """array_api_strict's device1 behaves like a GPU where bugs hide: no implicit numpy."""
+    device1 = get_backend("array_api_strict:device1")
+    assert device1.name == "array_api_strict:device1" and not device1.is_cuda
+    x = device1.asarray(np.arange(6, dtype=np.float32))
+    assert backend_of(x).name == "array_api_strict:device1"
+    np.testing.assert_array_equal(to_numpy(x), np.arange(6, dtype=np.float32))
+    with pytest.raises(RuntimeError, match="Can't convert array on the"):
+        np.asarray(x)
+    with pytest.raises(ValueError, match="different devices"):
+        x + get_backend("array_api_strict").asarray(np.ones(6, dtype=np.float32))
+    assert get_backend("array_api_strict:CPU_DEVICE").name == "array_api_strict"
+    with pytest.raises(DeviceError, match="array_api_strict's devices are cpu_device, device1, device2"):
+        get_backend("array_api_strict:device9")
+
+
 def test_round_trip_and_backend_of(backend_name):
     backend = get_backend(backend_name)
     host = np.arange(12, dtype=np.float32).reshape(3, 4)
@@ -59,6 +75,26 @@ def test_random_state_round_trip():
     first = random.permutation(10)
     random.set_state(state)
     np.testing.assert_array_equal(random.permutation(10), first)
+
+
+def test_start_epoch_leaves_the_host_stream_alone_without_spawned_streams():
+    plain, restarted = Random(5), Random(5)
+    restarted.start_epoch()
+    np.testing.assert_array_equal(restarted.permutation(20), plain.permutation(20))
+
+
+def test_spawned_streams_follow_from_the_parents_state():
+    """A checkpoint keeps the parent's state only: after start_epoch() the spawned streams
+    depend on nothing else, and every epoch gives them new numbers."""
+    parent, other = Random(1), Random(99)
+    child, other_child = parent.spawn(), other.spawn()  # seeded differently at first
+    other.set_state(parent.state())
+    parent.start_epoch()
+    other.start_epoch()
+    first = child.permutation(10)
+    np.testing.assert_array_equal(other_child.permutation(10), first)
+    parent.start_epoch()
+    assert not np.array_equal(child.permutation(10), first)
 
 
 def test_cuda_without_cupy_says_how_to_install(monkeypatch):
