@@ -20,11 +20,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from lenet_xp.atomic import atomic_file
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -117,15 +118,9 @@ def write_idx(path: str | os.PathLike, array) -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and os.replace."""
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` all or nothing (:func:`lenet_xp.atomic.atomic_file`)."""
+    with atomic_file(path) as file:
+        file.write(data)
 
 
 def _decompress(raw: bytes, source: str) -> bytes:
