@@ -1,26 +1,27 @@
 """One training run from start to finish: data, model, recipe, loop, test, files.
 
-``scripts/train.py`` parses flags into a :class:`RunConfig` and calls :func:`run`. The output
-folder receives ``metrics.jsonl`` (one JSON object per epoch, then the test result),
-``checkpoint.npz`` (weights, optimiser and RNG state after the last good epoch) and
-``model.npz`` (the final weights), all written atomically.
+``scripts/train.py`` parses flags into a :class:`RunConfig` and calls :func:`run` (or
+:func:`lenet_xp.resume.resume_run` with ``--resume``). The output folder receives the files
+of :mod:`lenet_xp.run_folder`: ``metrics.jsonl``, ``checkpoint.npz`` after every epoch,
+``model.npz`` at the end and ``curves.png``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
+import sys
 from pathlib import Path
 from typing import Callable
 
 from . import __version__
 from .backend import Random, get_backend, limit_cpu_threads
-from .checkpoint import save_checkpoint
-from .data import prepare_mnist, random_shift
+from .data import prepare_mnist, random_shift, resolve_data_dir
 from .models import get_model
 from .parallel import SplitBatch, choose_split, split_batch_problems
 from .recipe import make_optimizer, make_schedule
-from .train import EpochStats, evaluate, fit
+from .run_folder import RunFolder
+from .train import EpochStats, TrainingState, evaluate, fit
 
 
 @dataclasses.dataclass
@@ -38,7 +39,8 @@ class RunConfig:
     verify: bool = True
     download: bool = True
     train_limit: int | None = None  # train on the first N training images only (quick checks)
-    progress: bool = True
+    progress: bool | None = None  # progress bars; None: only where stderr is a terminal
+    plot: bool = True  # redraw curves.png in the output folder after every epoch
     threads: int | None = None  # CPU threads (BLAS threads, or SplitBatch workers); None: BLAS default
     # Split each batch across `threads` threads (True), leave them to BLAS (False), or choose
     # by batch size (None: lenet_xp.parallel.choose_split).
@@ -53,86 +55,131 @@ class RunResult:
     out: Path | None
 
 
+class Experiment:
+    """A run set up and ready to :meth:`train`: backend, data on the device, model, loss,
+    optimiser, the run's :class:`Random` and its :class:`TrainingState`.
+
+    Setting up writes nothing, so a run that cannot start (bad device, data or recipe, or a
+    checkpoint that does not fit, see :mod:`lenet_xp.resume`) leaves the output folder as it
+    was. Raises DeviceError, DataError, KeyError (unknown model) or ValueError (bad recipe).
+    """
+
+    def __init__(self, config: RunConfig, log: Callable[[str], None] = print):
+        self.log = log
+        self.spec = get_model(config.model)
+        self.recipe = self.spec.recipe.replace(**config.recipe)
+        self.backend = get_backend(config.device)
+        self.backend.dtype(config.dtype)
+        problems = split_batch_problems(config.threads, self.backend.name) if config.split_batch else []
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.split_batch = choose_split(config.split_batch, config.threads,
+                                        self.recipe.batch_size, self.backend.name)
+        self.config = dataclasses.replace(config, data_dir=str(resolve_data_dir(config.data_dir)))
+        self.progress = config.progress if config.progress is not None else sys.stderr.isatty()
+        self.random = Random(config.seed)
+        self.train_set, self.val_set, self.test_set = self._load_data()
+        self.model = self.spec.build(self.random, config.dtype).to(self.backend)
+        self.loss = self.spec.loss()
+        self.optimizer = make_optimizer(self.recipe, self.model.parameters(), self.random)
+        self.state = TrainingState()
+        self.folder = (RunFolder(config.out, plot=config.plot, log=log,
+                                 title=f"{self.spec.name}, seed {config.seed}")
+                       if config.out else None)
+
+    def _load_data(self):
+        config, spec = self.config, self.spec
+        train_set, val_set, test_set = prepare_mnist(
+            self.backend, config.data_dir, val_size=config.val_size,
+            normalisation=spec.normalisation,
+            pad_to=spec.input_size if spec.input_size != 28 else None, seed=config.seed,
+            dtype=config.dtype, verify=config.verify, download=config.download)
+        if config.train_limit is not None:
+            train_set = dataclasses.replace(train_set,
+                                            images=train_set.images[:config.train_limit, ...],
+                                            labels=train_set.labels[:config.train_limit])
+        return train_set, val_set, test_set
+
+    @property
+    def meta(self) -> dict:
+        """What every file of the run records about it (model.npz and checkpoints)."""
+        stats = self.train_set.pixel_stats
+        return {"model": self.spec.name, "lenet_xp_version": __version__,
+                "recipe": self.recipe.to_dict(), "config": dataclasses.asdict(self.config),
+                "data": {"normalisation": self.spec.normalisation,
+                         "input_size": self.spec.input_size,
+                         "pixel_stats": dataclasses.asdict(stats) if stats is not None else None}}
+
+    def checkpoint_meta(self) -> dict:
+        """:attr:`meta` plus what resuming needs: the epochs so far, random and early-stopping
+        state (the best weights go into the checkpoint's ``best`` group)."""
+        state = self.state
+        return {**self.meta, "epoch": state.epoch, "rng_state": self.random.state(),
+                "metrics": dataclasses.asdict(state.history[-1]),
+                "history": [dataclasses.asdict(stats) for stats in state.history],
+                "early_stopping": {"best_error": (None if math.isinf(state.best_error)
+                                                  else state.best_error),
+                                   "waited": state.waited}}
+
+    def train(self) -> RunResult:
+        """Train to the recipe's last epoch (from ``state.epoch`` on), test, write the files."""
+        config, recipe, log = self.config, self.recipe, self.log
+        log(f"lenet_xp {__version__}: {self.spec.name} ({self.model.num_parameters():,} "
+            f"parameters) on {self.backend.name}, {config.dtype}, seed {config.seed}")
+        log(f"data: {len(self.train_set):,} train / "
+            f"{len(self.val_set) if self.val_set else 0:,} validation / "
+            f"{len(self.test_set):,} test images, {self.spec.normalisation} normalisation")
+        log("recipe: " + ", ".join(f"{k}={v}" for k, v in recipe.to_dict().items()))
+        if config.threads is not None:
+            limit_cpu_threads(1 if self.split_batch else config.threads)
+            log(f"CPU threads: {config.threads}, " + (
+                "each batch split across them" if self.split_batch
+                else "in the BLAS matrix products"))
+        if self.state.epoch:
+            log(f"resuming after epoch {self.state.epoch} of {recipe.epochs}")
+        if self.folder is not None:
+            self.folder.restart(self.state.history)
+
+        augment = (lambda x: random_shift(x, recipe.shift, self.random)) if recipe.shift else None
+        split = (SplitBatch(self.model, self.loss, config.threads, self.random)
+                 if self.split_batch else None)
+        try:
+            history = fit(self.model, self.loss, self.optimizer, make_schedule(recipe),
+                          self.train_set, self.val_set, epochs=recipe.epochs,
+                          batch_size=recipe.batch_size, random=self.random,
+                          patience=recipe.patience, augment=augment, forward_backward=split,
+                          progress=self.progress, on_epoch=self._on_epoch, state=self.state)
+        finally:
+            if split is not None:
+                split.close()
+        return self._test(history)
+
+    def _on_epoch(self, stats: EpochStats) -> None:
+        self.log(stats.line(self.recipe.epochs))
+        if self.folder is not None:
+            self.folder.add_epoch(stats)
+            best = self.state.best_weights
+            self.folder.save_checkpoint(self.model, self.checkpoint_meta(), self.optimizer,
+                                        {"best": best} if best is not None else {})
+
+    def _test(self, history: list[EpochStats]) -> RunResult:
+        test_loss, test_accuracy = evaluate(self.model, self.loss, self.test_set)
+        self.log(f"test accuracy {100 * test_accuracy:.2f}% (error "
+                 f"{100 * (1 - test_accuracy):.2f}%, loss {test_loss:.4f}) after "
+                 f"{len(history)} epochs, {history[-1].elapsed:.1f} s of training")
+        if self.folder is None:
+            return RunResult(history, test_loss, test_accuracy, None)
+        result = {"test_loss": test_loss, "test_accuracy": test_accuracy, "epochs": len(history)}
+        self.folder.add_test(result)
+        self.folder.save_model(self.model, {**self.meta, "epoch": len(history), **result})
+        self.log(f"wrote {self.folder.model} and {self.folder.metrics}")
+        return RunResult(history, test_loss, test_accuracy, self.folder.path)
+
+
 def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
     """Train ``config.model`` on MNIST and evaluate it on the test set.
 
     Raises DeviceError (bad device or no GPU), DataError (missing or corrupt data),
     KeyError (unknown model), ValueError (bad recipe) before any training starts.
     """
-    spec = get_model(config.model)
-    recipe = spec.recipe.replace(**config.recipe)
-    backend = get_backend(config.device)
-    backend.dtype(config.dtype)
-    problems = split_batch_problems(config.threads, backend.name) if config.split_batch else []
-    if problems:
-        raise ValueError("; ".join(problems))
-    split_batch = choose_split(config.split_batch, config.threads, recipe.batch_size, backend.name)
-    if config.threads is not None:
-        limit_cpu_threads(1 if split_batch else config.threads)
-    random = Random(config.seed)
-
-    train_set, val_set, test_set = prepare_mnist(
-        backend, config.data_dir, val_size=config.val_size, normalisation=spec.normalisation,
-        pad_to=spec.input_size if spec.input_size != 28 else None, seed=config.seed,
-        dtype=config.dtype, verify=config.verify, download=config.download)
-    if config.train_limit is not None:
-        train_set = dataclasses.replace(train_set, images=train_set.images[:config.train_limit, ...],
-                                        labels=train_set.labels[:config.train_limit])
-
-    model = spec.build(random, config.dtype).to(backend)
-    loss = spec.loss()
-    optimizer = make_optimizer(recipe, model.parameters(), random)
-    log(f"lenet_xp {__version__}: {spec.name} ({model.num_parameters():,} parameters) on "
-        f"{backend.name}, {config.dtype}, seed {config.seed}")
-    log(f"data: {len(train_set):,} train / {len(val_set) if val_set else 0:,} validation / "
-        f"{len(test_set):,} test images, {spec.normalisation} normalisation")
-    log("recipe: " + ", ".join(f"{k}={v}" for k, v in recipe.to_dict().items()))
-    if config.threads is not None:
-        log(f"CPU threads: {config.threads}, " + ("each batch split across them" if split_batch
-                                                  else "in the BLAS matrix products"))
-
-    out = Path(config.out) if config.out else None
-    meta = {"model": spec.name, "lenet_xp_version": __version__, "recipe": recipe.to_dict(),
-            "config": dataclasses.asdict(config),
-            "data": {"normalisation": spec.normalisation, "input_size": spec.input_size,
-                     "pixel_stats": (dataclasses.asdict(train_set.pixel_stats)
-                                     if train_set.pixel_stats is not None else None)}}
-    metrics_path = None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        metrics_path = out / "metrics.jsonl"
-        metrics_path.write_text("")
-
-    def on_epoch(stats: EpochStats) -> None:
-        log(stats.line(recipe.epochs))
-        if out is not None:
-            _append_json(metrics_path, {"event": "epoch", **dataclasses.asdict(stats)})
-            save_checkpoint(out / "checkpoint.npz", model,
-                            {**meta, "epoch": stats.epoch + 1, "rng_state": random.state(),
-                             "metrics": dataclasses.asdict(stats)}, optimizer)
-
-    augment = (lambda x: random_shift(x, recipe.shift, random)) if recipe.shift else None
-    split = SplitBatch(model, loss, config.threads, random) if split_batch else None
-    try:
-        history = fit(model, loss, optimizer, make_schedule(recipe), train_set, val_set,
-                      epochs=recipe.epochs, batch_size=recipe.batch_size, random=random,
-                      patience=recipe.patience, augment=augment, forward_backward=split,
-                      progress=config.progress, on_epoch=on_epoch)
-    finally:
-        if split is not None:
-            split.close()
-    test_loss, test_accuracy = evaluate(model, loss, test_set)
-    log(f"test accuracy {100 * test_accuracy:.2f}% (error {100 * (1 - test_accuracy):.2f}%, "
-        f"loss {test_loss:.4f}) after {len(history)} epochs, "
-        f"{history[-1].elapsed:.1f} s of training")
-    if out is not None:
-        result = {"test_loss": test_loss, "test_accuracy": test_accuracy, "epochs": len(history)}
-        _append_json(metrics_path, {"event": "test", **result})
-        save_checkpoint(out / "model.npz", model, {**meta, "epoch": len(history), **result})
-        log(f"wrote {out / 'model.npz'} and {metrics_path}")
-    return RunResult(history, test_loss, test_accuracy, out)
-
-
-def _append_json(path: Path, record: dict) -> None:
-    with path.open("a") as file:
-        file.write(json.dumps(record) + "\n")
+    return Experiment(config, log).train()

@@ -41,6 +41,12 @@ class Recipe:
         if unknown:
             raise ValueError(f"unknown recipe field(s) {', '.join(sorted(unknown))}: use "
                              f"{', '.join(f.name for f in dataclasses.fields(self))}")
+        if "pieces" in changes:  # from JSON (flags, checkpoints) as lists of lists
+            try:
+                changes["pieces"] = tuple(tuple(piece) for piece in changes["pieces"])
+            except TypeError:
+                raise ValueError(f"bad recipe: pieces must be [[epochs, lr], ...], got "
+                                 f"{changes['pieces']!r}") from None
         recipe = dataclasses.replace(self, **changes)
         recipe.validate()
         return recipe

@@ -13,6 +13,7 @@ import math
 import time
 from typing import Callable
 
+from array_api_compat import array_namespace
 from tqdm import tqdm
 
 from .data import DeviceDataset, iterate_batches
@@ -96,30 +97,74 @@ def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = N
     return float(total_loss) / seen, int(correct) / seen
 
 
+@dataclasses.dataclass
+class TrainingState:
+    """Where a run stands between two epochs, beyond weights, optimiser and random state:
+    what :func:`fit` needs to continue a run as if it had never stopped.
+
+    Attributes:
+        history: the finished epochs' stats, in order (so ``epoch`` epochs are done).
+        best_error: early stopping: the lowest validation error so far (inf before any).
+        best_weights: the weights of that epoch (parameter name -> array), or None.
+        waited: epochs since that epoch.
+    """
+
+    history: list[EpochStats] = dataclasses.field(default_factory=list)
+    best_error: float = math.inf
+    best_weights: dict | None = None
+    waited: int = 0
+
+    @property
+    def epoch(self) -> int:
+        """The number of finished epochs (the index of the next one)."""
+        return len(self.history)
+
+    def stopped_early(self, patience: int) -> bool:
+        return patience > 0 and self.waited >= patience
+
+    def track(self, val_accuracy: float | None, model, patience: int) -> None:
+        """Early-stopping bookkeeping after an epoch: keep a copy of the weights when the
+        validation error is the lowest so far, else count the epoch as waited."""
+        if not patience or val_accuracy is None:
+            return
+        if 1.0 - val_accuracy < self.best_error:
+            self.best_error, self.waited = 1.0 - val_accuracy, 0
+            self.best_weights = {name: array_namespace(value).asarray(value, copy=True)
+                                 for name, value in model.state_dict().items()}
+        else:
+            self.waited += 1
+
+
 def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: DeviceDataset,
         val_set: DeviceDataset | None, *, epochs: int, batch_size: int, random,
         patience: int = 0, augment: Callable | None = None,
         forward_backward: Callable | None = None, progress: bool = True,
-        on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
-    """Train for ``epochs`` epochs (fewer with early stopping) and return the per-epoch stats.
+        on_epoch: Callable[[EpochStats], None] | None = None,
+        state: TrainingState | None = None) -> list[EpochStats]:
+    """Train up to epoch ``epochs`` (fewer with early stopping); return every epoch's stats.
 
-    Before each epoch the learning rate is set to ``schedule(epoch)`` and the optimiser's
-    ``before_epoch`` hook runs (SDLM estimates its curvatures there). After each epoch the
-    model is evaluated on ``val_set`` and ``on_epoch(stats)`` is called (checkpoints, logs).
-    ``augment`` maps each training batch x to an augmented one; ``forward_backward`` is passed
-    to :func:`train_epoch`.
+    Before each epoch ``random.start_epoch()`` runs, the learning rate is set to
+    ``schedule(epoch)`` and the optimiser's ``before_epoch`` hook runs (SDLM estimates its
+    curvatures there). After each epoch the model is evaluated on ``val_set``, ``state`` is
+    updated and ``on_epoch(stats)`` is called (checkpoints, logs). ``augment`` maps each
+    training batch x to an augmented one; ``forward_backward`` is passed to :func:`train_epoch`.
     With ``patience`` > 0, training stops after that many epochs without a lower validation
     error, and the best epoch's weights are restored.
+
+    ``state`` (default: a fresh one) is updated in place. Passing the state a checkpoint
+    saved, with the model, optimiser and ``random`` restored to that moment, continues the
+    run from epoch ``state.epoch`` with the same numbers as a run that never stopped.
 
     Raises:
         TrainingDiverged: the training loss is NaN or infinite; ``on_epoch`` is not called for
             that epoch, so the last good checkpoint stays the last one written.
     """
+    state = state if state is not None else TrainingState()
     batches = iterate_batches(train_set, batch_size, shuffle=True, random=random)
-    history: list[EpochStats] = []
-    best_error, best_state, waited = math.inf, None, 0
-    start = time.perf_counter()
-    for epoch in range(epochs):
+    start = time.perf_counter() - (state.history[-1].elapsed if state.history else 0.0)
+    while state.epoch < epochs and not state.stopped_early(patience):
+        epoch = state.epoch
+        random.start_epoch()
         optimizer.lr = schedule(epoch)
         optimizer.before_epoch(model, loss, train_set)
         summary = optimizer.epoch_summary()
@@ -138,18 +183,10 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
         stats = EpochStats(epoch, optimizer.lr, train_loss, train_accuracy, val_loss,
                            val_accuracy, seconds, len(train_set) / seconds,
                            time.perf_counter() - start, summary)
-        history.append(stats)
+        state.history.append(stats)
+        state.track(val_accuracy, model, patience)
         if on_epoch is not None:
             on_epoch(stats)
-        if patience and val_accuracy is not None:
-            if 1.0 - val_accuracy < best_error:
-                best_error, waited = 1.0 - val_accuracy, 0
-                best_state = {k: train_set.backend.xp.asarray(v, copy=True)
-                              for k, v in model.state_dict().items()}
-            else:
-                waited += 1
-                if waited >= patience:
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return history
+    if state.best_weights is not None:
+        model.load_state_dict(state.best_weights)
+    return state.history

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Train a lenet_xp model on MNIST.
+"""Train a lenet_xp model on MNIST, or continue a run that was stopped.
 
     python scripts/train.py --data-dir ../shared/data/mnist            # modern LeNet-5, CPU
     python scripts/train.py --device cuda --data-dir ~/mnist           # on an NVIDIA GPU
     python scripts/train.py --model lenet5 --epochs 3 --lr 1e-3 --recipe schedule=constant
+    python scripts/train.py --resume runs/lenet5                       # after a crash or kill
+    python scripts/train.py --resume runs/lenet5 --epochs 15           # train 5 epochs more
 
-Flags left out take the model's default recipe (``--list-models`` shows them).
+Flags left out take the model's default recipe (``--list-models`` shows them). With
+``--resume`` everything comes from the checkpoint; only ``--epochs`` and where the run goes
+(device, threads, data folder, progress bars, plots) may be given.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from lenet_xp.checkpoint import CheckpointError
 from lenet_xp.data import DataError
 from lenet_xp.experiment import RunConfig, run
 from lenet_xp.models import MODELS
+from lenet_xp.resume import resume_run
 from lenet_xp.train import TrainingDiverged
 
 # flag -> Recipe field, for the flags that override one field of the model's recipe
@@ -27,17 +32,29 @@ RECIPE_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
                 "optimizer": "optimizer", "weight_decay": "weight_decay",
                 "momentum": "momentum", "schedule": "schedule"}
 
+# RunConfig field -> flag attribute; flags left out are None, so that --resume can tell what
+# was asked for from what was defaulted
+CONFIG_FLAGS = {"model": "model", "device": "device", "dtype": "dtype", "seed": "seed",
+                "data_dir": "data_dir", "val_size": "val_size", "out": "out",
+                "train_limit": "train_limit", "threads": "threads",
+                "split_batch": "split_batch", "progress": "progress"}
+# RunConfig field -> (flag attribute, the field's value when the flag is given)
+SWITCHES = {"verify": ("no_verify", False), "download": ("no_download", False),
+            "plot": ("no_plot", False)}
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="lenet5", choices=sorted(MODELS), help="model to train (default: lenet5)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or array_api_strict (default: cpu)")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--seed", type=int, default=0, help="seeds weights, split, shuffling and dropout")
+    parser.add_argument("--model", choices=sorted(MODELS), help="model to train (default: lenet5)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or array_api_strict[:device1] (default: cpu)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], help="default: float32")
+    parser.add_argument("--seed", type=int, help="seeds weights, split, shuffling and dropout (default: 0)")
     parser.add_argument("--data-dir", help="folder with the four MNIST IDX files (raw or .gz); "
                         "default: $LENET_XP_DATA, else ~/.cache/lenet_xp/mnist")
-    parser.add_argument("--val-size", type=int, default=5000, help="training images held out for validation")
-    parser.add_argument("--out", default=None, help="output folder (default: runs/MODEL)")
+    parser.add_argument("--val-size", type=int, help="training images held out for validation (default: 5000)")
+    parser.add_argument("--out", help="output folder (default: runs/MODEL)")
+    parser.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN (or from "
+                        "the checkpoint file RUN) after its last finished epoch")
     recipe = parser.add_argument_group("recipe (defaults: the model's own recipe)")
     recipe.add_argument("--epochs", type=int)
     recipe.add_argument("--batch-size", type=int)
@@ -57,10 +74,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-verify", action="store_true", help="skip the MNIST checksums (other IDX datasets)")
     parser.add_argument("--no-download", action="store_true", help="never try to download missing files")
     parser.add_argument("--train-limit", type=int, help="train on the first N training images only")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                        help="progress bars (default: only when the output is a terminal)")
+    parser.add_argument("--no-plot", action="store_true", help="do not draw curves.png")
     parser.add_argument("--list-models", action="store_true", help="list the models and their recipes, then exit")
     args = parser.parse_args(argv)
     args.recipe_overrides = _recipe_overrides(parser, args)
+    args.config_changes = _config_changes(args)
+    if args.resume is not None and args.out is not None:
+        parser.error("--resume continues in the checkpoint's own folder: leave out --out")
     return args
 
 
@@ -78,20 +100,26 @@ def _recipe_overrides(parser, args) -> dict:
     return overrides
 
 
+def _config_changes(args) -> dict:
+    """The RunConfig fields the flags given set (flags left out are not in it)."""
+    changes = {field: getattr(args, flag) for field, flag in CONFIG_FLAGS.items()
+               if getattr(args, flag) is not None}
+    changes.update({field: value for field, (flag, value) in SWITCHES.items() if getattr(args, flag)})
+    return changes
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.list_models:
         for name, spec in sorted(MODELS.items()):
             print(f"{name}: {spec.description}\n    recipe: {spec.recipe.to_dict()}")
         return 0
-    config = RunConfig(model=args.model, device=args.device, dtype=args.dtype, seed=args.seed,
-                       data_dir=args.data_dir, val_size=args.val_size,
-                       out=args.out or f"runs/{args.model}", recipe=args.recipe_overrides,
-                       verify=not args.no_verify, download=not args.no_download,
-                       train_limit=args.train_limit, progress=not args.no_progress,
-                       threads=args.threads, split_batch=args.split_batch)
+    out = args.resume or args.out or f"runs/{args.model or 'lenet5'}"
     try:
-        run(config)
+        if args.resume is not None:
+            resume_run(args.resume, args.config_changes, args.recipe_overrides)
+        else:
+            run(RunConfig(**{**args.config_changes, "out": out, "recipe": args.recipe_overrides}))
     except (DeviceError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -99,7 +127,8 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: the last finished epoch's checkpoint is in the output folder", file=sys.stderr)
+        print(f"interrupted: {out} keeps the last finished epoch's checkpoint; continue with "
+              f"--resume {out}", file=sys.stderr)
         return 130
     return 0
 

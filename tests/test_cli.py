@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +20,7 @@ from lenet_xp.checkpoint import load_checkpoint
 from lenet_xp.data import PixelStats, load_mnist, normalise, pad_images, prepare_mnist
 from lenet_xp.models import get_model
 from lenet_xp.train import evaluate
+from mnist_files import learnable_arrays, write_fake_mnist
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
 
@@ -49,6 +55,43 @@ def test_cuda_without_a_gpu_is_one_clear_error(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: device 'cuda'") and "--device cpu" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_output_to_a_pipe_has_epoch_lines_and_no_progress_bars(tmp_path):
+    """Progress bars are for terminals: into a file or a pipe go the epoch lines alone."""
+    write_fake_mnist(tmp_path / "data", learnable_arrays(n_train=300, n_test=50))
+    result = subprocess.run([sys.executable, str(SCRIPT), "--data-dir", str(tmp_path / "data"),
+                             "--no-verify", "--val-size", "50", "--epochs", "2",
+                             "--out", str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" and "\r" not in result.stdout
+    epoch_lines = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert len(epoch_lines) == 2 and "img/s" in epoch_lines[0]
+    assert (tmp_path / "run" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_terminal_gets_progress_bars(tmp_path):
+    write_fake_mnist(tmp_path / "data", learnable_arrays(n_train=300, n_test=50))
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "--data-dir", str(tmp_path / "data"),
+                                "--no-verify", "--val-size", "50", "--epochs", "1", "--no-plot",
+                                "--out", str(tmp_path / "run")],
+                               stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert process.wait(timeout=300) == 0
+    assert b"epoch 1/1" in seen and b"img/s" in seen, "tqdm's bar went to the terminal"
 
 
 def test_missing_data_names_the_folder_and_exits_1(tmp_path):

@@ -23,28 +23,10 @@ from lenet_xp.data import (
 )
 from lenet_xp.data import mnist
 from lenet_xp.data.idx import IdxError
+from mnist_files import fake_arrays, write_fake_mnist
 
 REAL_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 N_TRAIN, N_TEST = 30, 7
-
-
-def fake_arrays(n_train=N_TRAIN, n_test=N_TEST, seed=0) -> dict[str, np.ndarray]:
-    """Small random arrays in MNIST's layout, keyed by MNIST file name."""
-    rng = np.random.default_rng(seed)
-    return dict(zip(MNIST_FILES, (
-        rng.integers(0, 256, size=(n_train, 28, 28), dtype=np.uint8),
-        np.arange(n_train, dtype=np.uint8) % 10,
-        rng.integers(0, 256, size=(n_test, 28, 28), dtype=np.uint8),
-        np.arange(n_test, dtype=np.uint8) % 10,
-    )))
-
-
-def write_fake_mnist(folder: Path, arrays=None, gz=(True, False, True, False)) -> dict[str, str]:
-    """Write fake MNIST files (some .gz, some raw) into ``folder``; returns their sha256 sums."""
-    arrays = fake_arrays() if arrays is None else arrays
-    folder.mkdir(parents=True, exist_ok=True)
-    return {name: write_idx(folder / (name + (".gz" if packed else "")), arrays[name])
-            for (name, packed) in zip(MNIST_FILES, gz)}
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from lenet_xp.backend import Random, get_backend, to_numpy
 from lenet_xp.gradcheck import check_backward, check_curvature
 from lenet_xp.layers import EuclideanRBF
 from lenet_xp.models.digit_bitmaps import (digit_bitmap_rows, load_digit_bitmaps,
-                                           parse_digit_bitmaps, plot_digit_bitmaps,
-                                           render_digit_bitmaps)
+                                           parse_digit_bitmaps, render_digit_bitmaps)
+from lenet_xp.plots import plot_digit_bitmaps
 
 from layer_cases import RBF_PROTOTYPES
 
@@ -139,11 +139,12 @@ def test_parse_errors_are_clear(text, message):
         parse_digit_bitmaps(text)
 
 
-def test_plot_without_matplotlib_says_what_to_install(monkeypatch):
+def test_plot_without_matplotlib_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match="pip install matplotlib"):
-        plot_digit_bitmaps()
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r"pip install 'lenet_xp\[plot\]'"):
+        plot_digit_bitmaps(load_digit_bitmaps(), tmp_path / "b.png")
+    assert not list(tmp_path.iterdir())
 
 
 # ---- the layer's own second derivative (second_order=True) ---------------------------------

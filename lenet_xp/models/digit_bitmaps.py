@@ -8,6 +8,8 @@ of 84, so every two prototypes are at least 4·13 = 52 apart in squared distance
 
     >>> print(render_digit_bitmaps())        # the ten bitmaps side by side, as text
     >>> load_digit_bitmaps().shape           # (10, 84), +1 ink, −1 background
+
+As a figure (needs matplotlib): ``lenet_xp.plots.plot_digit_bitmaps(load_digit_bitmaps(), path)``.
 """
 
 from __future__ import annotations
@@ -92,26 +94,3 @@ def render_digit_bitmaps(bitmaps=None, *, gap: int = 2, ink: str = INK,
         lines.append(spacer.join(cells))
     return "\n".join(lines)
 
-
-def plot_digit_bitmaps(bitmaps=None, ax=None):
-    """Draw (K, 84) vectors (default: the prototypes) as 7×12 images in one row with
-    matplotlib (an optional dependency); returns the axes."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError("plot_digit_bitmaps needs matplotlib: pip install matplotlib "
-                          "(or print(render_digit_bitmaps()) for a text picture)") from exc
-    import numpy as np
-
-    values = to_numpy(load_digit_bitmaps() if bitmaps is None else bitmaps)
-    count = values.shape[0]
-    canvas = np.full((HEIGHT, count * (WIDTH + 1) - 1), np.nan)
-    for k in range(count):
-        canvas[:, k * (WIDTH + 1):k * (WIDTH + 1) + WIDTH] = values[k].reshape(HEIGHT, WIDTH)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(count * 0.8, 1.4))
-    ax.imshow(canvas, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
-    ax.set_xticks([k * (WIDTH + 1) + WIDTH / 2 - 0.5 for k in range(count)])
-    ax.set_xticklabels([str(k) for k in range(count)])
-    ax.set_yticks([])
-    return ax

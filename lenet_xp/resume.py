@@ -1,0 +1,123 @@
+"""Continue a run from its last checkpoint, with the numbers it would have had uninterrupted.
+
+A checkpoint (``checkpoint.npz``, written after every epoch) holds the weights, the
+optimiser's state (Adam moments, SDLM curvatures, momentum, step count), the host random
+generator's state (which, through :meth:`lenet_xp.backend.Random.start_epoch`, fixes the
+shuffling, augmentation, SDLM's samples and the dropout masks of every later epoch, GPU
+included), the early-stopping state with the best weights, and the history of finished
+epochs. The run's configuration comes from the checkpoint too: only what does not change the
+numbers may differ (:data:`FREE_FIELDS`), and ``epochs``, which may extend the run.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .experiment import Experiment, RunConfig, RunResult
+from .models import MODELS
+from .run_folder import CHECKPOINT
+from .train import EpochStats, TrainingState
+
+#: RunConfig fields a resumed run may change: where and how it runs, not what it computes.
+FREE_FIELDS = ("device", "data_dir", "verify", "download", "progress", "plot", "threads",
+               "split_batch")
+
+
+def find_checkpoint(source) -> Path:
+    """``source`` is a run folder (its ``checkpoint.npz``) or the path of a checkpoint."""
+    path = Path(source)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}: give a run folder that has a "
+                              f"{CHECKPOINT} (training writes one after every epoch) or its path")
+    return path
+
+
+def resume_config(meta: dict, path: Path, changes: dict, recipe_changes: dict) -> RunConfig:
+    """The checkpoint's RunConfig, with ``changes`` (RunConfig fields) and ``recipe_changes``
+    (recipe fields) applied where allowed. The run continues in the checkpoint's folder.
+
+    Raises:
+        ValueError: a change that contradicts the checkpoint (another model, seed, dtype, data
+            option or recipe value), naming each and the checkpoint's value.
+    """
+    saved = {**meta["config"], "out": str(path.parent), "recipe": dict(meta["recipe"])}
+    problems = [f"--{name.replace('_', '-')} {value!r} (the checkpoint's run has {saved[name]!r})"
+                for name, value in changes.items()
+                if name not in FREE_FIELDS and name in saved and value != saved[name]]
+    problems += [f"recipe {name}={value!r} (the checkpoint's run has {saved['recipe'].get(name)!r})"
+                 for name, value in recipe_changes.items()
+                 if name != "epochs" and _differs(value, saved["recipe"].get(name))]
+    if problems:
+        raise ValueError(f"{path} continues its own run; these contradict it: "
+                         f"{'; '.join(problems)}. Leave them out (only --epochs, to extend the "
+                         "run, and where it runs may change), or start a new run with --out")
+    config = RunConfig(**{**saved, **{k: v for k, v in changes.items() if k in FREE_FIELDS}})
+    if "epochs" in recipe_changes:
+        config.recipe["epochs"] = recipe_changes["epochs"]
+    return config
+
+
+def _differs(given, saved) -> bool:
+    # JSON turns tuples into lists: compare the JSON forms
+    def plain(value):
+        return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+    return plain(given) != plain(saved)
+
+
+def restore(experiment: Experiment, checkpoint) -> None:
+    """Put ``experiment`` where ``checkpoint`` left its run: weights, optimiser, random and
+    training state. CheckpointError if the checkpoint does not fit the model."""
+    meta = checkpoint.meta
+    if meta["model"] != experiment.spec.name:
+        raise CheckpointError(f"{checkpoint.path} is a {meta['model']} checkpoint, not "
+                              f"{experiment.spec.name}")
+    try:
+        experiment.model.load_state_dict(checkpoint.params)
+        experiment.optimizer.load_state_dict(checkpoint.optimizer_state)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{checkpoint.path} does not fit the {meta['model']} model: "
+                              f"{exc}") from exc
+    experiment.random.set_state(meta["rng_state"])
+    stopping = meta["early_stopping"]
+    best = checkpoint.groups.get("best")
+    experiment.state = TrainingState(
+        history=[EpochStats(**stats) for stats in meta["history"]],
+        best_error=math.inf if stopping["best_error"] is None else stopping["best_error"],
+        best_weights=({name: experiment.backend.asarray(value) for name, value in best.items()}
+                      if best else None),
+        waited=stopping["waited"])
+
+
+def resume_run(source, changes: dict | None = None, recipe_changes: dict | None = None,
+               log: Callable[[str], None] = print) -> RunResult:
+    """Continue the run whose checkpoint is ``source`` (a run folder or a ``checkpoint.npz``)
+    to its last epoch (``recipe_changes={"epochs": N}`` extends it), then test it and write
+    ``model.npz``; ``metrics.jsonl`` keeps the finished epochs and continues.
+
+    Raises:
+        CheckpointError: missing, damaged, not lenet_xp's, from a newer lenet_xp, not a
+            resumable checkpoint (``model.npz`` holds final weights only), or not fitting.
+        ValueError: a change that contradicts the checkpoint (see :func:`resume_config`).
+    Nothing in the run's folder is written before all of that has been checked.
+    """
+    path = find_checkpoint(source)
+    checkpoint = load_checkpoint(path)
+    missing = [key for key in ("model", "config", "recipe", "rng_state", "history",
+                               "early_stopping")
+               if key not in checkpoint.meta] + ([] if checkpoint.optimizer_state else ["optimizer"])
+    if missing:
+        raise CheckpointError(f"{path} cannot be resumed: it has no {', '.join(missing)} (a "
+                              f"model.npz holds final weights only; resume from the run's "
+                              f"{CHECKPOINT})")
+    if checkpoint.meta["model"] not in MODELS:
+        raise CheckpointError(f"{path} is a checkpoint of model {checkpoint.meta['model']!r}, "
+                              f"which this lenet_xp does not have ({', '.join(sorted(MODELS))})")
+    config = resume_config(checkpoint.meta, path, changes or {}, recipe_changes or {})
+    experiment = Experiment(config, log)
+    restore(experiment, checkpoint)
+    return experiment.train()

@@ -1,0 +1,107 @@
+"""A training run's output folder and the files in it, each written so that a crash at any
+moment leaves the last good state readable:
+
+==================  =================================================================
+``metrics.jsonl``   one JSON object per finished epoch (``"event": "epoch"``), then the
+                    test result (``"event": "test"``); appended line by line
+``checkpoint.npz``  after every epoch: weights, optimiser, random and training state
+                    (what ``scripts/train.py --resume`` needs); replaced atomically
+``model.npz``       the final weights and the test result; written atomically
+``curves.png``      the learning curves, redrawn after every epoch (needs matplotlib)
+==================  =================================================================
+
+A run killed between writing an epoch's metrics line and its checkpoint leaves one line
+more than the checkpoint knows; :meth:`RunFolder.restart` rewrites the file from the
+checkpoint's own history, so the two always agree after a resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable
+
+from .atomic import atomic_file
+from .checkpoint import save_checkpoint
+from .train import EpochStats
+
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.npz"
+MODEL = "model.npz"
+CURVES = "curves.png"
+
+
+def epoch_record(stats: EpochStats) -> dict:
+    """The ``metrics.jsonl`` line of one epoch."""
+    return {"event": "epoch", **dataclasses.asdict(stats)}
+
+
+class RunFolder:
+    """Writes a run's files into ``path`` (created if needed).
+
+    ``plot`` redraws ``curves.png`` after every epoch; without matplotlib, ``log`` is told
+    once how to get it and training goes on.
+    """
+
+    def __init__(self, path, *, plot: bool = True, title: str = "",
+                 log: Callable[[str], None] = print):
+        self.path = Path(path)
+        self.plot = plot
+        self.title = title
+        self.log = log
+        self.records: list[dict] = []
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT
+
+    @property
+    def model(self) -> Path:
+        return self.path / MODEL
+
+    @property
+    def curves(self) -> Path:
+        return self.path / CURVES
+
+    def restart(self, history: list[EpochStats]) -> None:
+        """Start ``metrics.jsonl`` afresh with the epochs of ``history`` (empty for a new run,
+        a checkpoint's history for a resumed one), atomically."""
+        self.records = [epoch_record(stats) for stats in history]
+        with atomic_file(self.metrics, "w") as file:
+            file.writelines(json.dumps(record) + "\n" for record in self.records)
+        if self.records:
+            self._draw()
+
+    def add_epoch(self, stats: EpochStats) -> None:
+        self._append(epoch_record(stats))
+
+    def add_test(self, result: dict) -> None:
+        self._append({"event": "test", **result})
+
+    def save_checkpoint(self, model, meta: dict, optimizer, groups: dict) -> Path:
+        return save_checkpoint(self.checkpoint, model, meta, optimizer, groups)
+
+    def save_model(self, model, meta: dict) -> Path:
+        return save_checkpoint(self.model, model, meta)
+
+    def _append(self, record: dict) -> None:
+        self.records.append(record)
+        with self.metrics.open("a") as file:
+            file.write(json.dumps(record) + "\n")
+        self._draw()
+
+    def _draw(self) -> None:
+        if not self.plot:
+            return
+        from .plots import plot_learning_curves
+
+        try:
+            plot_learning_curves(self.records, self.curves, title=self.title or None)
+        except ImportError as exc:  # matplotlib is an optional extra
+            self.log(f"no {CURVES}: {exc}")
+            self.plot = False

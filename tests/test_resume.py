@@ -1,0 +1,271 @@
+"""Resuming a run: bit-identical to a run that never stopped, after a kill at any moment;
+clear errors for checkpoints that cannot be resumed, and nothing overwritten by them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lenet_xp.checkpoint import CheckpointError, load_checkpoint
+from lenet_xp.experiment import RunConfig, run
+from lenet_xp.resume import resume_run
+from lenet_xp.run_folder import RunFolder
+from mnist_files import learnable_arrays, write_fake_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = ROOT / "scripts" / "train.py"
+TIMING = ("seconds", "images_per_second", "elapsed")
+
+
+class Killed(Exception):
+    """Stands for a process killed right after a checkpoint was written."""
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("mnist")
+    write_fake_mnist(folder, learnable_arrays(n_train=400, n_test=100))
+    return folder
+
+
+def config(data_dir, out, model="lenet5", epochs=4, device="cpu", train_limit=None,
+           **recipe) -> RunConfig:
+    return RunConfig(model=model, device=device, data_dir=str(data_dir), verify=False,
+                     download=False, val_size=100, out=str(out), progress=False, plot=False,
+                     train_limit=train_limit, recipe={"epochs": epochs, **recipe})
+
+
+def weights(run_dir) -> dict:
+    return load_checkpoint(Path(run_dir) / "model.npz").params
+
+
+def records(run_dir) -> list[dict]:
+    lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
+
+
+def assert_same_run(resumed, uninterrupted):
+    first, second = weights(resumed), weights(uninterrupted)
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)  # bit for bit
+    assert records(resumed) == records(uninterrupted)
+
+
+def kill_after_checkpoint(monkeypatch, epoch):
+    save = RunFolder.save_checkpoint
+
+    def save_then_die(self, model, meta, optimizer, groups):
+        path = save(self, model, meta, optimizer, groups)
+        if meta["epoch"] == epoch:
+            raise Killed
+        return path
+
+    monkeypatch.setattr(RunFolder, "save_checkpoint", save_then_die)
+
+
+@pytest.mark.parametrize("model, recipe", [
+    ("lenet5", {}),                       # Adam, random shifts
+    ("lenet5_paper", {}),                 # SDLM's curvatures and samples, per-sample updates
+    ("deep_cnn", {}),                     # dropout
+    ("lenet5", {"patience": 1, "lr": 0.05}),  # early stopping: best weights, epochs waited
+], ids=["lenet5", "lenet5_paper", "deep_cnn", "lenet5-early-stopping"])
+def test_a_run_killed_after_epoch_2_resumes_bit_identically(data_dir, tmp_path, monkeypatch,
+                                                            model, recipe):
+    limit = 150 if model == "lenet5_paper" else None  # batch 1: keep it short
+    full = run(config(data_dir, tmp_path / "full", model, train_limit=limit, **recipe), log=_quiet)
+    kill_after_checkpoint(monkeypatch, epoch=2)
+    with pytest.raises(Killed):
+        run(config(data_dir, tmp_path / "cut", model, train_limit=limit, **recipe), log=_quiet)
+    assert load_checkpoint(tmp_path / "cut" / "checkpoint.npz").meta["epoch"] == 2
+    assert not (tmp_path / "cut" / "model.npz").exists()
+    monkeypatch.undo()
+    resumed = resume_run(tmp_path / "cut", log=_quiet)
+    assert len(resumed.history) == len(full.history) and resumed.test_accuracy == full.test_accuracy
+    assert_same_run(tmp_path / "cut", tmp_path / "full")
+
+
+def _quiet(line):
+    pass
+
+
+def test_early_stopping_stops_in_the_tested_run(data_dir, tmp_path):
+    """The early-stopping case above is only a test if that run does stop early."""
+    result = run(config(data_dir, tmp_path / "run", patience=1, lr=0.05), log=_quiet)
+    assert len(result.history) < 4
+
+
+def test_resume_extends_a_finished_run_with_epochs(data_dir, tmp_path):
+    run(config(data_dir, tmp_path / "four", epochs=4), log=_quiet)
+    run(config(data_dir, tmp_path / "two", epochs=2), log=_quiet)
+    assert [r["event"] for r in records(tmp_path / "two")] == ["epoch", "epoch", "test"]
+    resume_run(tmp_path / "two", recipe_changes={"epochs": 4}, log=_quiet)
+    assert_same_run(tmp_path / "two", tmp_path / "four")  # the old test line is gone
+
+
+def test_resume_on_the_simulated_accelerator(data_dir, tmp_path, monkeypatch):
+    """array_api_strict on device1 refuses any host array: train, checkpoint and resume
+    there, with dropout (deep_cnn), and get the run that never stopped."""
+    device = "array_api_strict:device1"
+    run(config(data_dir, tmp_path / "full", "deep_cnn", epochs=3, device=device), log=_quiet)
+    kill_after_checkpoint(monkeypatch, epoch=1)
+    with pytest.raises(Killed):
+        run(config(data_dir, tmp_path / "cut", "deep_cnn", epochs=3, device=device), log=_quiet)
+    monkeypatch.undo()
+    resume_run(tmp_path / "cut", log=_quiet)
+    assert_same_run(tmp_path / "cut", tmp_path / "full")
+    assert load_checkpoint(tmp_path / "cut" / "model.npz").meta["config"]["device"] == device
+
+
+def _cli(*args, **kwargs):
+    return subprocess.run([sys.executable, str(TRAIN), *args], capture_output=True, text=True,
+                          timeout=300, **kwargs)
+
+
+def _train_args(data_dir, out, epochs=4):
+    return ["--data-dir", str(data_dir), "--no-verify", "--no-download", "--val-size", "100",
+            "--epochs", str(epochs), "--out", str(out), "--no-plot"]
+
+
+# Dies (exit code 137, no clean-up, like kill -9) when epoch 3's metrics line is written
+# and its checkpoint is not.
+DIE_BEFORE_CHECKPOINT = """
+import os, sys, runpy
+from lenet_xp.run_folder import RunFolder
+save = RunFolder.save_checkpoint
+def die_at_epoch_3(self, model, meta, optimizer, groups):
+    if meta["epoch"] == 3:
+        os._exit(137)
+    return save(self, model, meta, optimizer, groups)
+RunFolder.save_checkpoint = die_at_epoch_3
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_killed_between_metrics_line_and_checkpoint(data_dir, tmp_path):
+    out = tmp_path / "cut"
+    result = subprocess.run([sys.executable, "-c", DIE_BEFORE_CHECKPOINT, str(TRAIN),
+                             *_train_args(data_dir, out)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 137, result.stderr
+    assert len(records(out)) == 3 and load_checkpoint(out / "checkpoint.npz").meta["epoch"] == 2
+    resumed = _cli("--resume", str(out), "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch 2 of 4" in resumed.stdout
+    assert _cli(*_train_args(data_dir, tmp_path / "full")).returncode == 0
+    assert_same_run(out, tmp_path / "full")
+
+
+def test_sigkill_at_any_moment_then_resume(data_dir, tmp_path):
+    """kill -9 as soon as epoch 2's checkpoint is there (so somewhere in epoch 3, a
+    checkpoint or metrics write included), then --resume."""
+    out = tmp_path / "cut"
+    process = subprocess.Popen([sys.executable, str(TRAIN), *_train_args(data_dir, out, 6),
+                                "--model", "deep_cnn"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if load_checkpoint(out / "checkpoint.npz").meta["epoch"] >= 2:
+                break
+        except CheckpointError:
+            pass
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    resumed = _cli("--resume", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert _cli(*_train_args(data_dir, tmp_path / "full", 6), "--model", "deep_cnn").returncode == 0
+    assert_same_run(out, tmp_path / "full")
+
+
+@pytest.fixture
+def finished_run(data_dir, tmp_path) -> Path:
+    out = tmp_path / "run"
+    run(config(data_dir, out, epochs=2), log=_quiet)
+    return out
+
+
+def _snapshot(folder: Path) -> dict:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def _rewrite_meta(path: Path, change) -> None:
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    change(meta)
+    arrays["meta"] = np.array(json.dumps(meta))
+    with path.open("wb") as file:
+        np.savez(file, **arrays)
+
+
+def _call_it_deep_cnn(meta):
+    meta["model"] = meta["config"]["model"] = "deep_cnn"
+
+
+def test_bad_checkpoints_are_one_clear_error_and_change_nothing(finished_run):
+    checkpoint = finished_run / "checkpoint.npz"
+    good = checkpoint.read_bytes()
+    cases = {
+        "truncated": lambda: checkpoint.write_bytes(good[: len(good) // 2]),
+        "damaged": lambda: checkpoint.write_bytes(good[:2000] + bytes(b ^ 0xFF for b in good[2000:2100])
+                                                  + good[2100:]),
+        "not lenet_xp's": lambda: np.savez(checkpoint.open("wb"), weights=np.zeros(3)),
+        "newer format": lambda: _rewrite_meta(checkpoint, lambda m: m.update(format_version=99)),
+        "another model's weights": lambda: _rewrite_meta(checkpoint, _call_it_deep_cnn),
+        "unknown model": lambda: _rewrite_meta(checkpoint, lambda m: m.update(model="alexnet")),
+    }
+    expected = {
+        "truncated": "is not a readable lenet_xp checkpoint",
+        "damaged": "is not a readable lenet_xp checkpoint",
+        "not lenet_xp's": "no 'meta' entry: not a lenet_xp checkpoint",
+        "newer format": "written by a newer lenet_xp (checkpoint format 99",
+        "another model's weights": "does not fit the deep_cnn model",
+        "unknown model": "model 'alexnet', which this lenet_xp does not have",
+    }
+    for case, damage in cases.items():
+        checkpoint.write_bytes(good)
+        damage()
+        before = _snapshot(finished_run)
+        result = _cli("--resume", str(finished_run))
+        assert result.returncode == 1, (case, result.stderr)
+        assert result.stderr.startswith("error: ") and expected[case] in result.stderr, case
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1, case
+        assert _snapshot(finished_run) == before, f"{case}: the run's files changed"
+
+
+def test_model_npz_is_not_resumable(finished_run):
+    with pytest.raises(CheckpointError, match="cannot be resumed: it has no "
+                                              "rng_state, history, early_stopping, optimizer"):
+        resume_run(finished_run / "model.npz", log=_quiet)
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        resume_run(finished_run / "nothing-here", log=_quiet)
+
+
+def test_flags_that_contradict_the_checkpoint(finished_run):
+    before = _snapshot(finished_run)
+    result = _cli("--resume", str(finished_run), "--model", "deep_cnn", "--batch-size", "32",
+                  "--seed", "4")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    for part in ("--model 'deep_cnn' (the checkpoint's run has 'lenet5')",
+                 "--seed 4 (the checkpoint's run has 0)",
+                 "recipe batch_size=32 (the checkpoint's run has 64)"):
+        assert part in result.stderr
+    result = _cli("--resume", str(finished_run), "--out", "elsewhere")
+    assert result.returncode == 2 and "leave out --out" in result.stderr
+    assert _snapshot(finished_run) == before
+    # a flag that repeats the checkpoint's value is no contradiction
+    result = _cli("--resume", str(finished_run), "--model", "lenet5", "--batch-size", "64",
+                  "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "resuming after epoch 2 of 2" in result.stdout
