@@ -1,8 +1,10 @@
 """Losses with hand-written gradients.
 
 Each loss has ``forward(outputs, targets) -> E`` (a 0-d array, the mean over the batch),
-``backward() -> dE/d outputs``, ``curvature() -> diag d²E/d outputs²`` (Gauss-Newton, for SDLM)
-and ``predict(outputs) -> labels`` (the classification rule that goes with it).
+``backward() -> dE/d outputs``, ``curvature() -> diag d²E/d outputs²`` (Gauss-Newton, for SDLM),
+``predict(outputs) -> labels`` (the classification rule that goes with it) and, for the
+classification losses, ``scores(outputs) -> (N, K)`` class probabilities, with ``SCORE`` saying
+in words what they are.
 """
 
 from __future__ import annotations
@@ -54,6 +56,15 @@ class SoftmaxCrossEntropy:
     @staticmethod
     def predict(logits):
         return array_namespace(logits).argmax(logits, axis=1)
+
+    SCORE = "probability (softmax of the logits)"
+
+    @staticmethod
+    def scores(logits):
+        """(N, K) logits -> (N, K) softmax probabilities, each row summing to 1."""
+        xp = array_namespace(logits)
+        exponentials = xp.exp(logits - xp.max(logits, axis=1, keepdims=True))
+        return exponentials / xp.sum(exponentials, axis=1, keepdims=True)
 
 
 class MeanSquaredError:
@@ -134,10 +145,7 @@ class MAPLoss:
         if penalties.ndim != 2 or labels.shape != (penalties.shape[0],):
             raise ValueError(f"expected penalties (N, K) and labels (N,), got "
                              f"{tuple(penalties.shape)} and {tuple(labels.shape)}")
-        # log(e^{−j} + Σ e^{−y}) after subtracting the largest of the K + 1 exponents
-        top = xp.clip(xp.max(-penalties, axis=1, keepdims=True), min=-self.j)
-        exponentials = xp.exp(-penalties - top)
-        total = xp.sum(exponentials, axis=1, keepdims=True) + xp.exp(-self.j - top)
+        exponentials, total, top = self._exponentials(penalties)
         self._targets = one_hot(labels, penalties.shape[1], penalties.dtype)
         self._q = exponentials / total
         correct = xp.sum(self._targets * penalties, axis=1)
@@ -155,6 +163,24 @@ class MAPLoss:
     @staticmethod
     def predict(penalties):
         return array_namespace(penalties).argmin(penalties, axis=1)
+
+    SCORE = ("posterior of the MAP criterion, e^(-y_i) / (e^(-j) + sum_k e^(-y_k)) over the RBF "
+             "penalties y; what the ten leave is the 'none of these' class")
+
+    def scores(self, penalties):
+        """(N, K) penalties -> (N, K) posteriors q_i = e^{−y_i} / (e^{−j} + Σ_k e^{−y_k}): the
+        softmax that eq. 9 takes over the K classes and the rubbish class of penalty j, so a
+        row sums to 1 − q_rubbish < 1."""
+        exponentials, total, _ = self._exponentials(penalties)
+        return exponentials / total
+
+    def _exponentials(self, penalties):
+        """e^{−y − m} (N, K), their sum plus e^{−j − m} (N, 1), and m (N, 1): the largest of
+        the K + 1 exponents, subtracted so that nothing overflows."""
+        xp = array_namespace(penalties)
+        top = xp.clip(xp.max(-penalties, axis=1, keepdims=True), min=-self.j)
+        exponentials = xp.exp(-penalties - top)
+        return exponentials, xp.sum(exponentials, axis=1, keepdims=True) + xp.exp(-self.j - top), top
 
 
 class RBFCrossEntropy:
@@ -186,3 +212,10 @@ class RBFCrossEntropy:
     @staticmethod
     def predict(penalties):
         return array_namespace(penalties).argmin(penalties, axis=1)
+
+    SCORE = "probability (softmax of the negated RBF penalties, -y)"
+
+    @staticmethod
+    def scores(penalties):
+        """(N, K) penalties -> (N, K) softmax(−y) probabilities, each row summing to 1."""
+        return SoftmaxCrossEntropy.scores(-penalties)

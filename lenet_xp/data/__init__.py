@@ -36,9 +36,9 @@ from lenet_xp.data.preprocess import (
 __all__ = [
     "MNIST_FILES", "MNIST_SHA256", "NORMALISATIONS",
     "Batches", "DataError", "DeviceDataset", "IdxError", "MnistSplits", "PixelStats",
-    "binarise", "decode_idx", "iterate_batches", "load_mnist", "normalise", "pad_images",
-    "pixel_stats", "prepare_mnist", "random_shift", "read_idx", "resolve_data_dir", "validation_split",
-    "write_idx",
+    "binarise", "decode_idx", "iterate_batches", "load_mnist", "model_input", "normalise",
+    "pad_images", "pixel_stats", "prepare_mnist", "random_shift", "read_idx", "resolve_data_dir",
+    "validation_split", "write_idx",
 ]
 
 
@@ -75,19 +75,27 @@ def prepare_mnist(
     }
     if val_size > 0:
         host["val"] = (splits.train_images[val_idx], splits.train_labels[val_idx])
-    host = {name: (_shape_pixels(images, pad_to, binarise_threshold), labels)
-            for name, (images, labels) in host.items()}
+    if binarise_threshold is not None:
+        host = {name: (binarise(images, binarise_threshold), labels)
+                for name, (images, labels) in host.items()}
+    host = {name: (_padded(images, pad_to), labels) for name, (images, labels) in host.items()}
     stats = pixel_stats(host["train"][0]) if normalisation == "standard" else None
     datasets = {
-        name: DeviceDataset.from_host(backend, normalise(images, normalisation, stats, dtype), labels,
-                                      dtype, pixel_stats=stats)
+        name: DeviceDataset.from_host(backend, normalise(images, normalisation, stats, dtype),
+                                      labels, dtype, pixel_stats=stats)
         for name, (images, labels) in host.items()
     }
     return datasets["train"], datasets.get("val"), datasets["test"]
 
 
-def _shape_pixels(images: np.ndarray, pad_to: int | None, binarise_threshold: int | None) -> np.ndarray:
-    """uint8 (N, H, W) -> uint8 (N, pad_to, pad_to): optional binarisation, then padding."""
-    if binarise_threshold is not None:
-        images = binarise(images, binarise_threshold)
+def model_input(images: np.ndarray, normalisation: str, pad_to: int | None,
+                stats: PixelStats | None = None, dtype: str = "float32") -> np.ndarray:
+    """Raw uint8 digits (N, H, W) -> float (N, H', W') as a model was trained on them: padded
+    to ``pad_to`` x ``pad_to`` (None: kept), then normalised (:func:`normalise`). The same
+    steps as :func:`prepare_mnist`, for new images (a trained model's checkpoint records
+    ``normalisation``, ``input_size`` and ``stats``)."""
+    return normalise(_padded(images, pad_to), normalisation, stats, dtype)
+
+
+def _padded(images: np.ndarray, pad_to: int | None) -> np.ndarray:
     return images if pad_to is None else pad_images(images, pad_to)

@@ -1,0 +1,170 @@
+"""A trained model ready to use: load it, prepare digits as its training data was prepared,
+classify them.
+
+    >>> import lenet_xp
+    >>> model = lenet_xp.load_model("runs/lenet5/model.npz")
+    >>> model.predict_files(["my_seven.png"])[0].top
+    [(7, 0.9981), (1, 0.0012), (2, 0.0004)]
+
+:meth:`TrainedModel.predict` takes raw uint8 digits (N, 28, 28), ink 255 on black 0 as in
+MNIST; :meth:`TrainedModel.predict_files` takes image files of any size and colour and first
+makes each one such a digit (:func:`lenet_xp.data.images.mnist_digit`). The model's own
+padding and normalisation (recorded in the checkpoint) are applied on top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Iterable
+
+import numpy as np
+
+from .backend import Random, get_backend, to_numpy
+from .checkpoint import CheckpointError, load_checkpoint
+from .data import PixelStats, model_input
+from .data.images import ImageError, digit_from_file
+from .layers import AvgPool2d, Conv2d, MaxPool2d, Subsample2d
+from .models import MODELS, get_model
+
+#: layers whose output starts a new row of feature maps (activations after them join it)
+MAP_LAYERS = (Conv2d, MaxPool2d, AvgPool2d, Subsample2d)
+
+
+@dataclasses.dataclass(frozen=True)
+class Predictions:
+    """Classes and scores of N digits: ``labels`` (N,) int64, ``scores`` (N, K) float64."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+
+    def top(self, k: int = 3) -> list[list[tuple[int, float]]]:
+        """Per digit, the k best (class, score) pairs, best first."""
+        order = np.argsort(-self.scores, axis=1, kind="stable")[:, :k]
+        return [[(int(c), float(row[c])) for c in best] for row, best in zip(self.scores, order)]
+
+
+@dataclasses.dataclass(frozen=True)
+class FilePrediction:
+    """One image file's result: ``top`` (class, score) pairs and ``digit``, the (28, 28)
+    uint8 digit the network saw; or ``error``, why the file could not be classified."""
+
+    file: str
+    top: list[tuple[int, float]] | None = None
+    digit: np.ndarray | None = None
+    error: str | None = None
+
+
+class TrainedModel:
+    """A network with the weights of a checkpoint, in evaluation mode, on one backend.
+
+    Attributes:
+        name: the zoo model (``lenet5``, ``lenet5_paper``, ...).
+        network: the :class:`lenet_xp.layers.Sequential`.
+        loss: its loss, whose ``predict`` and ``scores`` classify.
+        meta: everything the checkpoint records (recipe, data settings, epochs, metrics).
+        score_name: what the scores are, in words (a probability; the MAP posterior for the
+            paper's RBF output).
+    """
+
+    def __init__(self, spec, network, backend, meta: dict, dtype: str, batch_size: int = 1000):
+        self.spec, self.name, self.network = spec, spec.name, network.eval()
+        self.loss = spec.loss()
+        self.backend, self.meta, self.dtype, self.batch_size = backend, meta, dtype, batch_size
+        self.score_name = type(self.loss).SCORE
+        data = meta["data"]
+        stats = data.get("pixel_stats")
+        self._prepare = dict(normalisation=data["normalisation"],
+                             pad_to=data["input_size"] if data["input_size"] != 28 else None,
+                             stats=PixelStats(**stats) if stats else None, dtype=dtype)
+
+    def num_parameters(self) -> int:
+        return self.network.num_parameters()
+
+    def prepare(self, digits) -> object:
+        """uint8 digits (N, 28, 28) or one (28, 28) -> the network's input (N, 1, S, S) on
+        its device: padded and normalised as in training."""
+        digits = np.asarray(digits)
+        if digits.ndim == 2:
+            digits = digits[np.newaxis]
+        if digits.dtype != np.uint8 or digits.ndim != 3 or digits.shape[1:] != (28, 28):
+            raise ValueError(f"expected uint8 digits of shape (N, 28, 28) or (28, 28), got "
+                             f"{digits.dtype} {digits.shape}")
+        host = model_input(digits, **self._prepare)[:, np.newaxis]
+        return self.backend.asarray(host, dtype=self.backend.dtype(self.dtype))
+
+    def outputs(self, x):
+        """The network's outputs (N, K) for inputs x (N, 1, S, S) on its device, in batches."""
+        xp, n = self.backend.xp, x.shape[0]
+        # stops clipped to n: the standard leaves out-of-bounds slice stops unspecified
+        parts = [self.network.forward(x[start:min(start + self.batch_size, n), ...])
+                 for start in range(0, n, self.batch_size)]
+        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+    def predict(self, digits) -> Predictions:
+        """Classify raw uint8 digits (N, 28, 28) (ink 255 on black 0, as MNIST)."""
+        outputs = self.outputs(self.prepare(digits))
+        return Predictions(labels=to_numpy(self.loss.predict(outputs)).astype(np.int64),
+                           scores=to_numpy(self.loss.scores(outputs)).astype(np.float64))
+
+    def predict_files(self, sources: Iterable, top: int = 3) -> list[FilePrediction]:
+        """Classify image files (paths, or ``(name, bytes)`` pairs): each becomes an MNIST-style
+        digit, then all go through the network at once. A file that cannot be read, or holds
+        no ink, gets its ``error`` and the others are still classified."""
+        results, digits = [], []
+        for source in sources:
+            name, data = source if isinstance(source, tuple) else (os.fspath(source), source)
+            try:
+                digits.append(digit_from_file(data, name))
+                results.append(FilePrediction(file=name, digit=digits[-1]))
+            except ImageError as exc:
+                results.append(FilePrediction(file=name, error=str(exc)))
+        if digits:
+            best = iter(self.predict(np.stack(digits)).top(top))
+            results = [dataclasses.replace(result, top=next(best)) if result.error is None
+                       else result for result in results]
+        return results
+
+    def feature_maps(self, digit) -> list[tuple[str, np.ndarray]]:
+        """What each convolution and pooling layer makes of one uint8 (28, 28) digit, after
+        the activations that follow it: ``[(layer name, (C, h, w) host array), ...]`` down to
+        the last maps larger than 1x1."""
+        x = self.prepare(digit)
+        maps: list[list] = []
+        for name, layer in zip(self.network.names, self.network.layers):
+            x = layer.forward(x)
+            if x.ndim != 4 or x.shape[2] * x.shape[3] == 1:
+                break
+            if isinstance(layer, MAP_LAYERS):
+                maps.append([name, x])
+            elif maps:
+                maps[-1][1] = x
+        return [(name, to_numpy(x[0, ...])) for name, x in maps]
+
+
+def load_model(path, device: str = "cpu", batch_size: int = 1000) -> TrainedModel:
+    """The trained model of a ``model.npz`` (or ``checkpoint.npz``) on ``device``.
+
+    Raises:
+        CheckpointError: missing, damaged or foreign file, an unknown model, or weights
+            that do not fit it.
+        DeviceError: ``device`` is not usable here.
+    """
+    checkpoint = load_checkpoint(path)
+    meta = checkpoint.meta
+    name = meta.get("model")
+    if name not in MODELS:
+        raise CheckpointError(f"{path} holds model {name!r}, which this lenet_xp does not have "
+                              f"({', '.join(sorted(MODELS))})")
+    if "data" not in meta:
+        raise CheckpointError(f"{path} does not record how its training images were prepared "
+                              "(no 'data' entry): it was not written by scripts/train.py")
+    backend = get_backend(device)
+    dtype = meta.get("config", {}).get("dtype", "float32")
+    spec = get_model(name)
+    network = spec.build(Random(0), dtype).to(backend)
+    try:
+        network.load_state_dict(checkpoint.params)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path} does not fit the {name} model: {exc}") from exc
+    return TrainedModel(spec, network, backend, meta, dtype, batch_size)

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Classify your own digit images with a trained model.
+
+    python scripts/predict.py runs/lenet5/model.npz my_seven.png photo.jpg
+    python scripts/predict.py runs/lenet5/model.npz digits/            # every image in a folder
+    cat scan.png | python scripts/predict.py runs/lenet5/model.npz -    # standard input
+    python scripts/predict.py runs/lenet5/model.npz my_seven.png --show seen.png --json
+
+Any size, colour or grey, PNG, JPEG, BMP, ... Each image is made a digit as MNIST's were made
+(greyscale, inverted if the background is light, cropped to the ink, scaled to fit 20x20,
+centred by its centre of mass in 28x28), then the model's own padding and normalisation are
+applied. Prints each file's top classes with their scores; a file that cannot be read, or
+holds no ink, is named with the reason, the others are still classified, and the exit code
+is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lenet_xp.argtypes import positive_int
+from lenet_xp.backend import DeviceError
+from lenet_xp.checkpoint import CheckpointError
+from lenet_xp.inference import load_model
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
+                  ".ppm", ".pnm"}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", metavar="MODEL.npz", help="a model.npz written by scripts/train.py")
+    parser.add_argument("images", metavar="IMAGE", nargs="+",
+                        help="image files, folders of them, or - for one image on standard input")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or array_api_strict[:device1]")
+    parser.add_argument("--top", type=positive_int, default=3, help="how many classes to show (default 3)")
+    parser.add_argument("--json", action="store_true",
+                        help='one JSON object per line and file: {"file": ..., "top": [[class, score], ...]} '
+                             'or {"file": ..., "error": ...}')
+    parser.add_argument("--show", metavar="FILE.png",
+                        help="draw what the network saw beside its scores (one image: FILE.png; "
+                             "several: FILE-1.png, FILE-2.png, ...); needs matplotlib")
+    return parser.parse_args(argv)
+
+
+def expand(images: list[str]) -> list:
+    """Arguments -> sources: paths as given, a folder's image files (sorted), ``-`` as the
+    ``("<stdin>", bytes)`` pair."""
+    sources = []
+    for item in images:
+        path = Path(item)
+        if item == "-":
+            sources.append(("<stdin>", sys.stdin.buffer.read()))
+        elif path.is_dir():
+            sources += sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            sources.append(item)
+    return sources
+
+
+def show_paths(show: str, count: int) -> list[Path]:
+    path = Path(show)
+    if count == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{k}{path.suffix or '.png'}") for k in range(1, count + 1)]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        model = load_model(args.model, device=args.device)
+    except DeviceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    sources = expand(args.images)
+    if not sources:
+        print(f"error: no image files in {', '.join(args.images)}", file=sys.stderr)
+        return 1
+    results = model.predict_files(sources, top=args.top)
+    if not args.json:
+        print(f"{model.name} scores: {model.score_name}")
+    for result in results:
+        if result.error is not None:
+            print(json.dumps({"file": result.file, "error": result.error}) if args.json
+                  else f"error: {result.error}", file=sys.stdout if args.json else sys.stderr)
+        elif args.json:
+            print(json.dumps({"file": result.file, "top": [[c, s] for c, s in result.top]}))
+        else:
+            print(f"{result.file}: " + "  ".join(f"{c} ({s:.3f})" for c, s in result.top))
+    if args.show:
+        shown = [result for result in results if result.error is None]
+        try:
+            from lenet_xp.plots import plot_prediction
+
+            for result, path in zip(shown, show_paths(args.show, len(shown))):
+                plot_prediction(result.digit, result.top, path, score_name=model.score_name,
+                                title=f"{model.name} on {Path(result.file).name}")
+                print(f"wrote {path}", file=sys.stderr)
+        except (ImportError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return 1 if any(result.error is not None for result in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
