@@ -7,7 +7,8 @@ moment leaves the last good state readable:
 ``checkpoint.npz``  after every epoch: weights, optimiser, random and training state
                     (what ``scripts/train.py --resume`` needs); replaced atomically
 ``model.npz``       the final weights and the test result; written atomically
-``curves.png``      the learning curves, redrawn after every epoch (needs matplotlib)
+``curves.png``      the learning curves, redrawn as the run goes and at its end
+                    (needs matplotlib)
 ==================  =================================================================
 
 A run killed between writing an epoch's metrics line and its checkpoint leaves one line
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +33,12 @@ CHECKPOINT = "checkpoint.npz"
 MODEL = "model.npz"
 CURVES = "curves.png"
 
+#: curves.png is redrawn after an epoch once the training since the last drawing took this
+#: many times as long as that drawing (about 0.5 s on a 2-core CPU): plotting then costs at
+#: most 1/30 of a run. lenet5 on that CPU (6 s epochs) redraws every two or three epochs, the
+#: slower models after every epoch; the test result is always drawn.
+DRAW_EVERY = 30
+
 
 def epoch_record(stats: EpochStats) -> dict:
     """The ``metrics.jsonl`` line of one epoch."""
@@ -40,8 +48,8 @@ def epoch_record(stats: EpochStats) -> dict:
 class RunFolder:
     """Writes a run's files into ``path`` (created if needed).
 
-    ``plot`` redraws ``curves.png`` after every epoch; without matplotlib, ``log`` is told
-    once how to get it and training goes on.
+    ``plot`` draws ``curves.png`` as the run goes (see :data:`DRAW_EVERY`); without
+    matplotlib, ``log`` is told once how to get it and training goes on.
     """
 
     def __init__(self, path, *, plot: bool = True, title: str = "",
@@ -51,6 +59,7 @@ class RunFolder:
         self.title = title
         self.log = log
         self.records: list[dict] = []
+        self._drawn_at = self._draw_seconds = 0.0  # when the last drawing ended, its duration
 
     @property
     def metrics(self) -> Path:
@@ -79,9 +88,12 @@ class RunFolder:
 
     def add_epoch(self, stats: EpochStats) -> None:
         self._append(epoch_record(stats))
+        if time.perf_counter() - self._drawn_at >= DRAW_EVERY * self._draw_seconds:
+            self._draw()
 
     def add_test(self, result: dict) -> None:
         self._append({"event": "test", **result})
+        self._draw()
 
     def save_checkpoint(self, model, meta: dict, optimizer, groups: dict) -> Path:
         return save_checkpoint(self.checkpoint, model, meta, optimizer, groups)
@@ -93,15 +105,17 @@ class RunFolder:
         self.records.append(record)
         with self.metrics.open("a") as file:
             file.write(json.dumps(record) + "\n")
-        self._draw()
 
     def _draw(self) -> None:
         if not self.plot:
             return
         from .plots import plot_learning_curves
 
+        start = time.perf_counter()
         try:
             plot_learning_curves(self.records, self.curves, title=self.title or None)
         except ImportError as exc:  # matplotlib is an optional extra
             self.log(f"no {CURVES}: {exc}")
             self.plot = False
+        self._drawn_at = time.perf_counter()
+        self._draw_seconds = self._drawn_at - start
