@@ -84,7 +84,7 @@ class Experiment:
         self.optimizer = make_optimizer(self.recipe, self.model.parameters(), self.random)
         self.state = TrainingState()
         self.folder = (RunFolder(config.out, plot=config.plot, log=log,
-                                 title=f"{self.spec.name}, seed {config.seed}")
+                                 title=f"{self.spec.name}, seed {config.seed}: learning curves")
                        if config.out else None)
 
     def _load_data(self):
