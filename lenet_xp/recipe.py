@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .data.distort import Distortion
 from .optim import SDLM, SGD, AdaGrad, Adam, schedules
 
 
@@ -32,6 +33,17 @@ class Recipe:
     pieces: tuple = ()
     patience: int = 0  # early stopping: epochs without a better validation error; 0 = off
     shift: int = 0  # augmentation: random translations of up to this many pixels; 0 = off
+    # augmentation: random distortions of every training batch (lenet_xp.data.distort):
+    # none, affine, elastic or affine+elastic, with the affine ranges and the elastic field's
+    # scale alpha and smoothing sigma (pixels)
+    distort: str = "none"
+    distort_shift: float = 2.0
+    distort_scale: float = 0.15
+    distort_squeeze: float = 0.15
+    distort_shear: float = 0.3
+    distort_rotation: float = 0.0
+    elastic_alpha: float = 34.0
+    elastic_sigma: float = 4.0
     sdlm_mu: float = 0.02  # SDLM's damping μ (LeCun et al. 1998, appendix C)
     sdlm_samples: int = 500  # SDLM: samples the curvature is averaged over, before each epoch
 
@@ -68,6 +80,10 @@ class Recipe:
         if self.sdlm_mu <= 0 or self.sdlm_samples < 1:
             problems.append(f"need sdlm_mu > 0 and sdlm_samples >= 1 (got {self.sdlm_mu}, "
                             f"{self.sdlm_samples})")
+        try:
+            make_distortion(self)
+        except ValueError as exc:
+            problems.append(f"{exc} (in the distort_* and elastic_* fields)")
         if problems:
             raise ValueError("bad recipe: " + "; ".join(problems))
 
@@ -101,3 +117,11 @@ def make_optimizer(recipe: Recipe, params, random=None):
 
 def make_schedule(recipe: Recipe):
     return SCHEDULES[recipe.schedule](recipe)
+
+
+def make_distortion(recipe: Recipe) -> Distortion:
+    """The recipe's training-batch distortions (the identity for ``distort = none``)."""
+    return Distortion(recipe.distort, shift=recipe.distort_shift, scale=recipe.distort_scale,
+                      squeeze=recipe.distort_squeeze, shear=recipe.distort_shear,
+                      rotation=recipe.distort_rotation, alpha=recipe.elastic_alpha,
+                      sigma=recipe.elastic_sigma)
