@@ -137,6 +137,14 @@ def limit_cpu_threads(threads: int) -> None:
     _THREAD_LIMITS = threadpoolctl.threadpool_limits(limits=threads)
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def blas_info() -> dict:
     """numpy's BLAS: ``{"name", "version", "threads"}`` (None where unknown)."""
     for lib in threadpoolctl.threadpool_info():
@@ -248,11 +256,12 @@ class Random:
     epochs (:meth:`state`, what a checkpoint keeps) decides every number drawn after.
     """
 
-    def __init__(self, seed: int | None = 0):
+    def __init__(self, seed: int | list[int] | None = 0):
         self.seed = seed
         self.host = np.random.default_rng(seed)
         self._cuda_generator = None
         self._children: list[Random] = []
+        self._key = 0
 
     def normal(self, backend: Backend, shape, std: float = 1.0, dtype: str = "float32"):
         """Samples of N(0, std^2) with the given shape, on ``backend``."""
@@ -286,10 +295,16 @@ class Random:
         # float64 draws, then a cast: numpy and array_api_strict get the same numbers.
         return backend_of(x).asarray(self.host.random(x.shape), dtype=x.dtype)
 
-    def spawn(self) -> "Random":
-        """An independent stream (for a replica's dropout), re-seeded from this one by every
-        :meth:`start_epoch`."""
-        child = Random(self._draw_seed())
+    def spawn(self, key: int = 0) -> "Random":
+        """An independent stream (a replica's or a rank's dropout), re-seeded from this one by
+        every :meth:`start_epoch`; ``key`` tells apart the streams spawned from one generator
+        (SplitBatch: the replica; MPI: the rank, as every rank holds the same generator).
+
+        Spawning draws nothing from this generator (so a stream spawned after a checkpoint
+        was restored changes no later number); until the first :meth:`start_epoch` the
+        child's numbers are fixed by ``key`` alone."""
+        child = Random([key])
+        child._key = key
         self._children.append(child)
         return child
 
@@ -299,7 +314,7 @@ class Random:
         the same as if it were never called."""
         self._cuda_generator = None
         for child in self._children:
-            child.host = np.random.default_rng(self._draw_seed())
+            child.host = np.random.default_rng([self._draw_seed(), child._key])
             child.start_epoch()
 
     def _draw_seed(self) -> int:

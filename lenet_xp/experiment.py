@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .backend import Random, get_backend, limit_cpu_threads
+from .backend import Random, available_cores, get_backend, limit_cpu_threads
 from .data import prepare_mnist, random_shift, resolve_data_dir
+from .distributed import DataParallel, create_communicator, rank_device
 from .models import get_model
 from .parallel import SplitBatch, choose_split, split_batch_problems
-from .recipe import make_optimizer, make_schedule
+from .recipe import make_distortion, make_optimizer, make_schedule
 from .run_folder import RunFolder
 from .train import EpochStats, TrainingState, evaluate, fit
 
@@ -65,18 +66,26 @@ class Experiment:
     """
 
     def __init__(self, config: RunConfig, log: Callable[[str], None] = print):
-        self.log = log
+        self.comm = create_communicator()
+        self.log = log if self.comm.rank == 0 else _silent
         self.spec = get_model(config.model)
         self.recipe = self.spec.recipe.replace(**config.recipe)
-        self.backend = get_backend(config.device)
+        self.backend = get_backend(rank_device(config.device))
         self.backend.dtype(config.dtype)
+        if self.recipe.batch_size < self.comm.size:
+            raise ValueError(f"batch size {self.recipe.batch_size} cannot be shared by "
+                             f"{self.comm.size} ranks: use at least {self.comm.size}")
         problems = split_batch_problems(config.threads, self.backend.name) if config.split_batch else []
         if problems:
             raise ValueError("; ".join(problems))
-        self.split_batch = choose_split(config.split_batch, config.threads,
-                                        self.recipe.batch_size, self.backend.name)
+        # on the CPU every rank gets its share of the cores unless told otherwise
+        self.threads = (config.threads or max(1, available_cores() // self.comm.size)
+                        if self.backend.name == "cpu" else config.threads)
+        self.split_batch = choose_split(config.split_batch, self.threads,
+                                        self.recipe.batch_size // self.comm.size, self.backend.name)
         self.config = dataclasses.replace(config, data_dir=str(resolve_data_dir(config.data_dir)))
-        self.progress = config.progress if config.progress is not None else sys.stderr.isatty()
+        self.progress = (self.comm.rank == 0 and
+                         (config.progress if config.progress is not None else sys.stderr.isatty()))
         self.random = Random(config.seed)
         self.train_set, self.val_set, self.test_set = self._load_data()
         self.model = self.spec.build(self.random, config.dtype).to(self.backend)
@@ -85,7 +94,8 @@ class Experiment:
         self.state = TrainingState()
         self.folder = (RunFolder(config.out, plot=config.plot, log=log,
                                  title=f"{self.spec.name}, seed {config.seed}: learning curves")
-                       if config.out else None)
+                       if config.out and self.comm.rank == 0 else None)
+        self.evaluator = evaluate
 
     def _load_data(self):
         config, spec = self.config, self.spec
@@ -130,9 +140,12 @@ class Experiment:
             f"{len(self.val_set) if self.val_set else 0:,} validation / "
             f"{len(self.test_set):,} test images, {self.spec.normalisation} normalisation")
         log("recipe: " + ", ".join(f"{k}={v}" for k, v in recipe.to_dict().items()))
-        if config.threads is not None:
-            limit_cpu_threads(1 if self.split_batch else config.threads)
-            log(f"CPU threads: {config.threads}, " + (
+        if self.comm.size > 1:
+            log(f"MPI: {self.comm.size} ranks, each with its share of every batch of "
+                f"{recipe.batch_size}")
+        if self.threads is not None:
+            limit_cpu_threads(1 if self.split_batch else self.threads)
+            log(f"CPU threads{' per rank' if self.comm.size > 1 else ''}: {self.threads}, " + (
                 "each batch split across them" if self.split_batch
                 else "in the BLAS matrix products"))
         if self.state.epoch:
@@ -140,19 +153,37 @@ class Experiment:
         if self.folder is not None:
             self.folder.restart(self.state.history)
 
-        augment = (lambda x: random_shift(x, recipe.shift, self.random)) if recipe.shift else None
-        split = (SplitBatch(self.model, self.loss, config.threads, self.random)
-                 if self.split_batch else None)
+        augment = self._augmentation()
+        if self.comm.size > 1:  # before SplitBatch, whose replicas spawn from these streams
+            DataParallel.separate_streams(self.model, self.comm.rank)
+        split = SplitBatch(self.model, self.loss, self.threads) if self.split_batch else None
+        step = split
+        if self.comm.size > 1:
+            step = DataParallel(self.model, self.loss, self.comm, inner=split)
+            self.evaluator = step.evaluate
         try:
             history = fit(self.model, self.loss, self.optimizer, make_schedule(recipe),
                           self.train_set, self.val_set, epochs=recipe.epochs,
                           batch_size=recipe.batch_size, random=self.random,
-                          patience=recipe.patience, augment=augment, forward_backward=split,
-                          progress=self.progress, on_epoch=self._on_epoch, state=self.state)
+                          patience=recipe.patience, augment=augment, forward_backward=step,
+                          progress=self.progress, on_epoch=self._on_epoch, state=self.state,
+                          evaluator=self.evaluator)
         finally:
             if split is not None:
                 split.close()
         return self._test(history)
+
+    def _augmentation(self):
+        """The recipe's augmentation of a training batch, or None: random whole-pixel shifts
+        (``shift``), then random distortions (``distort``), both on the device."""
+        recipe, random = self.recipe, self.random
+        distortion = make_distortion(recipe)
+        if not recipe.shift and distortion.kind == "none":
+            return None
+
+        def augment(x):
+            return distortion(random_shift(x, recipe.shift, random), random)
+        return augment
 
     def _on_epoch(self, stats: EpochStats) -> None:
         self.log(stats.line(self.recipe.epochs))
@@ -163,7 +194,7 @@ class Experiment:
                                         {"best": best} if best is not None else {})
 
     def _test(self, history: list[EpochStats]) -> RunResult:
-        test_loss, test_accuracy = evaluate(self.model, self.loss, self.test_set)
+        test_loss, test_accuracy = self.evaluator(self.model, self.loss, self.test_set)
         self.log(f"test accuracy {100 * test_accuracy:.2f}% (error "
                  f"{100 * (1 - test_accuracy):.2f}%, loss {test_loss:.4f}) after "
                  f"{len(history)} epochs, {history[-1].elapsed:.1f} s of training")
@@ -174,6 +205,10 @@ class Experiment:
         self.folder.save_model(self.model, {**self.meta, "epoch": len(history), **result})
         self.log(f"wrote {self.folder.model} and {self.folder.metrics}")
         return RunResult(history, test_loss, test_accuracy, self.folder.path)
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0: only rank 0 prints."""
 
 
 def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:

@@ -77,22 +77,21 @@ class SplitBatch:
     behaves like :func:`forward_backward` (outputs concatenated in batch order). Worker 0 runs
     ``model`` itself; the others run deep copies whose parameters are pointed at ``model``'s
     arrays before every step, so optimiser updates and loaded weights reach them. Layers that
-    draw random numbers (dropout) get an independent stream per replica, spawned from
-    ``random`` (and re-seeded from it at every epoch, :meth:`Random.start_epoch`). Call
+    draw random numbers (dropout) get an independent stream per replica, spawned from the
+    layer's own (and re-seeded from it at every epoch, :meth:`Random.start_epoch`). Call
     :meth:`close` (or use ``with``) to stop the threads.
     """
 
-    def __init__(self, model, loss, workers: int, random: Random | None = None):
+    def __init__(self, model, loss, workers: int):
         if workers < 1:
             raise ValueError(f"SplitBatch needs workers >= 1, got {workers}")
-        random = random or Random(0)
         self.model, self.loss, self.workers = model, loss, workers
         self.replicas = [(model, loss)]
-        for _ in range(workers - 1):
+        for index in range(1, workers):
             replica = copy.deepcopy(model)
-            for layer in replica.layers:
+            for original, layer in zip(model.layers, replica.layers):
                 if isinstance(getattr(layer, "random", None), Random):
-                    layer.random = random.spawn()
+                    layer.random = original.random.spawn(key=index)
             self.replicas.append((replica, copy.deepcopy(loss)))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lenet_xp-split")
 

@@ -53,16 +53,26 @@ class EpochStats:
 
 def evaluate(model, loss, dataset: DeviceDataset, batch_size: int = 1000) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` on ``dataset`` in evaluation mode (no caches kept)."""
+    loss_sum, correct = evaluate_sums(model, loss, dataset, 0, len(dataset), batch_size)
+    return float(loss_sum) / len(dataset), int(correct) / len(dataset)
+
+
+def evaluate_sums(model, loss, dataset: DeviceDataset, start: int, stop: int,
+                  batch_size: int = 1000):
+    """The summed loss and the number of right predictions over examples [start, stop) of
+    ``dataset``, as device scalars (a rank's shard in data-parallel evaluation)."""
     xp = dataset.backend.xp
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
-    for x, y in iterate_batches(dataset, batch_size, shuffle=False):
+    for first in range(start, stop, batch_size):
+        last = min(first + batch_size, stop)
+        x, y = dataset.images[first:last, ...], dataset.labels[first:last]
         outputs = model.forward(x)
-        total_loss = total_loss + loss.forward(outputs, y) * y.shape[0]
+        total_loss = total_loss + loss.forward(outputs, y) * (last - first)
         correct = correct + xp.sum(xp.astype(loss.predict(outputs) == y, xp.int64))
     model.train(was_training)
-    return float(total_loss) / len(dataset), int(correct) / len(dataset)
+    return total_loss, correct
 
 
 def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = None,
@@ -140,14 +150,17 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
         patience: int = 0, augment: Callable | None = None,
         forward_backward: Callable | None = None, progress: bool = True,
         on_epoch: Callable[[EpochStats], None] | None = None,
-        state: TrainingState | None = None) -> list[EpochStats]:
+        state: TrainingState | None = None,
+        evaluator: Callable | None = None) -> list[EpochStats]:
     """Train up to epoch ``epochs`` (fewer with early stopping); return every epoch's stats.
 
     Before each epoch ``random.start_epoch()`` runs, the learning rate is set to
     ``schedule(epoch)`` and the optimiser's ``before_epoch`` hook runs (SDLM estimates its
     curvatures there). After each epoch the model is evaluated on ``val_set``, ``state`` is
     updated and ``on_epoch(stats)`` is called (checkpoints, logs). ``augment`` maps each
-    training batch x to an augmented one; ``forward_backward`` is passed to :func:`train_epoch`.
+    training batch x to an augmented one; ``forward_backward`` is passed to :func:`train_epoch`;
+    ``evaluator(model, loss, dataset) -> (loss, accuracy)`` (default :func:`evaluate`) scores
+    the validation set (:class:`lenet_xp.distributed.DataParallel` shares it out over ranks).
     With ``patience`` > 0, training stops after that many epochs without a lower validation
     error, and the best epoch's weights are restored.
 
@@ -179,7 +192,7 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
                 f"the training loss became {train_loss} in epoch {epoch + 1}; try a lower --lr")
         val_loss = val_accuracy = None
         if val_set is not None and len(val_set):
-            val_loss, val_accuracy = evaluate(model, loss, val_set)
+            val_loss, val_accuracy = (evaluator or evaluate)(model, loss, val_set)
         stats = EpochStats(epoch, optimizer.lr, train_loss, train_accuracy, val_loss,
                            val_accuracy, seconds, len(train_set) / seconds,
                            time.perf_counter() - start, summary)

@@ -6,6 +6,8 @@
     python scripts/train.py --model lenet5 --epochs 3 --lr 1e-3 --recipe schedule=constant
     python scripts/train.py --resume runs/lenet5                       # after a crash or kill
     python scripts/train.py --resume runs/lenet5 --epochs 15           # train 5 epochs more
+    python scripts/train.py --ranks 2 --data-dir ../shared/data/mnist  # on 2 MPI ranks
+    mpiexec -n 8 -hosts a,b python scripts/train.py --device cuda ...  # 8 GPUs on two hosts
 
 Flags left out take the model's default recipe (``--list-models`` shows them). With
 ``--resume`` everything comes from the checkpoint; only ``--epochs`` and where the run goes
@@ -16,12 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 
 from lenet_xp.argtypes import positive_int
 from lenet_xp.backend import DeviceError
 from lenet_xp.checkpoint import CheckpointError
 from lenet_xp.data import DataError
+from lenet_xp.distributed import (abort_all, launch_command, launched_rank,
+                                  launched_ranks, without_option)
 from lenet_xp.experiment import RunConfig, run
 from lenet_xp.models import MODELS
 from lenet_xp.resume import resume_run
@@ -66,7 +71,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     recipe.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         help="set any recipe field, e.g. gamma=0.5 or 'pieces=[[2,5e-4],[3,2e-4]]'")
     parser.add_argument("--threads", type=positive_int, help="CPU threads: numpy's BLAS threads, or the "
-                        "threads each batch is split across (default: BLAS's own)")
+                        "threads each batch is split across (default: every core, shared out "
+                        "between the ranks)")
+    parser.add_argument("--ranks", type=positive_int, help="launch the run on N MPI ranks on this "
+                        "machine (mpiexec -n N ...), each with its share of every batch")
     parser.add_argument("--split-batch", action=argparse.BooleanOptionalAction,
                         help="split each batch across the --threads threads, one BLAS thread "
                              "each, or never; default: split where every thread gets at least "
@@ -109,11 +117,27 @@ def _config_changes(args) -> dict:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.ranks is not None and args.ranks > 1 and launched_ranks() == 1:
+        try:
+            command = launch_command(args.ranks, __file__, without_option(argv, "--ranks"))
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return subprocess.call(command)
+    code = train(args)
+    if code not in (0, 130) and launched_ranks() > 1:
+        abort_all(code)  # the other ranks would wait for this one forever
+    return code
+
+
+def train(args) -> int:
     if args.list_models:
         for name, spec in sorted(MODELS.items()):
             print(f"{name}: {spec.description}\n    recipe: {spec.recipe.to_dict()}")
         return 0
+    where = f" (MPI rank {launched_rank()} of {launched_ranks()})" if launched_ranks() > 1 else ""
     out = args.resume or args.out or f"runs/{args.model or 'lenet5'}"
     try:
         if args.resume is not None:
@@ -121,10 +145,10 @@ def main(argv=None) -> int:
         else:
             run(RunConfig(**{**args.config_changes, "out": out, "recipe": args.recipe_overrides}))
     except (DeviceError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error{where}: {exc}", file=sys.stderr)
         return 2
-    except (DataError, CheckpointError, TrainingDiverged) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (DataError, CheckpointError, TrainingDiverged, RuntimeError) as exc:
+        print(f"error{where}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"interrupted: {out} keeps the last finished epoch's checkpoint; continue with "

@@ -1,0 +1,159 @@
+"""Data-parallel training on MPI ranks (mpiexec -n 2): the steps of one process, sharded
+evaluation, rank 0 alone writing, resume, and a failed or killed rank stopping the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lenet_xp.checkpoint import load_checkpoint
+from lenet_xp.distributed import (SingleProcess, create_communicator, launched_ranks, mpiexec,
+                                  shard, without_option)
+from mnist_files import learnable_arrays, write_fake_mnist
+
+TRAIN = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
+needs_mpi = pytest.mark.skipif(mpiexec() is None or not __import__("importlib").util.find_spec("mpi4py"),
+                               reason="needs mpi4py and mpiexec: pip install 'lenet_xp[mpi]'")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("mnist")
+    write_fake_mnist(folder, learnable_arrays(n_train=400, n_test=100))
+    return folder
+
+
+def args(data_dir, out, *extra):
+    return ["--data-dir", str(data_dir), "--no-verify", "--no-download", "--val-size", "100",
+            "--out", str(out), "--no-plot", *map(str, extra)]
+
+
+def train(*arguments, ranks=1, prefix=(), timeout=300):
+    command = ([mpiexec(), "-n", str(ranks)] if ranks > 1 else []) + [sys.executable, *prefix,
+                                                                      str(TRAIN), *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def weights(run_dir) -> dict:
+    return load_checkpoint(Path(run_dir) / "model.npz").params
+
+
+def test_shares_cover_the_batch_once():
+    for n, size in [(64, 2), (65, 2), (7, 3), (3, 3)]:
+        bounds = [shard(n, rank, size) for rank in range(size)]
+        assert bounds[0][0] == 0 and bounds[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+        assert max(b - a for a, b in bounds) - min(b - a for a, b in bounds) <= 1
+
+
+def test_without_mpi_there_is_one_rank(monkeypatch):
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert launched_ranks() == 1 and isinstance(create_communicator(), SingleProcess)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
+    assert launched_ranks() == 4
+
+
+def test_without_option():
+    assert without_option(["--ranks", "2", "--epochs", "3"], "--ranks") == ["--epochs", "3"]
+    assert without_option(["--ranks=2", "--seed", "1"], "--ranks") == ["--seed", "1"]
+
+
+@needs_mpi
+@pytest.mark.parametrize("model, extra", [("lenet5", []), ("lenet5_paper", ["--batch-size", "16"])],
+                         ids=["lenet5", "lenet5_paper-sdlm"])
+def test_two_ranks_take_the_steps_of_one_process(data_dir, tmp_path, model, extra):
+    one = train(*args(data_dir, tmp_path / "one", "--model", model, "--epochs", 2, *extra))
+    two = train(*args(data_dir, tmp_path / "two", "--model", model, "--epochs", 2, *extra), ranks=2)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    assert "MPI: 2 ranks, each with its share of every batch" in two.stdout
+    assert two.stdout.count("test accuracy") == 1, "only rank 0 prints"
+    first, second = weights(tmp_path / "one"), weights(tmp_path / "two")
+    for name in first:
+        np.testing.assert_allclose(second[name], first[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    metrics = [[json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+               for run in ("one", "two")]
+    for a, b in zip(*metrics):
+        for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
+            if key in a:
+                assert b[key] == pytest.approx(a[key], abs=0.011), key
+
+
+@needs_mpi
+def test_ranks_flag_launches_mpiexec_and_dropout_is_reproducible(data_dir, tmp_path):
+    runs = [train(*args(data_dir, tmp_path / name, "--model", "deep_cnn", "--epochs", 1,
+                        "--train-limit", 200, "--ranks", 2)) for name in ("a", "b")]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr
+    assert "MPI: 2 ranks" in runs[0].stdout
+    for name, value in weights(tmp_path / "a").items():
+        np.testing.assert_array_equal(weights(tmp_path / "b")[name], value)
+
+
+@needs_mpi
+def test_two_ranks_on_the_simulated_accelerator_then_resume(data_dir, tmp_path):
+    device = ["--device", "array_api_strict:device1"]
+    cut = train(*args(data_dir, tmp_path / "run", "--epochs", 1, *device), ranks=2)
+    assert cut.returncode == 0, cut.stderr
+    resumed = train("--resume", str(tmp_path / "run"), "--epochs", "2", ranks=2)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch 1 of 2" in resumed.stdout
+    full = train(*args(data_dir, tmp_path / "full", "--epochs", 2, *device), ranks=2)
+    assert full.returncode == 0, full.stderr
+    for name, value in weights(tmp_path / "full").items():
+        np.testing.assert_array_equal(weights(tmp_path / "run")[name], value)
+
+
+# Rank 1 fails in epoch 3: it raises (FAULT=raise) or is killed with SIGKILL (FAULT=kill).
+FAULTY_RANK = """
+import os, runpy, signal, sys
+import lenet_xp.train as train
+from lenet_xp.distributed import launched_rank
+epoch_of = train.train_epoch
+calls = []
+def faulty(*args, **kwargs):
+    calls.append(1)
+    if launched_rank() == 1 and len(calls) == 3:
+        if os.environ["FAULT"] == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError("simulated fault on rank 1")
+    return epoch_of(*args, **kwargs)
+train.train_epoch = faulty
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@needs_mpi
+@pytest.mark.parametrize("fault", ["raise", "kill"])
+def test_a_failing_rank_stops_the_run_and_keeps_the_checkpoint(data_dir, tmp_path, fault):
+    os.environ["FAULT"] = fault
+    try:
+        start = time.monotonic()
+        result = train(*args(data_dir, tmp_path / "run", "--epochs", 4), ranks=2,
+                       prefix=("-c", FAULTY_RANK), timeout=120)
+        elapsed = time.monotonic() - start
+    finally:
+        del os.environ["FAULT"]
+    assert result.returncode != 0
+    assert elapsed < 60, "the other rank did not wait forever"
+    if fault == "raise":
+        assert "error (MPI rank 1 of 2): simulated fault on rank 1" in result.stderr
+    # rank 0 wrote epoch 1's checkpoint before rank 1 could start epoch 3 (they meet in every
+    # step); epoch 2's may have been under way when the job was ended: either is whole
+    checkpoint = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert checkpoint.meta["epoch"] in (1, 2)
+
+
+@needs_mpi
+def test_a_batch_smaller_than_the_ranks_is_refused(data_dir, tmp_path):
+    result = train(*args(data_dir, tmp_path / "run", "--model", "lenet5_paper", "--epochs", 1),
+                   ranks=2)
+    assert result.returncode != 0
+    assert "batch size 1 cannot be shared by 2 ranks: use at least 2" in result.stderr
