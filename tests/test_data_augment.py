@@ -42,6 +42,30 @@ def test_each_image_is_its_own_roll_within_the_bound(backend_name):
     assert len(shifts) > 1, "groups get different shifts"
 
 
+class FixedShift(Random):
+    """Every group moved by the same (dy, dx)."""
+
+    def __init__(self, dy, dx):
+        super().__init__(0)
+        self.move = (dy, dx)
+
+    def integers(self, low, high, size):
+        return np.tile(np.array(self.move), (size[0], 1))
+
+
+def test_a_digit_touching_the_frame_repeats_its_edge(backend_name):
+    backend = get_backend(backend_name)
+    host = np.zeros((2, 1, 6, 6), dtype=np.float32)
+    host[:, :, 0, :] = 1.0  # ink on the top row
+    host[:, :, :, 5] = 2.0  # and on the right column
+    moved = to_numpy(random_shift(backend.asarray(host), 1, FixedShift(1, -1), groups=2))
+    expected = np.empty_like(host)
+    expected[:, :, 1:, :5] = host[:, :, :5, 1:]  # down 1, left 1
+    expected[:, :, :1, :] = host[:, :, :1, :]  # the top strip repeats the top row
+    expected[:, :, :, 5:] = host[:, :, :, 5:]  # the right strip repeats the right column
+    np.testing.assert_array_equal(moved, expected)
+
+
 def test_same_seed_same_shifts_and_zero_is_identity(backend_name):
     _, images = _images(get_backend(backend_name))
     first = to_numpy(random_shift(images, 3, Random(5)))
