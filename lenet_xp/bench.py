@@ -31,6 +31,14 @@ BLAS threads (:func:`lenet_xp.backend.limit_cpu_threads`) or, where lenet_xp spl
 (``split_batch`` True, or None and :func:`lenet_xp.parallel.choose_split` says so), that many
 worker threads (:class:`lenet_xp.parallel.SplitBatch`) with one BLAS thread each: both
 frameworks use the same number of cores. Each result records how lenet_xp used them.
+
+MPI ranks: with ``ranks`` = N (the process one of N ranks, ``scripts/bench.py --ranks N``
+launches them) lenet_xp's step is :class:`lenet_xp.distributed.DataParallel` over the ranks,
+each with its share of the batch and ``threads`` // N threads (one by default); in each repeat
+all ranks time it together, then rank 0 alone times the same model on one rank (the 1-rank
+reference: speed-up and scaling efficiency T₁ / (N·T_N)) and PyTorch with ``threads`` (N by
+default) threads, while the other ranks sleep. The all-reduce of one step's buffer is timed
+on its own (median of 200 calls). Only rank 0 returns results.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ import numpy as np
 from .backend import (THREAD_ENV_VARS, Backend, Random, blas_info, get_backend,
                       limit_cpu_threads, to_numpy)
 from .data import DeviceDataset
+from .distributed import DataParallel, SingleProcess, create_communicator, rank_device, shard
 from .models import get_model
 from .parallel import SplitBatch, choose_split, forward_backward, split_batch_problems
 from .recipe import OPTIMIZERS, make_optimizer
@@ -65,6 +74,8 @@ POOL_BATCHES = 8
 """Distinct synthetic batches made per batch size; the timed loop cycles through them."""
 
 TORCH_VERSION_HINT = "pip install torch==2.13.0 for the comparison"
+ONE_RANK = "lenet_xp_1rank"  # the framework name of the 1-rank reference in a run on ranks
+ALLREDUCE_CALLS = 200  # all-reduces timed (after 20 untimed) for the cost per step
 
 
 class BenchError(ValueError):
@@ -93,19 +104,35 @@ class BenchConfig:
     seed: int = 0
     vs_torch: bool = False
     split_batch: bool | None = None  # None: split where lenet_xp.parallel.choose_split says
+    ranks: int = 1  # MPI ranks lenet_xp runs on (the benchmark runs under mpiexec -n ranks)
 
     @property
     def on_cpu(self) -> bool:
         return self.device.strip().lower() == "cpu"
 
+    @property
+    def rank_threads(self) -> int | None:
+        """lenet_xp's threads per rank: ``threads`` on one rank; on several, ``threads`` (all
+        of them by default, one per rank) shared out between the ranks."""
+        if self.ranks == 1:
+            return self.threads
+        return max(1, (self.threads or self.ranks) // self.ranks)
+
+    @property
+    def torch_threads(self) -> int | None:
+        """PyTorch's intra-op threads: ``threads``, or one per rank when ranks are used."""
+        return self.threads if self.ranks == 1 else (self.threads or self.ranks)
+
     def workers(self, batch_size: int) -> int:
-        """Threads that split each lenet_xp batch (1: no split, BLAS threads do the work)."""
-        split = choose_split(self.split_batch, self.threads, batch_size, self.device)
-        return (self.threads or 1) if split else 1
+        """Threads that split each lenet_xp batch (a rank's share of it) across them (1: no
+        split, BLAS threads do the work)."""
+        split = choose_split(self.split_batch, self.rank_threads, batch_size // self.ranks,
+                             self.device)
+        return (self.rank_threads or 1) if split else 1
 
     def blas_threads(self, batch_size: int) -> int | None:
-        """numpy's BLAS threads: one per worker when batches are split, else ``threads``."""
-        return 1 if self.workers(batch_size) > 1 else self.threads
+        """numpy's BLAS threads: one per worker when batches are split, else ``rank_threads``."""
+        return 1 if self.workers(batch_size) > 1 else self.rank_threads
 
     def validate(self) -> None:
         """Raise :class:`BenchError` (or the device's DeviceError) for anything that cannot run."""
@@ -122,6 +149,10 @@ class BenchConfig:
             problems.append(f"repeats must be >= 1 (got {self.repeats})")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be >= 1 (got {self.threads})")
+        if self.ranks < 1:
+            problems.append(f"ranks must be >= 1 (got {self.ranks})")
+        if self.ranks > 1 and any(int(b) < self.ranks for b in self.batch_sizes):
+            problems.append(f"every batch size must be >= the {self.ranks} ranks sharing it")
         if self.split_batch:
             problems += split_batch_problems(self.threads, self.device)
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
@@ -254,7 +285,26 @@ class BatchResult:
     timed_batches: int
     lenet_xp: FrameworkResult
     torch: FrameworkResult | None = None
-    workers: int = 1  # threads each lenet_xp batch was split across (1: BLAS threads only)
+    workers: int = 1  # threads each lenet_xp batch (a rank's share) was split across
+    ranks: int = 1  # MPI ranks lenet_xp ran on
+    one_rank: FrameworkResult | None = None  # several ranks: lenet_xp on rank 0 alone
+    allreduce_us: float | None = None  # several ranks: one step's all-reduce, median µs
+
+    @property
+    def scaling_efficiency(self) -> float | None:
+        """T₁ / (N·T_N): 1 when N ranks are N times as fast as one (several ranks only)."""
+        if self.one_rank is None:
+            return None
+        return (self.one_rank.epoch_seconds.median
+                / (self.ranks * self.lenet_xp.epoch_seconds.median))
+
+    @property
+    def allreduce_share(self) -> float | None:
+        """The all-reduce's part of the median step time (several ranks only)."""
+        if self.allreduce_us is None:
+            return None
+        step_us = 1e6 * self.lenet_xp.epoch_seconds.median * self.batch_size / EPOCH_IMAGES
+        return self.allreduce_us / step_us
 
     @property
     def ratio(self) -> float | None:
@@ -275,7 +325,11 @@ class BatchResult:
         return {"batch_size": self.batch_size, "timed_batches": self.timed_batches,
                 "workers": self.workers, "lenet_xp": self.lenet_xp.to_dict(),
                 "torch": self.torch.to_dict() if self.torch else None,
-                "ratio_epoch_seconds": self.ratio, "ratio_inference": self.inference_ratio}
+                "ratio_epoch_seconds": self.ratio, "ratio_inference": self.inference_ratio,
+                "ranks": self.ranks,
+                "one_rank": self.one_rank.to_dict() if self.one_rank else None,
+                "scaling_efficiency": self.scaling_efficiency,
+                "allreduce_us": self.allreduce_us, "allreduce_share": self.allreduce_share}
 
 
 @dataclasses.dataclass
@@ -379,12 +433,14 @@ def synthetic_data(random: Random, batch_size: int, pool_batches: int, input_siz
 
 
 class LenetRunner:
-    """A lenet_xp model, loss, optimiser and on-device synthetic batches."""
-
-    framework = "lenet_xp"
+    """A lenet_xp model, loss, optimiser and on-device synthetic batches; on several MPI ranks
+    (``comm``) a :class:`lenet_xp.distributed.DataParallel` step, and inference on the rank's
+    share of each batch. ``framework`` names it in the results."""
 
     def __init__(self, config: BenchConfig, backend: Backend, batch_size: int, random: Random,
-                 pool_batches: int):
+                 pool_batches: int, comm=None, framework: str = "lenet_xp"):
+        self.framework = framework
+        self.comm = comm or SingleProcess()
         spec = get_model(config.model)
         self.backend, self.batch_size = backend, batch_size
         self.model = spec.build(random, config.dtype).to(backend)
@@ -393,8 +449,13 @@ class LenetRunner:
         self.optimizer = make_optimizer(config.recipe(), self.model.parameters())
         self.dtype = config.dtype
         self.workers = workers = config.workers(batch_size)
-        self.forward_backward = (SplitBatch(self.model, self.loss, workers) if workers > 1
-                                 else functools.partial(forward_backward, self.model, self.loss))
+        self.split = SplitBatch(self.model, self.loss, workers) if workers > 1 else None
+        self.forward_backward = self.split or functools.partial(forward_backward, self.model,
+                                                                self.loss)
+        if self.comm.size > 1:
+            self.forward_backward = DataParallel(self.model, self.loss, self.comm,
+                                                 inner=self.split)
+        self.share = slice(*shard(batch_size, self.comm.rank, self.comm.size))
         probe = backend.asarray(np.zeros((1, 1, spec.input_size, spec.input_size)),
                                 dtype=backend.dtype(config.dtype))
         self.model.eval()
@@ -420,8 +481,23 @@ class LenetRunner:
         return batch_loss
 
     def close(self) -> None:
-        if isinstance(self.forward_backward, SplitBatch):
-            self.forward_backward.close()
+        if self.split is not None:
+            self.split.close()
+
+    def allreduce_microseconds(self) -> float:
+        """Median µs of one all-reduce of a step's buffer (every gradient, the loss and the
+        batch's (N, K) outputs), on every rank together."""
+        xp = self.backend.xp
+        n = sum(math.prod(p.data.shape) for p in self.model.parameters().values())
+        n += 1 + self.batch_size * self.num_classes
+        buffer = xp.zeros((n,), dtype=self.backend.dtype(self.dtype), device=self.backend.device)
+        times = []
+        for call in range(20 + ALLREDUCE_CALLS):
+            start = time.perf_counter()
+            self.comm.allreduce(buffer)
+            if call >= 20:
+                times.append(time.perf_counter() - start)
+        return 1e6 * statistics.median(times)
 
     def _note_memory(self) -> None:
         pool = self.backend.memory_pool_bytes()
@@ -464,7 +540,7 @@ class LenetRunner:
         sync()
         start = time.perf_counter()
         for i in range(batches):
-            self.model.forward(pool[i % len(pool)][0])
+            self.model.forward(pool[i % len(pool)][0][self.share, ...])
         sync()
         inference_seconds = time.perf_counter() - start
         self.model.train()
@@ -624,80 +700,119 @@ def _stderr(message: str) -> None:
 def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = _stderr) -> BenchReport:
     """Measure ``config`` (see the module docstring); ``progress`` gets one line per step.
 
+    With ``config.ranks`` > 1 the process must be one of that many MPI ranks: every rank runs
+    the data-parallel step together, then rank 0 alone runs the 1-rank reference and PyTorch
+    while the others wait asleep; only rank 0 reports (the others return its config and no
+    results).
+
     Raises:
         BenchError, DeviceError, ValueError: a configuration that cannot run (checked first).
     """
     config.validate()
-    say = progress or (lambda message: None)
+    comm = _communicator(config)
+    lead = comm.rank == 0
+    say = (progress or (lambda message: None)) if lead else (lambda message: None)
     notes: list[str] = []
-    backend = get_backend(config.device)
-    busy = _busy_note()
+    backend = get_backend(rank_device(config.device))
+    busy = _busy_note() if lead else None
     if busy:
         notes.append(busy)
         say(f"note: {busy}")
-
-    torch = torch_dev = None
-    if config.vs_torch:
-        torch = _import_torch()
-        if torch is None:
-            notes.append(f"--vs-torch skipped: PyTorch is not installed ({TORCH_VERSION_HINT})")
-        else:
-            if config.threads is not None:
-                torch.set_num_threads(config.threads)
-            torch_dev, why = torch_device(torch, config.device)
-            if torch_dev is None:
-                notes.append(f"--vs-torch skipped: {why}")
-                torch = None
-    if config.vs_torch and torch is None:
-        say(notes[-1])
+    torch, torch_dev = _torch_peer(config, notes, say) if lead else (None, None)
     machine = machine_info(backend, torch)  # before any batch size changes the BLAS threads
+    if config.ranks > 1:
+        machine["mpi_ranks"] = config.ranks
 
-    results = []
-    for batch_size in config.batch_sizes:
-        batches = config.timed_batches(batch_size)
-        pool_batches = max(1, min(POOL_BATCHES, batches + config.warmup))
-        gc.collect()
-        backend.free_memory_pool()
-        random = Random(config.seed)
-        blas_threads = config.blas_threads(batch_size)
-        if blas_threads is not None:
-            limit_cpu_threads(blas_threads)
-            if torch is not None:  # limit_cpu_threads also resizes PyTorch's OpenMP pool
-                torch.set_num_threads(config.threads)
-        lenet = LenetRunner(config, backend, batch_size, random, pool_batches)
-        runners: list = [lenet]
-        if torch is not None:
-            runners.append(TorchRunner(torch, torch_dev, config, twin_of=lenet))
-        say(f"batch {batch_size}: warm-up {config.warmup} batches, then {config.repeats} "
-            f"repeats of {batches} batches")
-        for runner in runners:
-            runner.warm_up(config.warmup)
-        step_alloc = lenet.step_alloc_peak_bytes()
-        timings: dict[str, list[Timing]] = {runner.framework: [] for runner in runners}
-        for repeat in range(config.repeats):
-            parts = []
-            for runner in runners:  # interleaved, so that machine noise hits all alike
-                timing = runner.run(batches)
-                timings[runner.framework].append(timing)
-                parts.append(f"{runner.framework} {timing.epoch_seconds:.2f} s/epoch")
-                if not math.isfinite(timing.final_loss):
-                    notes.append(f"{runner.framework}, batch {batch_size}: the training loss "
-                                 f"became {timing.final_loss} (the timing is still valid)")
-            say(f"batch {batch_size}: repeat {repeat + 1}/{config.repeats}: " + ", ".join(parts))
-        framework_results = {}
-        for runner in runners:
-            memory, kind = runner.peak_memory()
-            framework_results[runner.framework] = FrameworkResult(
-                runner.framework, timings[runner.framework], memory, kind,
-                step_alloc if runner is lenet else None)
-        results.append(BatchResult(batch_size, batches, framework_results["lenet_xp"],
-                                   framework_results.get("torch"), lenet.workers))
-        lenet.close()
-        del runners, lenet
+    results = [_bench_batch_size(config, comm, backend, batch_size, torch, torch_dev, notes, say)
+               for batch_size in config.batch_sizes]
+    if not lead:
+        return BenchReport(config, machine, [], notes)
     if backend.is_cuda is False and any(r.torch for r in results):
         notes.append("peak mem on the CPU is the whole process's peak RSS (lenet_xp and "
                      "PyTorch together, all batch sizes so far)")
     return BenchReport(config, machine, results, notes)
+
+
+def _communicator(config: BenchConfig):
+    """MPI's communicator for a run on ``config.ranks`` ranks (checked), else SingleProcess."""
+    comm = create_communicator() if config.ranks > 1 else SingleProcess()
+    if comm.size != config.ranks:
+        raise BenchError(f"ranks={config.ranks} but this process is one of {comm.size} MPI "
+                         f"rank(s): launch it with mpiexec -n {config.ranks} (scripts/bench.py "
+                         "--ranks does)")
+    return comm
+
+
+def _torch_peer(config: BenchConfig, notes: list[str], say) -> tuple[Any, Any]:
+    """(torch, torch device) for ``--vs-torch``, or (None, None) with a note saying why not."""
+    if not config.vs_torch:
+        return None, None
+    torch = _import_torch()
+    if torch is None:
+        notes.append(f"--vs-torch skipped: PyTorch is not installed ({TORCH_VERSION_HINT})")
+        say(notes[-1])
+        return None, None
+    if config.torch_threads is not None:
+        torch.set_num_threads(config.torch_threads)
+    torch_dev, why = torch_device(torch, config.device)
+    if torch_dev is None:
+        notes.append(f"--vs-torch skipped: {why}")
+        say(notes[-1])
+        return None, None
+    return torch, torch_dev
+
+
+def _bench_batch_size(config: BenchConfig, comm, backend: Backend, batch_size: int, torch,
+                      torch_dev, notes: list[str], say) -> BatchResult | None:
+    """Every repeat at one batch size: the (data-parallel) lenet_xp runner on all ranks, then,
+    on rank 0 alone, the 1-rank reference (several ranks only) and PyTorch."""
+    batches = config.timed_batches(batch_size)
+    pool_batches = max(1, min(POOL_BATCHES, batches + config.warmup))
+    gc.collect()
+    backend.free_memory_pool()
+    blas_threads = config.blas_threads(batch_size)
+    if blas_threads is not None:
+        limit_cpu_threads(blas_threads)
+    lenet = LenetRunner(config, backend, batch_size, Random(config.seed), pool_batches, comm)
+    solo: list = []  # what rank 0 runs alone while the other ranks sleep
+    if comm.rank == 0 and comm.size > 1:
+        one_rank = dataclasses.replace(config, ranks=1, threads=config.rank_threads)
+        solo.append(LenetRunner(one_rank, backend, batch_size, Random(config.seed), pool_batches,
+                                framework=ONE_RANK))
+    if torch is not None:
+        if config.torch_threads is not None:  # limit_cpu_threads resizes its pool too
+            torch.set_num_threads(config.torch_threads)
+        solo.append(TorchRunner(torch, torch_dev, config, twin_of=lenet))
+    say(f"batch {batch_size}: warm-up {config.warmup} batches, then {config.repeats} "
+        f"repeats of {batches} batches" + (f" on {comm.size} ranks" if comm.size > 1 else ""))
+    for runner in [lenet, *solo]:
+        runner.warm_up(config.warmup)
+    step_alloc = lenet.step_alloc_peak_bytes()
+    allreduce_us = lenet.allreduce_microseconds() if comm.size > 1 else None
+    timings: dict[str, list[Timing]] = {runner.framework: [] for runner in [lenet, *solo]}
+    for repeat in range(config.repeats):
+        parts = []
+        for runner in [lenet, *solo]:  # interleaved, so that machine noise hits all alike
+            timing = runner.run(batches)
+            timings[runner.framework].append(timing)
+            parts.append(f"{runner.framework} {timing.epoch_seconds:.2f} s/epoch")
+            if not math.isfinite(timing.final_loss):
+                notes.append(f"{runner.framework}, batch {batch_size}: the training loss "
+                             f"became {timing.final_loss} (the timing is still valid)")
+        comm.idle_barrier()
+        say(f"batch {batch_size}: repeat {repeat + 1}/{config.repeats}: " + ", ".join(parts))
+    results = {}
+    for runner in [lenet, *solo]:
+        memory, kind = runner.peak_memory()
+        results[runner.framework] = FrameworkResult(runner.framework, timings[runner.framework],
+                                                    memory, kind,
+                                                    step_alloc if runner is lenet else None)
+        runner.close()
+    if comm.rank != 0:
+        return None
+    return BatchResult(batch_size, batches, results["lenet_xp"], results.get("torch"),
+                       lenet.workers, ranks=comm.size, one_rank=results.get(ONE_RANK),
+                       allreduce_us=allreduce_us)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -732,11 +847,27 @@ def header_line(report: BenchReport) -> str:
 
 
 def _threads_cell(config: BenchConfig, result: BatchResult) -> str:
+    ranks = f"{result.ranks} ranks × " if result.ranks > 1 else ""
     if result.workers > 1:
-        return f"split {result.workers}"
+        return f"{ranks}split {result.workers}"
     if not config.on_cpu:
-        return "-"
-    return f"BLAS {config.threads}" if config.threads is not None else "BLAS"
+        return ranks.removesuffix(" × ") or "-"
+    threads = config.rank_threads
+    return ranks + (f"BLAS {threads}" if threads is not None else "BLAS")
+
+
+def _ranks_lines(report: BenchReport) -> list[str]:
+    """Scaling from 1 rank to N and the all-reduce's cost, per batch size (runs on ranks)."""
+    lines = []
+    for r in report.results:
+        if r.one_rank is None:
+            continue
+        lines.append(f"batch {r.batch_size} on {r.ranks} ranks: {_spread(r.lenet_xp.epoch_seconds)}"
+                     f" s/epoch; 1 rank alone {_spread(r.one_rank.epoch_seconds)} s/epoch; "
+                     f"speed-up {r.one_rank.epoch_seconds.median / r.lenet_xp.epoch_seconds.median:.2f}"
+                     f", scaling efficiency {r.scaling_efficiency:.2f}; all-reduce "
+                     f"{r.allreduce_us:,.0f} µs a step ({100 * r.allreduce_share:.0f} % of it)")
+    return lines
 
 
 def format_report(report: BenchReport) -> str:
@@ -772,6 +903,7 @@ def format_report(report: BenchReport) -> str:
                                  f"img/s, infer {r.torch.inference_images_per_second.median:,.0f} "
                                  f"img/s, peak {_mib(r.torch.peak_memory_bytes)}"
                                  for r in report.results if r.torch))
+    lines += _ranks_lines(report)
     if c.on_cpu:
         lines.append("threads: how lenet_xp used the CPU threads, BLAS N (matrix products) or "
                      "split N (each batch split across N threads, one BLAS thread each)")

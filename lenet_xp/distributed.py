@@ -60,6 +60,9 @@ class SingleProcess:
     def abort(self, code: int = 1) -> None:
         raise SystemExit(code)
 
+    def idle_barrier(self) -> None:
+        """Nothing to wait for."""
+
 
 class MPICommunicator:
     """``MPI.COMM_WORLD`` through mpi4py; buffers are 1-D float arrays of any backend."""
@@ -95,6 +98,13 @@ class MPICommunicator:
     def abort(self, code: int = 1) -> None:
         """Stop every rank now (a rank that failed must not leave the others waiting)."""
         abort_all(code)
+
+    def idle_barrier(self, poll_s: float = 0.002) -> None:
+        """Wait for every rank, asleep: MPI's own barrier spins a core, which would slow down
+        what one rank does alone meanwhile (the benchmark's single-rank and PyTorch runs)."""
+        request = self._comm.Ibarrier()
+        while not request.Test():
+            time.sleep(poll_s)
 
 
 def launched_ranks() -> int:

@@ -5,10 +5,14 @@
     python scripts/bench.py --vs-torch --threads 2            # against the same net in PyTorch
     python scripts/bench.py --device cuda --batch-size 256,1024 --json bench.json
     python scripts/bench.py --epochs 1 --repeats 3            # time whole epochs
+    python scripts/bench.py --vs-torch --ranks 2              # 2 MPI ranks vs PyTorch, 2 threads
 
 Reports, per batch size, the median and min–max of the repeats: seconds per 60,000-image
 epoch (extrapolated from the timed batches), training and inference images per second, and
-peak memory. Progress goes to stderr, the table to stdout. See lenet_xp/bench.py for details.
+peak memory. Progress goes to stderr, the table to stdout. With --ranks N the benchmark
+launches itself on N MPI ranks (mpiexec -n N): lenet_xp's step is data-parallel across them,
+and it also reports one rank alone (the scaling efficiency) and the all-reduce per step;
+PyTorch gets N threads. See lenet_xp/bench.py for details.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,15 +30,19 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _early_threads(argv) -> None:
-    """Apply --threads N to the environment before numpy is imported (its BLAS reads it once)."""
+    """Apply --threads N (shared out between --ranks R: N // R each, one per rank by default)
+    to the environment before numpy is imported (its BLAS reads it once)."""
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--threads", type=int)
+    early.add_argument("--ranks", type=int, default=1)
     early.add_argument("--split-batch", action=argparse.BooleanOptionalAction)
     known, _ = early.parse_known_args(argv)
-    if known.threads is not None and known.threads >= 1 and "numpy" not in sys.modules:
+    ranks = max(1, known.ranks)
+    threads = known.threads if known.threads is not None else (ranks if ranks > 1 else None)
+    if threads is not None and threads >= 1 and "numpy" not in sys.modules:
         # torch.set_num_threads comes later; where the batch size decides (no flag), the
         # benchmark lowers BLAS to one thread per worker for the batch sizes it splits.
-        blas_threads = 1 if known.split_batch else known.threads
+        blas_threads = 1 if known.split_batch else max(1, threads // ranks)
         for var in THREAD_ENV_VARS:
             os.environ[var] = str(blas_threads)
 
@@ -82,6 +91,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "split where every thread gets at least 64 images (batch 128 and "
                              "up with 2 threads), else BLAS threads. PyTorch keeps its "
                              "--threads intra-op threads")
+    parser.add_argument("--ranks", type=positive_int, default=1,
+                        help="run lenet_xp data-parallel on N MPI ranks (launches mpiexec -n N; "
+                             "--threads, default N, are shared out between them), PyTorch "
+                             "with N threads (default: 1)")
     parser.add_argument("--vs-torch", action="store_true",
                         help="also run the same network in PyTorch, interleaved, and print the ratio")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -98,16 +111,19 @@ def main(argv=None) -> int:
 
     from lenet_xp.backend import DeviceError
     from lenet_xp.bench import BenchConfig, BenchError, format_report, run_benchmark
+    from lenet_xp.distributed import abort_all, launch_command, launched_rank, launched_ranks
 
     config = BenchConfig(model=args.model, device=args.device,
                          batch_sizes=tuple(dict.fromkeys(args.batch_sizes)),
                          batches=args.batches, epochs=args.epochs, warmup=args.warmup,
                          repeats=args.repeats, dtype=args.dtype, optimizer=args.optimizer,
                          lr=args.lr, threads=args.threads, seed=args.seed, vs_torch=args.vs_torch,
-                         split_batch=args.split_batch)
+                         split_batch=args.split_batch, ranks=args.ranks)
     try:
         config.validate()
-    except (BenchError, DeviceError, ValueError) as exc:
+        if args.ranks > 1 and launched_ranks() == 1:
+            return subprocess.call(launch_command(args.ranks, __file__, argv))
+    except (BenchError, DeviceError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -116,6 +132,14 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if launched_ranks() > 1:  # the other ranks would wait for this one forever
+            print(f"error (MPI rank {launched_rank()} of {launched_ranks()}): {exc}",
+                  file=sys.stderr, flush=True)
+            abort_all(1)
+        raise
+    if launched_rank() != 0:
+        return 0
     print(format_report(report))
     if args.json:
         path = Path(args.json)

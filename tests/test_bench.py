@@ -219,3 +219,47 @@ def test_torch_twin_trains_like_lenet5(optimizer, torch_one_thread):
         ours = float(lenet._step(*lenet.batches[batch]))
         theirs = float(twin._step(*twin.batches[batch]).item())
         assert ours == pytest.approx(theirs, rel=1e-4), f"step {step}"
+
+
+# ---------------------------------------------------------------------------------------------
+# On MPI ranks (--ranks N)
+
+needs_mpi = pytest.mark.skipif(
+    __import__("lenet_xp.distributed", fromlist=["mpiexec"]).mpiexec() is None
+    or not importlib.util.find_spec("mpi4py"),
+    reason="needs mpi4py and mpiexec: pip install 'lenet_xp[mpi]'")
+
+
+def test_threads_are_shared_out_between_ranks():
+    two = BenchConfig(ranks=2)
+    assert (two.rank_threads, two.torch_threads) == (1, 2)  # one per rank; PyTorch gets both
+    four = BenchConfig(ranks=2, threads=4)
+    assert (four.rank_threads, four.torch_threads) == (2, 4)
+    # each rank splits its share only where the share alone is large enough (64 per worker)
+    assert four.workers(256) == 2 and four.workers(128) == 1 and four.blas_threads(128) == 2
+    assert BenchConfig(threads=2).rank_threads == 2 and BenchConfig().torch_threads is None
+
+
+def test_ranks_need_batches_they_can_share_and_mpi():
+    with pytest.raises(BenchError, match="ranks must be >= 1"):
+        tiny_config(ranks=0).validate()
+    with pytest.raises(BenchError, match=">= the 8 ranks"):
+        tiny_config(ranks=8).validate()
+    with pytest.raises(BenchError, match="mpiexec -n 2"):  # not launched on 2 ranks
+        run_benchmark(tiny_config(ranks=2), progress=None)
+
+
+@needs_mpi
+def test_two_ranks_report_scaling_and_the_all_reduce(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(SCRIPT), *TINY, "--ranks", "2", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())["results"][0]
+    assert result["ranks"] == 2 and result["lenet_xp"]["epoch_seconds"]["median"] > 0
+    assert result["one_rank"]["framework"] == "lenet_xp_1rank"
+    one, two = result["one_rank"]["epoch_seconds"]["median"], result["lenet_xp"]["epoch_seconds"]["median"]
+    assert result["scaling_efficiency"] == pytest.approx(one / (2 * two))
+    assert result["allreduce_us"] > 0 and 0 < result["allreduce_share"]
+    assert done.stdout.count("scaling efficiency") == 1  # rank 0 alone reports
+    assert "2 ranks × BLAS 1" in done.stdout
