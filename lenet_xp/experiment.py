@@ -88,7 +88,7 @@ class Experiment:
                          (config.progress if config.progress is not None else sys.stderr.isatty()))
         self.random = Random(config.seed)
         self.train_set, self.val_set, self.test_set = self._load_data()
-        self.model = self.spec.build(self.random, config.dtype).to(self.backend)
+        self.model = self.spec.make(self.random, config.dtype, self.recipe.init).to(self.backend)
         self.loss = self.spec.loss()
         self.optimizer = make_optimizer(self.recipe, self.model.parameters(), self.random)
         self.state = TrainingState()

@@ -11,7 +11,7 @@ name                distribution                                     source
 ``xavier_uniform``  U(−√(6/(F_in + F_out)), +√(6/(F_in + F_out)))    Glorot & Bengio 2010
 ``lecun_uniform``   U(−2.4/F_in, +2.4/F_in)                          LeCun et al. 1998
 ``fan_in_uniform``  U(−1/√F_in, +1/√F_in)                            PyTorch's default
-``Gaussian(σ)``     N(0, σ²)                                         (fixed σ, as in Caffe)
+``gaussian:σ``      N(0, σ²)  (:class:`Gaussian`)                    (fixed σ, as in Caffe)
 ==================  ===============================================  ========================
 
 F_in is the number of inputs of one unit (C·K·K for a convolution), F_out the number of
@@ -79,15 +79,28 @@ INITIALIZERS: dict[str, Initializer] = {
 }
 
 
+def get_initializer(name: str) -> Initializer:
+    """The initialiser called ``name``: a key of :data:`INITIALIZERS` or ``gaussian:σ``
+    (:class:`Gaussian`, e.g. ``gaussian:0.01``). Raises ValueError naming the choices."""
+    if name in INITIALIZERS:
+        return INITIALIZERS[name]
+    kind, _, std = name.partition(":")
+    if kind == "gaussian":
+        try:
+            sigma = float(std)
+        except ValueError:
+            sigma = math.nan
+        if sigma > 0:
+            return Gaussian(sigma)
+    raise ValueError(f"unknown initialiser {name!r}: use one of {', '.join(INITIALIZERS)} or "
+                     "gaussian:SIGMA (e.g. gaussian:0.01), or pass a callable")
+
+
 def initialize(init: str | Initializer, random: Random, shape, fan_in: int, fan_out: int,
                dtype: str = "float32"):
     """Draw an array of ``shape`` with the initialiser named (or given as a callable)."""
-    if callable(init):
-        return init(random, tuple(shape), fan_in, fan_out, dtype)
-    if init not in INITIALIZERS:
-        raise ValueError(f"unknown initialiser {init!r}: use one of {', '.join(INITIALIZERS)} "
-                         "or pass a callable such as init.Gaussian(0.01)")
-    return INITIALIZERS[init](random, tuple(shape), fan_in, fan_out, dtype)
+    draw = init if callable(init) else get_initializer(init)
+    return draw(random, tuple(shape), fan_in, fan_out, dtype)
 
 
 def zeros(shape, dtype: str = "float32"):

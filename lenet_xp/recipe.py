@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from .data.distort import Distortion
+from .init import get_initializer
 from .optim import SDLM, SGD, AdaGrad, Adam, schedules
 
 
@@ -44,6 +45,7 @@ class Recipe:
     distort_rotation: float = 0.0
     elastic_alpha: float = 34.0
     elastic_sigma: float = 4.0
+    init: str = "default"  # weight initialiser (lenet_xp.init name); default: the model's own
     sdlm_mu: float = 0.02  # SDLM's damping μ (LeCun et al. 1998, appendix C)
     sdlm_samples: int = 500  # SDLM: samples the curvature is averaged over, before each epoch
 
@@ -80,6 +82,11 @@ class Recipe:
         if self.sdlm_mu <= 0 or self.sdlm_samples < 1:
             problems.append(f"need sdlm_mu > 0 and sdlm_samples >= 1 (got {self.sdlm_mu}, "
                             f"{self.sdlm_samples})")
+        if self.init != "default":
+            try:
+                get_initializer(self.init)
+            except ValueError as exc:
+                problems.append(str(exc))
         try:
             make_distortion(self)
         except ValueError as exc:

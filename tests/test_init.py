@@ -61,3 +61,11 @@ def test_same_seed_same_weights_on_every_backend(backend_name):
 def test_layers_use_their_fan_in():
     layer = Linear(300, 100, init="lecun_uniform", random=Random(0))
     assert np.abs(to_numpy(layer.weight.data)).max() <= 2.4 / 300
+
+
+def test_gaussian_by_name_and_bad_sigmas():
+    assert repr(init.get_initializer("gaussian:0.05")) == "Gaussian(0.05)"
+    assert init.get_initializer("he_normal") is init.he_normal
+    for bad in ("gaussian:", "gaussian:0", "gaussian:-1", "gaussian:x"):
+        with pytest.raises(ValueError, match="gaussian:SIGMA"):
+            init.get_initializer(bad)

@@ -207,3 +207,21 @@ def test_curvature_pass_runs_through_every_model(name):
 
 def test_every_zoo_model_is_registered():
     assert set(ZOO) <= set(MODELS)
+
+
+def test_the_recipe_init_replaces_the_models_own_where_it_can():
+    spec = get_model("lenet5")
+    own = spec.make(Random(0), "float64")
+    same = spec.build(Random(0), "float64")
+    assert np.array_equal(to_numpy(own.state_dict()["C1.weight"]), to_numpy(same.state_dict()["C1.weight"]))
+    tiny = spec.make(Random(0), "float64", init="gaussian:0.01")
+    for name, value in tiny.state_dict().items():
+        if name.endswith("weight"):
+            assert to_numpy(value).std() == pytest.approx(0.01, rel=0.15), name
+    he = get_model("deep_cnn").make(Random(0), "float64", init="xavier_uniform")
+    weight = to_numpy(he.state_dict()["conv1.weight"])  # fan-in 9, fan-out 16·9
+    assert np.abs(weight).max() <= np.sqrt(6 / (9 + 144))
+    with pytest.raises(ValueError, match="'lenet5_paper' has its own initialisation.*deep_cnn, lenet5"):
+        get_model("lenet5_paper").make(Random(0), init="he_normal")
+    with pytest.raises(ValueError, match="unknown initialiser 'glorot'"):
+        spec.recipe.replace(init="glorot")

@@ -31,10 +31,10 @@ from .registry import ModelSpec, register
 CONVOLUTIONS = ((16, 1), (16, 1), (32, 1), (32, 2), (64, 1), (64, 1))
 
 
-def build_deep_cnn(random: Random, dtype: str = "float32") -> Sequential:
+def build_deep_cnn(random: Random, dtype: str = "float32", init: str = "he_normal") -> Sequential:
     layers, channels = [], 1
     for index, (maps, padding) in enumerate(CONVOLUTIONS, start=1):
-        layers.append((f"conv{index}", Conv2d(channels, maps, 3, padding=padding, init="he_normal",
+        layers.append((f"conv{index}", Conv2d(channels, maps, 3, padding=padding, init=init,
                                               random=random, dtype=dtype)))
         layers.append((f"relu{index}", ReLU()))
         if index % 2 == 0:
@@ -42,10 +42,10 @@ def build_deep_cnn(random: Random, dtype: str = "float32") -> Sequential:
         channels = maps
     layers += [
         ("flatten", Flatten()),
-        ("affine1", Linear(64 * 4 * 4, 50, init="he_normal", random=random, dtype=dtype)),
+        ("affine1", Linear(64 * 4 * 4, 50, init=init, random=random, dtype=dtype)),
         ("relu7", ReLU()),
         ("dropout1", Dropout(0.5, random=random)),
-        ("affine2", Linear(50, 10, init="he_normal", random=random, dtype=dtype)),
+        ("affine2", Linear(50, 10, init=init, random=random, dtype=dtype)),
         ("dropout2", Dropout(0.5, random=random)),
     ]
     return Sequential(*layers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Callable
 
 from ..backend import Random
@@ -16,7 +17,8 @@ class ModelSpec:
 
     Attributes:
         name: the registry name (``--model``).
-        build: ``build(random, dtype) -> Sequential`` with weights drawn from ``random``.
+        build: ``build(random, dtype) -> Sequential`` with weights drawn from ``random``;
+            a model whose initialiser can be chosen also takes ``init`` (see :meth:`make`).
         loss: a zero-argument factory of the loss (which also gives ``predict``).
         input_size: the square input side the network expects (32 for padded MNIST, 28 raw).
         normalisation: the pixel normalisation of :mod:`lenet_xp.data.preprocess`.
@@ -31,6 +33,22 @@ class ModelSpec:
     normalisation: str
     recipe: Recipe
     description: str
+
+    def make(self, random: Random, dtype: str = "float32", init: str = "default") -> Sequential:
+        """The network with weights drawn from ``random``: by the model's own initialiser
+        (``init="default"``) or by the :mod:`lenet_xp.init` initialiser named ``init``
+        (the recipe's ``init``). Raises ValueError where the model fixes its own."""
+        if init == "default":
+            return self.build(random, dtype)
+        if not self.takes_init:
+            choosable = sorted(name for name, spec in MODELS.items() if spec.takes_init)
+            raise ValueError(f"model {self.name!r} has its own initialisation, so init={init!r} "
+                             f"cannot apply; models that take one: {', '.join(choosable)}")
+        return self.build(random, dtype, init=init)
+
+    @property
+    def takes_init(self) -> bool:
+        return "init" in inspect.signature(self.build).parameters
 
 
 MODELS: dict[str, ModelSpec] = {}
