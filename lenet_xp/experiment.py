@@ -63,10 +63,14 @@ class Experiment:
     Setting up writes nothing, so a run that cannot start (bad device, data or recipe, or a
     checkpoint that does not fit, see :mod:`lenet_xp.resume`) leaves the output folder as it
     was. Raises DeviceError, DataError, KeyError (unknown model) or ValueError (bad recipe).
+
+    ``comm``: the ranks the run is shared out over (default: every MPI rank launched, see
+    :func:`lenet_xp.distributed.create_communicator`; a sweep's worker ranks each train alone
+    with a :class:`~lenet_xp.distributed.SingleProcess`).
     """
 
-    def __init__(self, config: RunConfig, log: Callable[[str], None] = print):
-        self.comm = create_communicator()
+    def __init__(self, config: RunConfig, log: Callable[[str], None] = print, comm=None):
+        self.comm = comm if comm is not None else create_communicator()
         self.log = log if self.comm.rank == 0 else _silent
         self.spec = get_model(config.model)
         self.recipe = self.spec.recipe.replace(**config.recipe)
@@ -211,10 +215,10 @@ def _silent(line: str) -> None:
     """The log of ranks other than 0: only rank 0 prints."""
 
 
-def run(config: RunConfig, log: Callable[[str], None] = print) -> RunResult:
+def run(config: RunConfig, log: Callable[[str], None] = print, comm=None) -> RunResult:
     """Train ``config.model`` on MNIST and evaluate it on the test set.
 
     Raises DeviceError (bad device or no GPU), DataError (missing or corrupt data),
     KeyError (unknown model), ValueError (bad recipe) before any training starts.
     """
-    return Experiment(config, log).train()
+    return Experiment(config, log, comm).train()

@@ -1,0 +1,298 @@
+"""Experiment sweeps: every combination of a grid of models × recipe values × seeds, each an
+independent training run, and a table of the results.
+
+A grid file (TOML or JSON) says what to run::
+
+    name = "learning_rate"
+    description = "Adam's initial learning rate, lenet5, 5 epochs"
+    models = ["lenet5"]
+    seeds = [0, 1, 2]
+    [recipe]                  # fixed changes to every model's recipe
+    epochs = 5
+    [grid]                    # swept: every combination of these values
+    lr = [5e-4, 1e-3, 2e-3, 5e-3]
+    [run]                     # RunConfig fields for every run (optional)
+    val_size = 5000
+
+:func:`plan` expands it into :class:`SweepRun` s (one output folder each under the sweep's
+folder), :func:`run_one` trains one of them (in a worker process, on one CPU thread) and
+:func:`summarise` turns the finished runs into one row per configuration (mean ± sample std
+over the seeds). ``scripts/sweep.py`` schedules the runs on a process pool or on MPI ranks and
+writes ``results.md``, ``results.csv`` and ``curves.png``. A run whose ``model.npz`` exists
+is finished and is not run again.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import itertools
+import json
+import statistics
+import tomllib
+from pathlib import Path
+
+from .models import get_model
+from .plots import read_metrics
+
+GRID_KEYS = {"name", "description", "models", "seeds", "recipe", "grid", "run"}
+#: RunConfig fields a grid's [run] table may set (what is swept goes in [grid] or [recipe])
+RUN_KEYS = {"val_size", "train_limit", "dtype", "device", "verify", "download"}
+
+
+class GridError(ValueError):
+    """A grid file that cannot be read or describes no valid runs."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    name: str
+    description: str
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+    recipe: dict
+    grid: dict  # recipe field -> list of values
+    run: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepRun:
+    """One training run of a sweep: ``model`` with ``recipe`` changes and ``seed``, in ``out``.
+
+    ``values`` are the swept values of this run's configuration (its row in the table)."""
+
+    model: str
+    values: tuple[tuple[str, object], ...]
+    seed: int
+    recipe: dict
+    run: dict
+    out: str
+
+    @property
+    def configuration(self) -> tuple:
+        return (self.model, self.values)
+
+    @property
+    def label(self) -> str:
+        return " ".join([self.model, *(f"{k}={_text(v)}" for k, v in self.values)])
+
+
+def load_grid(path) -> Grid:
+    """Read a grid file (``.toml`` or ``.json``); GridError names what is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise GridError(f"cannot read the grid file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise GridError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: "
+                        f"{exc}") from None
+    return parse_grid(data, default_name=path.stem)
+
+
+def parse_grid(data: dict, default_name: str = "sweep") -> Grid:
+    """A :class:`Grid` from a grid file's contents, checked (every model known, every recipe
+    combination valid); GridError lists the problems."""
+    if not isinstance(data, dict):
+        raise GridError("a grid file holds a table (TOML) or an object (JSON)")
+    problems = [f"unknown key {key!r} (use {', '.join(sorted(GRID_KEYS))})"
+                for key in data if key not in GRID_KEYS]
+    models = data.get("models", ["lenet5"])
+    seeds = data.get("seeds", [0])
+    recipe, grid, run = data.get("recipe", {}), data.get("grid", {}), data.get("run", {})
+    if not (isinstance(models, list) and models and all(isinstance(m, str) for m in models)):
+        problems.append("models must be a non-empty list of model names")
+        models = []
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)):
+        problems.append("seeds must be a non-empty list of integers")
+    for table, name in ((recipe, "recipe"), (grid, "grid"), (run, "run")):
+        if not isinstance(table, dict):
+            problems.append(f"[{name}] must be a table of key = value")
+    if isinstance(grid, dict):
+        problems += [f"[grid] {key} must be a non-empty list of values"
+                     for key, values in grid.items() if not (isinstance(values, list) and values)]
+        problems += [f"{key} is both in [recipe] and in [grid]"
+                     for key in grid if isinstance(recipe, dict) and key in recipe]
+    if isinstance(run, dict):
+        problems += [f"[run] {key} is not one of {', '.join(sorted(RUN_KEYS))}"
+                     for key in run if key not in RUN_KEYS]
+    if problems:
+        raise GridError("bad grid: " + "; ".join(problems))
+    result = Grid(str(data.get("name", default_name)), str(data.get("description", "")),
+                  tuple(models), tuple(seeds), dict(recipe), dict(grid), dict(run))
+    _check_recipes(result)
+    return result
+
+
+def _check_recipes(grid: Grid) -> None:
+    problems = []
+    for model in grid.models:
+        try:
+            spec = get_model(model)
+        except KeyError as exc:
+            problems.append(exc.args[0])
+            continue
+        for values in _combinations(grid):
+            try:
+                recipe = spec.recipe.replace(**grid.recipe, **dict(values))
+                if recipe.init != "default" and not spec.takes_init:
+                    raise ValueError(f"model {model!r} has its own initialisation")
+            except ValueError as exc:
+                problems.append(f"{model} with {dict(values) or 'the fixed recipe'}: {exc}")
+    if problems:
+        raise GridError("bad grid: " + "; ".join(dict.fromkeys(problems)))
+
+
+def _combinations(grid: Grid) -> list[tuple[tuple[str, object], ...]]:
+    keys = list(grid.grid)
+    return [tuple(zip(keys, values)) for values in itertools.product(*grid.grid.values())]
+
+
+def _text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def plan(grid: Grid, out) -> list[SweepRun]:
+    """Every run of ``grid``: models × combinations of the [grid] values × seeds, each in its
+    own folder ``out/<model>[-key=value...]-seed<seed>`` (``/`` and ``:`` become ``_``)."""
+    runs = []
+    for model in grid.models:
+        for values in _combinations(grid):
+            for seed in grid.seeds:
+                name = "-".join([model, *(f"{k}={_text(v)}" for k, v in values), f"seed{seed}"])
+                runs.append(SweepRun(model, values, seed, {**grid.recipe, **dict(values)},
+                                     dict(grid.run), str(Path(out) / name.replace("/", "_").replace(":", "_"))))
+    return runs
+
+
+def is_finished(run: SweepRun) -> bool:
+    return (Path(run.out) / "model.npz").is_file()
+
+
+def run_one(run: SweepRun, data_dir: str | None) -> dict:
+    """Train ``run`` on one CPU thread (a worker's share of the machine) unless it has
+    finished already; return :func:`outcome`. Exceptions are returned as a failed outcome."""
+    if not is_finished(run):
+        from .distributed import SingleProcess
+        from .experiment import RunConfig
+        from .experiment import run as train
+
+        config = RunConfig(model=run.model, seed=run.seed, data_dir=data_dir, out=run.out,
+                           recipe=dict(run.recipe), progress=False, threads=1,
+                           **run.run)
+        try:
+            train(config, log=_quiet, comm=SingleProcess())  # alone, even on an MPI rank
+        except Exception as exc:  # reported in the sweep's table; the other runs go on
+            return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    return outcome(run)
+
+
+def _quiet(line: str) -> None:
+    """Runs of a sweep print nothing: their metrics.jsonl says it all."""
+
+
+def outcome(run: SweepRun) -> dict:
+    """A finished run's figures from its ``metrics.jsonl``: test error, best and last
+    validation error, epochs and median seconds per epoch."""
+    records = read_metrics(Path(run.out) / "metrics.jsonl")
+    epochs = [r for r in records if r.get("event") == "epoch"]
+    tests = [r for r in records if r.get("event") == "test"]
+    if not tests:
+        return {"status": "failed", "error": "the run has no test result in metrics.jsonl"}
+    val = [1 - r["val_accuracy"] for r in epochs if r.get("val_accuracy") is not None]
+    return {"status": "done", "test_error": 1 - tests[-1]["test_accuracy"],
+            "val_error": val[-1] if val else None, "best_val_error": min(val) if val else None,
+            "epochs": len(epochs),
+            "epoch_seconds": statistics.median(r["seconds"] for r in epochs)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One configuration of a sweep over its seeds."""
+
+    model: str
+    values: tuple
+    seeds: int
+    failed: int
+    test_error: tuple[float, float] | None  # (mean, sample std; 0 for one seed)
+    val_error: tuple[float, float] | None
+    epochs: int | None
+    epoch_seconds: float | None
+
+
+def summarise(runs: list[SweepRun], outcomes: list[dict]) -> list[Row]:
+    """One :class:`Row` per configuration, in the grid's order."""
+    groups: dict[tuple, list[dict]] = {}
+    for run, result in zip(runs, outcomes):
+        groups.setdefault(run.configuration, []).append(result)
+    rows = []
+    for (model, values), results in groups.items():
+        done = [r for r in results if r["status"] == "done"]
+        rows.append(Row(model, values, len(done), len(results) - len(done),
+                        _mean_std([r["test_error"] for r in done]),
+                        _mean_std([r["val_error"] for r in done if r["val_error"] is not None]),
+                        max((r["epochs"] for r in done), default=None),
+                        statistics.median(r["epoch_seconds"] for r in done) if done else None))
+    return rows
+
+
+def _mean_std(values: list[float]) -> tuple[float, float] | None:
+    if not values:
+        return None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _percent(pair) -> str:
+    return "—" if pair is None else f"{100 * pair[0]:.2f} ± {100 * pair[1]:.2f}"
+
+
+def markdown_table(grid: Grid, rows: list[Row]) -> str:
+    """The results as a Markdown table: test and last validation error in %, mean ± std."""
+    keys = list(grid.grid)
+    head = ["model", *keys, "seeds", "test error %", "val error %", "epochs", "s/epoch"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    best = min((r.test_error[0] for r in rows if r.test_error), default=None)
+    for row in rows:
+        test = _percent(row.test_error)
+        if row.test_error and row.test_error[0] == best and len(rows) > 1:
+            test = f"**{test}**"
+        seeds = f"{row.seeds}" + (f" ({row.failed} failed)" if row.failed else "")
+        cells = [row.model, *(_text(v) for _, v in row.values), seeds, test,
+                 _percent(row.val_error), str(row.epochs or "—"),
+                 "—" if row.epoch_seconds is None else f"{row.epoch_seconds:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(grid: Grid, rows: list[Row]) -> str:
+    """The results as CSV, errors as fractions (mean and std columns)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", *grid.grid, "seeds", "failed", "test_error_mean", "test_error_std",
+                     "val_error_mean", "val_error_std", "epochs", "epoch_seconds"])
+    for row in rows:
+        test = row.test_error or ("", "")
+        val = row.val_error or ("", "")
+        writer.writerow([row.model, *(v for _, v in row.values), row.seeds, row.failed, *test,
+                         *val, row.epochs or "", "" if row.epoch_seconds is None
+                         else f"{row.epoch_seconds:.3f}"])
+    return buffer.getvalue()
+
+
+def failures(runs: list[SweepRun], outcomes: list[dict]) -> list[str]:
+    """``label seed N: error`` for every run that failed."""
+    return [f"{run.label} seed {run.seed}: {result['error']}"
+            for run, result in zip(runs, outcomes) if result["status"] != "done"]
+
+
+def curves_by_configuration(runs: list[SweepRun], outcomes: list[dict]) -> dict[str, list]:
+    """label -> the metrics records of the configuration's first finished seed (for
+    :func:`lenet_xp.plots.plot_runs`)."""
+    curves = {}
+    for run, result in zip(runs, outcomes):
+        if result["status"] == "done" and run.label not in curves:
+            curves[run.label] = read_metrics(Path(run.out) / "metrics.jsonl")
+    return curves
