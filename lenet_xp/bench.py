@@ -62,6 +62,7 @@ import numpy as np
 from .backend import (THREAD_ENV_VARS, Backend, Random, blas_info, get_backend,
                       limit_cpu_threads, to_numpy)
 from .data import DeviceDataset
+from .data.distort import DISTORTION_KINDS, Distortion
 from .distributed import DataParallel, SingleProcess, create_communicator, rank_device, shard
 from .models import get_model
 from .parallel import SplitBatch, choose_split, forward_backward, split_batch_problems
@@ -105,6 +106,7 @@ class BenchConfig:
     vs_torch: bool = False
     split_batch: bool | None = None  # None: split where lenet_xp.parallel.choose_split says
     ranks: int = 1  # MPI ranks lenet_xp runs on (the benchmark runs under mpiexec -n ranks)
+    distort: str = "none"  # also time this distortion of a batch (lenet_xp.data.distort kinds)
 
     @property
     def on_cpu(self) -> bool:
@@ -149,6 +151,9 @@ class BenchConfig:
             problems.append(f"repeats must be >= 1 (got {self.repeats})")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be >= 1 (got {self.threads})")
+        if self.distort not in DISTORTION_KINDS:
+            problems.append(f"unknown distortion {self.distort!r} (choose "
+                            f"{', '.join(DISTORTION_KINDS)})")
         if self.ranks < 1:
             problems.append(f"ranks must be >= 1 (got {self.ranks})")
         if self.ranks > 1 and any(int(b) < self.ranks for b in self.batch_sizes):
@@ -289,6 +294,7 @@ class BatchResult:
     ranks: int = 1  # MPI ranks lenet_xp ran on
     one_rank: FrameworkResult | None = None  # several ranks: lenet_xp on rank 0 alone
     allreduce_us: float | None = None  # several ranks: one step's all-reduce, median µs
+    distort_ms: float | None = None  # config.distort: distorting one batch, median ms
 
     @property
     def scaling_efficiency(self) -> float | None:
@@ -305,6 +311,14 @@ class BatchResult:
             return None
         step_us = 1e6 * self.lenet_xp.epoch_seconds.median * self.batch_size / EPOCH_IMAGES
         return self.allreduce_us / step_us
+
+    @property
+    def distort_share(self) -> float | None:
+        """Distorting a batch over a lenet_xp training step (one process's step)."""
+        if self.distort_ms is None:
+            return None
+        step = self.one_rank or self.lenet_xp
+        return self.distort_ms / (1e3 * step.epoch_seconds.median * self.batch_size / EPOCH_IMAGES)
 
     @property
     def ratio(self) -> float | None:
@@ -329,7 +343,8 @@ class BatchResult:
                 "ranks": self.ranks,
                 "one_rank": self.one_rank.to_dict() if self.one_rank else None,
                 "scaling_efficiency": self.scaling_efficiency,
-                "allreduce_us": self.allreduce_us, "allreduce_share": self.allreduce_share}
+                "allreduce_us": self.allreduce_us, "allreduce_share": self.allreduce_share,
+                "distort_ms": self.distort_ms, "distort_share": self.distort_share}
 
 
 @dataclasses.dataclass
@@ -483,6 +498,18 @@ class LenetRunner:
     def close(self) -> None:
         if self.split is not None:
             self.split.close()
+
+    def distortion_milliseconds(self, distortion, random: Random, calls: int = 50) -> float:
+        """Median ms of ``distortion`` on one batch (after 5 untimed calls), on the device."""
+        images, sync, times = self.batches[0][0], self.backend.synchronize, []
+        for call in range(5 + calls):
+            sync()
+            start = time.perf_counter()
+            distortion(images, random)
+            sync()
+            if call >= 5:
+                times.append(time.perf_counter() - start)
+        return 1e3 * statistics.median(times)
 
     def allreduce_microseconds(self) -> float:
         """Median µs of one all-reduce of a step's buffer (every gradient, the loss and the
@@ -789,6 +816,10 @@ def _bench_batch_size(config: BenchConfig, comm, backend: Backend, batch_size: i
         runner.warm_up(config.warmup)
     step_alloc = lenet.step_alloc_peak_bytes()
     allreduce_us = lenet.allreduce_microseconds() if comm.size > 1 else None
+    distort_ms = None
+    if config.distort != "none" and comm.rank == 0:
+        distort_ms = lenet.distortion_milliseconds(Distortion(config.distort), Random(config.seed))
+    comm.idle_barrier()
     timings: dict[str, list[Timing]] = {runner.framework: [] for runner in [lenet, *solo]}
     for repeat in range(config.repeats):
         parts = []
@@ -812,7 +843,7 @@ def _bench_batch_size(config: BenchConfig, comm, backend: Backend, batch_size: i
         return None
     return BatchResult(batch_size, batches, results["lenet_xp"], results.get("torch"),
                        lenet.workers, ranks=comm.size, one_rank=results.get(ONE_RANK),
-                       allreduce_us=allreduce_us)
+                       allreduce_us=allreduce_us, distort_ms=distort_ms)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -904,6 +935,10 @@ def format_report(report: BenchReport) -> str:
                                  f"img/s, peak {_mib(r.torch.peak_memory_bytes)}"
                                  for r in report.results if r.torch))
     lines += _ranks_lines(report)
+    for r in report.results:
+        if r.distort_ms is not None:
+            lines.append(f"distortion {c.distort}: {r.distort_ms:.2f} ms a batch of {r.batch_size}"
+                         f" ({100 * r.distort_share:.0f} % of a training step)")
     if c.on_cpu:
         lines.append("threads: how lenet_xp used the CPU threads, BLAS N (matrix products) or "
                      "split N (each batch split across N threads, one BLAS thread each)")

@@ -95,6 +95,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="run lenet_xp data-parallel on N MPI ranks (launches mpiexec -n N; "
                              "--threads, default N, are shared out between them), PyTorch "
                              "with N threads (default: 1)")
+    parser.add_argument("--distort", default="none",
+                        choices=["none", "affine", "elastic", "affine+elastic"],
+                        help="also time distorting a batch (lenet_xp.data.distort, the recipe "
+                             "field distort) against the training step (default: none)")
     parser.add_argument("--vs-torch", action="store_true",
                         help="also run the same network in PyTorch, interleaved, and print the ratio")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -118,7 +122,8 @@ def main(argv=None) -> int:
                          batches=args.batches, epochs=args.epochs, warmup=args.warmup,
                          repeats=args.repeats, dtype=args.dtype, optimizer=args.optimizer,
                          lr=args.lr, threads=args.threads, seed=args.seed, vs_torch=args.vs_torch,
-                         split_batch=args.split_batch, ranks=args.ranks)
+                         split_batch=args.split_batch, ranks=args.ranks,
+                         distort=args.distort)
     try:
         config.validate()
         if args.ranks > 1 and launched_ranks() == 1:

@@ -263,3 +263,15 @@ def test_two_ranks_report_scaling_and_the_all_reduce(tmp_path):
     assert result["allreduce_us"] > 0 and 0 < result["allreduce_share"]
     assert done.stdout.count("scaling efficiency") == 1  # rank 0 alone reports
     assert "2 ranks × BLAS 1" in done.stdout
+
+
+def test_distortion_cost_is_timed_against_the_step():
+    report = run_benchmark(tiny_config(distort="affine+elastic"), progress=None)
+    result = report.results[0]
+    assert result.distort_ms > 0
+    step_ms = 1e3 * result.lenet_xp.epoch_seconds.median * 4 / 60000
+    assert result.distort_share == pytest.approx(result.distort_ms / step_ms)
+    assert "distortion affine+elastic:" in format_report(report)
+    assert run_benchmark(tiny_config(), progress=None).results[0].distort_ms is None
+    with pytest.raises(BenchError, match="unknown distortion 'wobble'"):
+        tiny_config(distort="wobble").validate()

@@ -2,6 +2,7 @@
 
 from . import lenet5
 from . import deep_cnn, lenet5_paper, lenet_theano
+from . import distorted
 from .registry import MODELS, ModelSpec, get_model, register
 
 __all__ = ["MODELS", "ModelSpec", "get_model", "lenet5", "register"]

@@ -1,0 +1,53 @@
+"""The zoo entries trained on distorted digits: same networks, recipes that distort, and a
+short run of each on numpy and on the simulated accelerator (the distortions on the device)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lenet_xp.backend import Random, to_numpy
+from lenet_xp.checkpoint import load_checkpoint
+from lenet_xp.experiment import RunConfig, run
+from lenet_xp.models import get_model
+from mnist_files import learnable_arrays, write_fake_mnist
+
+ENTRIES = {"lenet5_paper_distorted": ("lenet5_paper", "affine"),
+           "lenet5_elastic": ("lenet5", "elastic"),
+           "deep_cnn_elastic": ("deep_cnn", "elastic")}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("mnist")
+    write_fake_mnist(folder, learnable_arrays(n_train=160, n_test=40))
+    return folder
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_same_network_recipe_that_distorts(name):
+    base, kind = ENTRIES[name]
+    spec, plain = get_model(name), get_model(base)
+    assert spec.recipe.distort == kind and plain.recipe.distort == "none"
+    assert (spec.loss, spec.input_size, spec.normalisation) == (plain.loss, plain.input_size,
+                                                               plain.normalisation)
+    ours, theirs = spec.build(Random(3), "float64"), plain.build(Random(3), "float64")
+    assert all(np.array_equal(to_numpy(a), to_numpy(b))
+               for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()))
+
+
+@pytest.mark.parametrize("device", ["cpu", "array_api_strict:device1"])
+@pytest.mark.parametrize("name", ENTRIES)
+def test_each_entry_trains_on_distorted_batches(name, device, data_dir, tmp_path):
+    out = tmp_path / name
+    recipe = {"epochs": 1, "batch_size": 16} if name != "lenet5_paper_distorted" else {
+        "epochs": 1, "batch_size": 8, "sdlm_samples": 20}
+    result = run(RunConfig(model=name, device=device, data_dir=str(data_dir), verify=False,
+                           download=False, val_size=40, out=str(out), progress=False, plot=False,
+                           train_limit=80, recipe=recipe), log=lambda line: None)
+    assert math.isfinite(result.history[0].train_loss) and 0 <= result.test_accuracy <= 1
+    saved = load_checkpoint(out / "model.npz").meta["recipe"]
+    assert saved["distort"] == ENTRIES[name][1]  # recorded in the checkpoint
