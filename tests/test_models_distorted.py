@@ -51,3 +51,19 @@ def test_each_entry_trains_on_distorted_batches(name, device, data_dir, tmp_path
     assert math.isfinite(result.history[0].train_loss) and 0 <= result.test_accuracy <= 1
     saved = load_checkpoint(out / "model.npz").meta["recipe"]
     assert saved["distort"] == ENTRIES[name][1]  # recorded in the checkpoint
+
+
+def test_the_distortions_script_draws_what_a_model_trains_on(data_dir, tmp_path, capsys):
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "scripts" / "distortions.py"
+    spec = importlib.util.spec_from_file_location("distortions_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "d.png"
+    assert script.main(["--model", "deep_cnn_elastic", "--data-dir", str(data_dir), "--no-verify",
+                        "--count", "3", "--copies", "2", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert script.main(["--data-dir", str(data_dir), "--no-verify", "--recipe", "distort=wobble",
+                        "--out", str(out)]) == 2
+    assert "unknown distortion" in capsys.readouterr().err
+    assert script.main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
