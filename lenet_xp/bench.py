@@ -659,6 +659,9 @@ class TorchRunner:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
 
+    def close(self) -> None:
+        """Nothing to release (the twin has no worker threads)."""
+
     def _sync(self):
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device)
