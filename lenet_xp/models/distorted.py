@@ -6,8 +6,8 @@ entry                       network         distortions (each batch, fresh every
 ==========================  ==============  ===========================================
 ``lenet5_paper_distorted``  lenet5_paper    the paper's affine set: translation ±2 px,
                                             scale ±15 %, squeeze ±15 %, shear ±0.3
-``lenet5_elastic``          lenet5          Simard's elastic fields (α = 34, σ = 4)
-``deep_cnn_elastic``        deep_cnn        Simard's elastic fields (α = 34, σ = 4)
+``lenet5_elastic``          lenet5          elastic fields (α = 17, σ = 4)
+``deep_cnn_elastic``        deep_cnn        elastic fields (α = 17, σ = 4)
                                             after the ±1-pixel shift
 ==========================  ==============  ===========================================
 
@@ -40,14 +40,17 @@ LENET5_PAPER_DISTORTED = register(dataclasses.replace(
 LENET5_ELASTIC = register(dataclasses.replace(
     LENET5,
     name="lenet5_elastic",
-    recipe=LENET5.recipe.replace(epochs=30, gamma=0.9, shift=0, **SIMARD_ELASTIC),
-    description="modern LeNet-5 trained on Simard's elastic distortions (alpha 34, sigma 4)",
+    # alpha 17 (half Simard's): validation error 0.76 % against 1.09 % for 34 (seed 0, last 3 epochs)
+    recipe=LENET5.recipe.replace(epochs=30, gamma=0.9, shift=0,
+                                 **{**SIMARD_ELASTIC, "elastic_alpha": 17.0}),
+    description="modern LeNet-5 trained on elastic distortions (alpha 17, sigma 4)",
 ))
 
 DEEP_CNN_ELASTIC = register(dataclasses.replace(
     DEEP_CNN,
     name="deep_cnn_elastic",
-    recipe=DEEP_CNN.recipe.replace(**SIMARD_ELASTIC),
-    description="Saito's deep_cnn trained on Simard's elastic distortions (alpha 34, sigma 4) "
-                "after 1-pixel shifts",
+    # alpha 17: validation error 0.65 % against 0.99 % for Simard's 34 (seed 0, last 3 epochs)
+    recipe=DEEP_CNN.recipe.replace(**{**SIMARD_ELASTIC, "elastic_alpha": 17.0}),
+    description="Saito's deep_cnn trained on elastic distortions (alpha 17, sigma 4) after "
+                "1-pixel shifts",
 ))
