@@ -7,6 +7,7 @@ reports as one line naming the flag, with exit code 2.
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def int_at_least(text: str, low: int) -> int:
@@ -36,3 +37,15 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
+
+
+def recipe_setting(text: str) -> tuple[str, object]:
+    """``--recipe KEY=VALUE`` -> (key, value): VALUE as JSON where it parses (numbers, lists,
+    true/false), else as text (``distort=elastic``, ``init=gaussian:0.01``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--recipe takes KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value

@@ -296,6 +296,10 @@ class BatchResult:
     allreduce_us: float | None = None  # several ranks: one step's all-reduce, median µs
     distort_ms: float | None = None  # config.distort: distorting one batch, median ms
 
+    def step_seconds(self, result: FrameworkResult) -> float:
+        """``result``'s median seconds per training step (from its median epoch time)."""
+        return result.epoch_seconds.median * self.batch_size / EPOCH_IMAGES
+
     @property
     def scaling_efficiency(self) -> float | None:
         """T₁ / (N·T_N): 1 when N ranks are N times as fast as one (several ranks only)."""
@@ -309,16 +313,14 @@ class BatchResult:
         """The all-reduce's part of the median step time (several ranks only)."""
         if self.allreduce_us is None:
             return None
-        step_us = 1e6 * self.lenet_xp.epoch_seconds.median * self.batch_size / EPOCH_IMAGES
-        return self.allreduce_us / step_us
+        return self.allreduce_us / (1e6 * self.step_seconds(self.lenet_xp))
 
     @property
     def distort_share(self) -> float | None:
         """Distorting a batch over a lenet_xp training step (one process's step)."""
         if self.distort_ms is None:
             return None
-        step = self.one_rank or self.lenet_xp
-        return self.distort_ms / (1e3 * step.epoch_seconds.median * self.batch_size / EPOCH_IMAGES)
+        return self.distort_ms / (1e3 * self.step_seconds(self.one_rank or self.lenet_xp))
 
     @property
     def ratio(self) -> float | None:
@@ -499,17 +501,23 @@ class LenetRunner:
         if self.split is not None:
             self.split.close()
 
-    def distortion_milliseconds(self, distortion, random: Random, calls: int = 50) -> float:
-        """Median ms of ``distortion`` on one batch (after 5 untimed calls), on the device."""
-        images, sync, times = self.batches[0][0], self.backend.synchronize, []
-        for call in range(5 + calls):
+    def _median_seconds(self, work: Callable[[], object], warmup: int, calls: int) -> float:
+        """Median seconds of ``work()`` over ``calls`` timed calls after ``warmup`` untimed
+        ones, the device synchronised around each."""
+        sync, times = self.backend.synchronize, []
+        for call in range(warmup + calls):
             sync()
             start = time.perf_counter()
-            distortion(images, random)
+            work()
             sync()
-            if call >= 5:
+            if call >= warmup:
                 times.append(time.perf_counter() - start)
-        return 1e3 * statistics.median(times)
+        return statistics.median(times)
+
+    def distortion_milliseconds(self, distortion, random: Random, calls: int = 50) -> float:
+        """Median ms of ``distortion`` on one batch (after 5 untimed calls), on the device."""
+        images = self.batches[0][0]
+        return 1e3 * self._median_seconds(lambda: distortion(images, random), 5, calls)
 
     def allreduce_microseconds(self) -> float:
         """Median µs of one all-reduce of a step's buffer (every gradient, the loss and the
@@ -518,13 +526,7 @@ class LenetRunner:
         n = sum(math.prod(p.data.shape) for p in self.model.parameters().values())
         n += 1 + self.batch_size * self.num_classes
         buffer = xp.zeros((n,), dtype=self.backend.dtype(self.dtype), device=self.backend.device)
-        times = []
-        for call in range(20 + ALLREDUCE_CALLS):
-            start = time.perf_counter()
-            self.comm.allreduce(buffer)
-            if call >= 20:
-                times.append(time.perf_counter() - start)
-        return 1e6 * statistics.median(times)
+        return 1e6 * self._median_seconds(lambda: self.comm.allreduce(buffer), 20, ALLREDUCE_CALLS)
 
     def _note_memory(self) -> None:
         pool = self.backend.memory_pool_bytes()

@@ -14,12 +14,11 @@ pip install 'lenet_xp[plot]'.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import numpy as np
 
-from lenet_xp.argtypes import positive_int
+from lenet_xp.argtypes import positive_int, recipe_setting
 from lenet_xp.backend import Random
 from lenet_xp.data import DataError, IdxError, load_mnist, model_input, random_shift
 from lenet_xp.data.distort import distortion_examples
@@ -34,6 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", default="lenet5_paper_distorted", choices=sorted(MODELS),
                         help="whose recipe distorts (default: lenet5_paper_distorted)")
     parser.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
+                        type=recipe_setting,
                         help="change a recipe field, e.g. distort=elastic or elastic_alpha=60")
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: "
                                            "$LENET_XP_DATA, else ~/.cache/lenet_xp/mnist)")
@@ -43,24 +43,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="random versions of each (default: 6)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the distortions")
     parser.add_argument("--out", default="distortions.png", help="figure (default: distortions.png)")
-    args = parser.parse_args(argv)
-    args.changes = {}
-    for item in args.recipe:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--recipe takes KEY=VALUE, got {item!r}")
-        try:
-            args.changes[key] = json.loads(text)
-        except json.JSONDecodeError:
-            args.changes[key] = text
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     spec = get_model(args.model)
     try:
-        recipe = spec.recipe.replace(**args.changes)
+        recipe = spec.recipe.replace(**dict(args.recipe))
         digits = load_mnist(args.data_dir, verify=not args.no_verify,
                             download=False).train_images[:args.count]
     except (ValueError, DataError, IdxError) as exc:

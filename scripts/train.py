@@ -17,11 +17,10 @@ Flags left out take the model's default recipe (``--list-models`` shows them). W
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 
-from lenet_xp.argtypes import positive_int
+from lenet_xp.argtypes import positive_int, recipe_setting
 from lenet_xp.backend import DeviceError
 from lenet_xp.checkpoint import CheckpointError
 from lenet_xp.data import DataError
@@ -69,6 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     recipe.add_argument("--momentum", type=float, help="SGD momentum")
     recipe.add_argument("--schedule", help="constant, step, exponential or piecewise")
     recipe.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
+                        type=recipe_setting,
                         help="set any recipe field, e.g. gamma=0.5 or 'pieces=[[2,5e-4],[3,2e-4]]'")
     parser.add_argument("--threads", type=positive_int, help="CPU threads: numpy's BLAS threads, or the "
                         "threads each batch is split across (default: every core, shared out "
@@ -87,24 +87,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-plot", action="store_true", help="do not draw curves.png")
     parser.add_argument("--list-models", action="store_true", help="list the models and their recipes, then exit")
     args = parser.parse_args(argv)
-    args.recipe_overrides = _recipe_overrides(parser, args)
+    args.recipe_overrides = _recipe_overrides(args)
     args.config_changes = _config_changes(args)
     if args.resume is not None and args.out is not None:
         parser.error("--resume continues in the checkpoint's own folder: leave out --out")
     return args
 
 
-def _recipe_overrides(parser, args) -> dict:
+def _recipe_overrides(args) -> dict:
     overrides = {field: getattr(args, flag) for flag, field in RECIPE_FLAGS.items()
                  if getattr(args, flag) is not None}
-    for item in args.recipe:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--recipe takes KEY=VALUE, got {item!r}")
-        try:
-            overrides[key] = json.loads(text)
-        except json.JSONDecodeError:
-            overrides[key] = text
+    overrides.update(args.recipe)
     return overrides
 
 
