@@ -252,7 +252,7 @@ def _percent(pair) -> str:
 def markdown_table(grid: Grid, rows: list[Row]) -> str:
     """The results as a Markdown table: test and last validation error in %, mean ± std."""
     keys = list(grid.grid)
-    head = ["model", *keys, "seeds", "test error %", "val error %", "epochs", "s/epoch"]
+    head = ["model", *keys, "seeds", "test error %", "val error %", "epochs run", "s/epoch"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     best = min((r.test_error[0] for r in rows if r.test_error), default=None)
     for row in rows:
@@ -272,7 +272,7 @@ def csv_table(grid: Grid, rows: list[Row]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", *grid.grid, "seeds", "failed", "test_error_mean", "test_error_std",
-                     "val_error_mean", "val_error_std", "epochs", "epoch_seconds"])
+                     "val_error_mean", "val_error_std", "epochs_run", "epoch_seconds"])
     for row in rows:
         test = row.test_error or ("", "")
         val = row.val_error or ("", "")

@@ -19,6 +19,7 @@ import argparse
 import concurrent.futures
 import datetime
 import sys
+import textwrap
 from pathlib import Path
 
 from lenet_xp.backend import available_cores
@@ -110,7 +111,8 @@ def main(argv=None) -> int:
     print("\n" + table)
     curves = curves_by_configuration(runs, outcomes)
     if curves and not args.no_plot:
-        plot_runs(curves, out / "curves.png", title=f"sweep {grid.name}: {grid.description}")
+        title = textwrap.fill(f"sweep {grid.name}: {grid.description}", 90)  # fits the figure
+        plot_runs(curves, out / "curves.png", title=title)
     print(f"wrote {out / 'results.md'}, {out / 'results.csv'}"
           + (f", {out / 'curves.png'}" if curves and not args.no_plot else ""))
     failed = failures(runs, outcomes)

@@ -110,7 +110,7 @@ def test_a_sweep_on_two_workers_tabulates_skips_and_reports_failures(data_dir, t
               for s in (0, 1)]
     assert float(good["test_error_mean"]) == pytest.approx(statistics.fmean(errors))
     assert float(good["test_error_std"]) == pytest.approx(statistics.stdev(errors))
-    assert good["epochs"] == "2" and bad["test_error_mean"] == ""
+    assert good["epochs_run"] == "2" and bad["test_error_mean"] == ""
     table = (out / "results.md").read_text(encoding="utf-8")
     assert "| lenet5 | 0.002 | 2 |" in table and "2 failed" in table
     assert (out / "curves.png").stat().st_size > 0
