@@ -1,11 +1,15 @@
-"""Data augmentation on device batches: random whole-pixel shifts (random distortions are in
-:mod:`lenet_xp.data.distort`)."""
+"""Data augmentation on device batches: random whole-pixel shifts, here, and the random affine
+and elastic distortions of :mod:`lenet_xp.data.distort`, re-exported so that one module offers
+every augmentation."""
 
 from __future__ import annotations
 
 from array_api_compat import array_namespace
 
 from lenet_xp.backend import Random
+from lenet_xp.data.distort import Distortion, elastic, elastic_field, random_affine, warp
+
+__all__ = ["Distortion", "elastic", "elastic_field", "random_affine", "random_shift", "warp"]
 
 
 def random_shift(images, max_shift: int, random: Random, groups: int = 8):
