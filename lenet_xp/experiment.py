@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import __version__
+from ._version import __version__
 from .backend import Random, available_cores, get_backend, limit_cpu_threads
 from .data import prepare_mnist, random_shift, resolve_data_dir
 from .distributed import DataParallel, create_communicator, rank_device
