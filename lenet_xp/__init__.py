@@ -1,9 +1,16 @@
-"""lenet_xp: LeNet-5 and friends with hand-written backward passes on the Python array API."""
+"""lenet_xp: LeNet-5 and friends with hand-written backward passes on the Python array API.
 
-from . import init, layers, losses, optim
+The package is layered in tiers, each importing only from the ones below it (README,
+"Layout"): ``backend`` · ``init``, ``losses``, ``layers``, ``optim``, ``gradcheck`` ·
+``data`` · ``models`` · ``runs`` · ``training`` · ``tools`` · ``cli``.
+"""
+
+from . import _moved, init, layers, losses, optim
 from ._version import __version__
 from .backend import Backend, DeviceError, Random, get_backend, to_numpy
-from .inference import TrainedModel, load_model
+from .tools.inference import TrainedModel, load_model
+
+_moved.install()
 
 __all__ = ["Backend", "DeviceError", "Random", "TrainedModel", "get_backend", "init", "layers",
            "load_model", "losses", "optim", "to_numpy"]

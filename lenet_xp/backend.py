@@ -126,7 +126,7 @@ def limit_cpu_threads(threads: int) -> None:
     threads, for the rest of the process.
 
     Resizes the running BLAS pool with ``threadpoolctl`` and sets :data:`THREAD_ENV_VARS` for
-    libraries not loaded yet. One thread is what :class:`lenet_xp.parallel.SplitBatch` wants
+    libraries not loaded yet. One thread is what :class:`lenet_xp.training.split_batch.SplitBatch` wants
     per worker.
     """
     global _THREAD_LIMITS

@@ -12,7 +12,7 @@ epoch (extrapolated from the timed batches), training and inference images per s
 peak memory. Progress goes to stderr, the table to stdout. With --ranks N the benchmark
 launches itself on N MPI ranks (mpiexec -n N): lenet_xp's step is data-parallel across them,
 and it also reports one rank alone (the scaling efficiency) and the all-reduce per step;
-PyTorch gets N threads. See lenet_xp/bench.py for details.
+PyTorch gets N threads. See lenet_xp/tools/bench/ for details.
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ def _batch_sizes(text: str) -> list[int]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from lenet_xp.argtypes import non_negative_int, positive_float, positive_int
+    from lenet_xp.cli.argtypes import non_negative_int, positive_float, positive_int
     from lenet_xp.models import MODELS
-    from lenet_xp.recipe import OPTIMIZERS
+    from lenet_xp.models.recipe import OPTIMIZERS
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -87,7 +87,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "default: the libraries' own")
     parser.add_argument("--split-batch", action=argparse.BooleanOptionalAction,
                         help="split each lenet_xp batch across the --threads threads, one BLAS "
-                             "thread each (lenet_xp.parallel.SplitBatch), or never; default: "
+                             "thread each (lenet_xp.training.split_batch.SplitBatch), or never; default: "
                              "split where every thread gets at least 64 images (batch 128 and "
                              "up with 2 threads), else BLAS threads. PyTorch keeps its "
                              "--threads intra-op threads")
@@ -97,7 +97,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "with N threads (default: 1)")
     parser.add_argument("--distort", default="none",
                         choices=["none", "affine", "elastic", "affine+elastic"],
-                        help="also time distorting a batch (lenet_xp.data.distort, the recipe "
+                        help="also time distorting a batch (lenet_xp.data.augment, the recipe "
                              "field distort) against the training step (default: none)")
     parser.add_argument("--vs-torch", action="store_true",
                         help="also run the same network in PyTorch, interleaved, and print the ratio")
@@ -114,8 +114,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     from lenet_xp.backend import DeviceError
-    from lenet_xp.bench import BenchConfig, BenchError, format_report, run_benchmark
-    from lenet_xp.distributed import abort_all, launch_command, launched_rank, launched_ranks
+    from lenet_xp.cli.mpi_launch import launch_command
+    from lenet_xp.tools.bench import BenchConfig, BenchError, format_report, run_benchmark
+    from lenet_xp.training.communicators import abort_all, launched_rank, launched_ranks
 
     config = BenchConfig(model=args.model, device=args.device,
                          batch_sizes=tuple(dict.fromkeys(args.batch_sizes)),

@@ -18,13 +18,13 @@ import sys
 
 import numpy as np
 
-from lenet_xp.argtypes import positive_int, recipe_setting
 from lenet_xp.backend import Random
+from lenet_xp.cli.argtypes import positive_int, recipe_setting
 from lenet_xp.data import DataError, IdxError, load_mnist, model_input, random_shift
-from lenet_xp.data.distort import distortion_examples
+from lenet_xp.data.augment import distortion_examples
 from lenet_xp.models import MODELS, get_model
-from lenet_xp.plots import plot_distortions
-from lenet_xp.recipe import make_distortion
+from lenet_xp.models.recipe import make_distortion
+from lenet_xp.tools.plots import plot_distortions
 
 
 def parse_args(argv=None) -> argparse.Namespace:

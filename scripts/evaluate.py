@@ -19,10 +19,10 @@ import json
 import sys
 
 from lenet_xp.backend import DeviceError
-from lenet_xp.checkpoint import CheckpointError
 from lenet_xp.data import DataError, load_mnist
-from lenet_xp.evaluation import evaluate_model, report, write_figures
-from lenet_xp.inference import load_model
+from lenet_xp.runs.checkpoint import CheckpointError
+from lenet_xp.tools.evaluation import evaluate_model, report, write_figures
+from lenet_xp.tools.inference import load_model
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -7,8 +7,8 @@
     python scripts/plot.py runs/lenet5 --compare --title "LeNet-5, one run"
 
 Each RUN_DIR must hold the run's metrics.jsonl. One RUN_DIR gives its loss and error curves
-(lenet_xp.plots.plot_learning_curves); several, or --compare, give one figure of their
-validation and training error per epoch (lenet_xp.plots.plot_runs). Needs matplotlib:
+(lenet_xp.runs.curves.plot_learning_curves); several, or --compare, give one figure of their
+validation and training error per epoch (lenet_xp.runs.curves.plot_runs). Needs matplotlib:
 pip install 'lenet_xp[plot]'.
 """
 
@@ -18,8 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from lenet_xp.plots import plot_learning_curves, plot_runs, read_metrics
-from lenet_xp.run_folder import CURVES, METRICS
+from lenet_xp.runs.curves import plot_learning_curves, plot_runs
+from lenet_xp.runs.folder import CURVES, METRICS
+from lenet_xp.runs.metrics import read_metrics
 
 COMPARISON_FILE = "runs_comparison.png"
 

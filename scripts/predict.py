@@ -21,10 +21,10 @@ import json
 import sys
 from pathlib import Path
 
-from lenet_xp.argtypes import positive_int
 from lenet_xp.backend import DeviceError
-from lenet_xp.checkpoint import CheckpointError
-from lenet_xp.inference import load_model
+from lenet_xp.cli.argtypes import positive_int
+from lenet_xp.runs.checkpoint import CheckpointError
+from lenet_xp.tools.inference import load_model
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
                   ".ppm", ".pnm"}
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     if args.show:
         shown = [result for result in results if result.error is None]
         try:
-            from lenet_xp.plots import plot_prediction
+            from lenet_xp.tools.plots import plot_prediction
 
             for result, path in zip(shown, show_paths(args.show, len(shown))):
                 plot_prediction(result.digit, result.top, path, score_name=model.score_name,

@@ -10,7 +10,7 @@ Runs go to OUT/<model>-<key=value...>-seed<N> (OUT defaults to runs/sweeps/<grid
 on one CPU thread; a run whose model.npz exists is kept and skipped, so a sweep that stopped
 continues where it was. A run that fails is reported and the others go on (exit code 1).
 Writes OUT/results.md, OUT/results.csv and OUT/curves.png (validation error per epoch of
-each configuration's first seed). Grid files: see lenet_xp/sweep.py and sweeps/.
+each configuration's first seed). Grid files: see lenet_xp/tools/sweep.py and sweeps/.
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ import textwrap
 from pathlib import Path
 
 from lenet_xp.backend import available_cores
-from lenet_xp.bench import machine_info
-from lenet_xp.distributed import launched_ranks
-from lenet_xp.plots import plot_runs
-from lenet_xp.sweep import (GridError, csv_table, curves_by_configuration, failures, is_finished,
-                            load_grid, markdown_table, plan, run_one, summarise)
+from lenet_xp.runs.curves import plot_runs
+from lenet_xp.tools.bench import machine_info
+from lenet_xp.tools.sweep import (GridError, csv_table, curves_by_configuration, failures,
+                                  is_finished, load_grid, markdown_table, plan, run_one, summarise)
+from lenet_xp.training.communicators import launched_ranks
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from lenet_xp.argtypes import positive_int
+    from lenet_xp.cli.argtypes import positive_int
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

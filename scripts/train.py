@@ -20,16 +20,16 @@ import argparse
 import subprocess
 import sys
 
-from lenet_xp.argtypes import positive_int, recipe_setting
 from lenet_xp.backend import DeviceError
-from lenet_xp.checkpoint import CheckpointError
+from lenet_xp.cli.argtypes import positive_int, recipe_setting
+from lenet_xp.cli.mpi_launch import launch_command, without_option
 from lenet_xp.data import DataError
-from lenet_xp.distributed import (abort_all, launch_command, launched_rank,
-                                  launched_ranks, without_option)
-from lenet_xp.experiment import RunConfig, run
 from lenet_xp.models import MODELS
-from lenet_xp.resume import resume_run
-from lenet_xp.train import TrainingDiverged
+from lenet_xp.runs.checkpoint import CheckpointError
+from lenet_xp.training.communicators import abort_all, launched_rank, launched_ranks
+from lenet_xp.training.experiment import RunConfig, run
+from lenet_xp.training.loop import TrainingDiverged
+from lenet_xp.training.resume import resume_run
 
 # flag -> Recipe field, for the flags that override one field of the model's recipe
 RECIPE_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr",

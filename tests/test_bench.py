@@ -1,4 +1,4 @@
-"""The benchmark tool (lenet_xp/bench.py, scripts/bench.py) on tiny sizes: logic, not speed."""
+"""The benchmark tool (lenet_xp/tools/bench/, scripts/bench.py) on tiny sizes: logic, not speed."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet_xp import bench
+from lenet_xp.tools import bench
+from lenet_xp.tools.bench import autograd_twin
 from lenet_xp.backend import DeviceError, Random, get_backend
-from lenet_xp.bench import BenchConfig, BenchError, Spread, Timing, format_report, run_benchmark
+from lenet_xp.tools.bench import BenchConfig, BenchError, Spread, Timing, format_report, run_benchmark
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 TINY = ["--batch-size", "4", "--batches", "2", "--warmup", "1", "--repeats", "2", "--quiet"]
@@ -113,7 +114,7 @@ def test_bad_flags_exit_non_zero(script, flags, capsys):
 def test_bad_device_or_missing_twin_exits_2_with_the_reason(script, monkeypatch, capsys):
     assert script.main(TINY + ["--device", "tpu"]) == 2
     assert "unknown device" in capsys.readouterr().err
-    monkeypatch.setattr(bench, "TORCH_TWINS", {})
+    monkeypatch.setattr(autograd_twin, "TORCH_TWINS", {})
     assert script.main(TINY + ["--vs-torch"]) == 2
     assert "no PyTorch twin" in capsys.readouterr().err
 
@@ -213,7 +214,7 @@ def test_torch_twin_trains_like_lenet5(optimizer, torch_one_thread):
     torch = torch_one_thread
     config = tiny_config(vs_torch=True, optimizer=optimizer, lr=0.01)
     lenet = bench.LenetRunner(config, get_backend("cpu"), 8, Random(0), pool_batches=2)
-    twin = bench.TorchRunner(torch, torch.device("cpu"), config, twin_of=lenet)
+    twin = bench.TorchAutogradTwin(torch, torch.device("cpu"), config, twin_of=lenet)
     for step in range(3):
         batch = step % 2
         ours = float(lenet._step(*lenet.batches[batch]))
@@ -225,7 +226,7 @@ def test_torch_twin_trains_like_lenet5(optimizer, torch_one_thread):
 # On MPI ranks (--ranks N)
 
 needs_mpi = pytest.mark.skipif(
-    __import__("lenet_xp.distributed", fromlist=["mpiexec"]).mpiexec() is None
+    __import__("lenet_xp.cli.mpi_launch", fromlist=["mpiexec"]).mpiexec() is None
     or not importlib.util.find_spec("mpi4py"),
     reason="needs mpi4py and mpiexec: pip install 'lenet_xp[mpi]'")
 

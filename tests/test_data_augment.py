@@ -8,7 +8,7 @@ import pytest
 
 from lenet_xp.backend import Random, get_backend, to_numpy
 from lenet_xp.data import random_shift
-from lenet_xp.data.distort import (
+from lenet_xp.data.augment import (
     DISTORTION_KINDS,
     FIELD_SPACING_FROM,
     Distortion,

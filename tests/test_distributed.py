@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet_xp.checkpoint import load_checkpoint
-from lenet_xp.distributed import (SingleProcess, create_communicator, launched_ranks, mpiexec,
-                                  shard, without_option)
+from lenet_xp.cli.mpi_launch import mpiexec, without_option
+from lenet_xp.runs.checkpoint import load_checkpoint
+from lenet_xp.training.communicators import SingleProcess, create_communicator, launched_ranks
+from lenet_xp.training.data_parallel import shard
 from mnist_files import learnable_arrays, write_fake_mnist
 
 TRAIN = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
@@ -113,8 +114,8 @@ def test_two_ranks_on_the_simulated_accelerator_then_resume(data_dir, tmp_path):
 # Rank 1 fails in epoch 3: it raises (FAULT=raise) or is killed with SIGKILL (FAULT=kill).
 FAULTY_RANK = """
 import os, runpy, signal, sys
-import lenet_xp.train as train
-from lenet_xp.distributed import launched_rank
+import lenet_xp.training.loop as train
+from lenet_xp.training.communicators import launched_rank
 epoch_of = train.train_epoch
 calls = []
 def faulty(*args, **kwargs):

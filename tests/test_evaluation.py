@@ -1,4 +1,4 @@
-"""scripts/evaluate.py and lenet_xp.evaluation: the training run's own test figure, the
+"""scripts/evaluate.py and lenet_xp.tools.evaluation: the training run's own test figure, the
 confusion matrix and per-class accuracy, JSON, figures; and scripts/predict.py."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lenet_xp.evaluation import Evaluation
-from lenet_xp.experiment import RunConfig, run
+from lenet_xp.tools.evaluation import Evaluation
+from lenet_xp.training.experiment import RunConfig, run
 from mnist_files import learnable_arrays, write_fake_mnist
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 import lenet_xp
-from lenet_xp.checkpoint import CheckpointError
+from lenet_xp.runs.checkpoint import CheckpointError
 from lenet_xp.data import load_mnist
-from lenet_xp.experiment import RunConfig, run
+from lenet_xp.training.experiment import RunConfig, run
 from lenet_xp.losses import MAPLoss, RBFCrossEntropy, SoftmaxCrossEntropy
 from mnist_files import learnable_arrays, write_fake_mnist
 

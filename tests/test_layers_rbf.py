@@ -12,7 +12,7 @@ from lenet_xp.gradcheck import check_backward, check_curvature
 from lenet_xp.layers import EuclideanRBF
 from lenet_xp.models.digit_bitmaps import (digit_bitmap_rows, load_digit_bitmaps,
                                            parse_digit_bitmaps, render_digit_bitmaps)
-from lenet_xp.plots import plot_digit_bitmaps
+from lenet_xp.tools.plots import plot_digit_bitmaps
 
 from layer_cases import RBF_PROTOTYPES
 

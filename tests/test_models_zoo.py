@@ -13,7 +13,7 @@ from lenet_xp.models import MODELS, get_model
 from lenet_xp.models.digit_bitmaps import load_digit_bitmaps
 from lenet_xp.models.lenet5_paper import C3_TABLE
 from lenet_xp.optim import SDLM
-from lenet_xp.recipe import make_optimizer, make_schedule
+from lenet_xp.models.recipe import make_optimizer, make_schedule
 
 from layer_cases import FrozenMaskRandom
 

@@ -13,8 +13,8 @@ from lenet_xp.gradcheck import assert_close, numerical_jacobian
 from lenet_xp.layers import Conv2d, Flatten, Linear, Parameter, ScaledTanh, Sequential, Subsample2d
 from lenet_xp.losses import MAPLoss, MeanSquaredError, SoftmaxCrossEntropy
 from lenet_xp.optim import SDLM, schedules
-from lenet_xp.recipe import Recipe, make_optimizer
-from lenet_xp.train import evaluate, fit
+from lenet_xp.models.recipe import Recipe, make_optimizer
+from lenet_xp.training.loop import evaluate, fit
 
 
 def _tiny_network(backend):

@@ -10,7 +10,8 @@ from lenet_xp.layers import Dropout, Linear, ReLU, Sequential
 from lenet_xp.losses import SoftmaxCrossEntropy
 from lenet_xp.models import get_model
 from lenet_xp.optim import SGD
-from lenet_xp.parallel import SPLIT_MIN_SLICE, SplitBatch, choose_split, forward_backward
+from lenet_xp.training.split_batch import SPLIT_MIN_SLICE, SplitBatch, choose_split
+from lenet_xp.training.step import forward_backward
 
 
 def _lenet5_batch(backend, n: int, seed: int = 0):

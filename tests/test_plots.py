@@ -1,4 +1,4 @@
-"""lenet_xp.plots and scripts/plot.py: every figure is a real PNG with its titles, labels and
+"""lenet_xp.tools.plots, lenet_xp.runs.curves and scripts/plot.py: every figure is a real PNG with its titles, labels and
 legends, edge cases draw, files appear atomically, and the script's errors are one line."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ pytest.importorskip("matplotlib")
 from matplotlib.image import imread  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from lenet_xp import plots  # noqa: E402
+from lenet_xp.canvas import save_figure  # noqa: E402
+from lenet_xp.runs import curves, metrics  # noqa: E402
+from lenet_xp.tools import plots  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "plot.py"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -64,7 +66,7 @@ def test_read_metrics_gives_the_records_in_file_order(tmp_path):
     path = tmp_path / "metrics.jsonl"
     records = epoch_records(3)
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n\n")
-    assert plots.read_metrics(path) == records
+    assert metrics.read_metrics(path) == records
 
 
 @pytest.mark.parametrize("bad, message", [('{"event": "epoch", "epoch": 1', "not valid JSON"),
@@ -73,16 +75,16 @@ def test_read_metrics_names_file_and_line_of_a_bad_line(tmp_path, bad, message):
     path = tmp_path / "metrics.jsonl"
     path.write_text(json.dumps(epoch_records(1)[0]) + "\n\n" + bad + "\n")
     with pytest.raises(ValueError, match=f"metrics.jsonl:3: {message}"):
-        plots.read_metrics(path)
+        metrics.read_metrics(path)
 
 
 # ---- learning curves and run comparisons ------------------------------------------------------
 
 def test_learning_curves_show_loss_and_error_on_log_scales_with_the_test_error(tmp_path):
-    written = plots.plot_learning_curves(epoch_records(), tmp_path / "curves.png")
+    written = curves.plot_learning_curves(epoch_records(), tmp_path / "curves.png")
     assert_png(tmp_path / "curves.png", written, width=(900, 1100), height=(350, 450))
 
-    fig = plots._learning_curves_figure(epoch_records(), title=None)
+    fig = curves._learning_curves_figure(epoch_records(), title=None)
     loss_ax, error_ax = fig.axes
     assert loss_ax.get_yscale() == error_ax.get_yscale() == "log"
     assert loss_ax.get_title() == "(a) loss" and error_ax.get_title() == "(b) error rate"
@@ -94,7 +96,7 @@ def test_learning_curves_show_loss_and_error_on_log_scales_with_the_test_error(t
     assert np.allclose(train.get_ydata()[0], 3.6) and np.allclose(val.get_ydata()[-1], 0.7)
     assert np.allclose(test.get_ydata(), 0.75)
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend == [plots.TRAIN_LABEL, plots.VAL_LABEL, "test, after 10 epochs: 0.75 %"]
+    assert legend == [curves.TRAIN_LABEL, curves.VAL_LABEL, "test, after 10 epochs: 0.75 %"]
     everything = texts(fig)
     assert "Learning curves (10 epochs)" in everything
     # plain error ticks (0.7 % to 3.6 %: a step finer than 1-2-5), not 10^0
@@ -104,26 +106,26 @@ def test_learning_curves_show_loss_and_error_on_log_scales_with_the_test_error(t
 
 def test_learning_curves_of_one_epoch_without_validation_or_test(tmp_path):
     records = epoch_records(1, validation=False, test=None) + [{"event": "resumed"}]
-    fig = plots._learning_curves_figure(records, title="quick check")
+    fig = curves._learning_curves_figure(records, title="quick check")
     assert fig.get_suptitle() == "quick check"
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == [plots.TRAIN_LABEL]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [curves.TRAIN_LABEL]
     assert list(fig.axes[1].get_xticks()) == [1]
     low, high = fig.axes[1].get_ylim()
     assert low < 3.6 < high and any(low <= t <= high for t in fig.axes[1].get_yticks())
-    assert_png(tmp_path / "one.png", plots.plot_learning_curves(records, tmp_path / "one.png"))
+    assert_png(tmp_path / "one.png", curves.plot_learning_curves(records, tmp_path / "one.png"))
 
 
 def test_learning_curves_need_an_epoch_record(tmp_path):
     with pytest.raises(ValueError, match="no epoch records"):
-        plots.plot_learning_curves(epoch_records(0), tmp_path / "curves.png")
+        curves.plot_learning_curves(epoch_records(0), tmp_path / "curves.png")
     assert not list(tmp_path.iterdir())
 
 
 def test_runs_are_compared_by_error_with_their_test_errors_in_the_legend(tmp_path):
     runs = {"lenet5": epoch_records(), "paper": epoch_records(20, 5.0, 1.0, test=1.1),
             "no validation": epoch_records(5, validation=False, test=None)}
-    assert_png(tmp_path / "runs.png", plots.plot_runs(runs, tmp_path / "runs.png"))
-    fig = plots._runs_figure(runs, title=None)
+    assert_png(tmp_path / "runs.png", curves.plot_runs(runs, tmp_path / "runs.png"))
+    fig = curves._runs_figure(runs, title=None)
     ax = fig.axes[0]
     assert ax.get_yscale() == "log" and ax.get_xlabel() == "epoch" and "error, %" in ax.get_ylabel()
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -135,7 +137,7 @@ def test_runs_are_compared_by_error_with_their_test_errors_in_the_legend(tmp_pat
     assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
     assert "Validation (solid) and training (dashed)" in fig.get_suptitle()
     with pytest.raises(ValueError, match="run 'empty': no epoch records"):
-        plots.plot_runs({"lenet5": epoch_records(), "empty": []}, tmp_path / "bad.png")
+        curves.plot_runs({"lenet5": epoch_records(), "empty": []}, tmp_path / "bad.png")
 
 
 # ---- evaluation figures -----------------------------------------------------------------------
@@ -228,7 +230,7 @@ def test_feature_maps_have_a_labelled_row_per_layer(tmp_path):
             ("C5", rng.random((120, 1, 1)))]
     image = rng.random((28, 28))
     fig = plots._feature_maps_figure(image, maps, title=None, max_maps=16)
-    assert_png(tmp_path / "maps.png", plots._save(fig, tmp_path / "maps.png"))  # (drawn once)
+    assert_png(tmp_path / "maps.png", save_figure(fig, tmp_path / "maps.png"))  # (drawn once)
     rows = [sub.get_suptitle() for sub in fig.subfigs]
     assert rows == ["input: 28×28", "C1: 6 maps of 28×28", "S2: 6 maps of 14×14",
                     "C3: 16 maps of 10×10", "S4: 16 maps of 5×5",
@@ -285,15 +287,15 @@ def test_distortions_put_the_originals_first(tmp_path):
 
 def test_figures_are_written_atomically_and_leave_no_temporary_files(tmp_path):
     path = tmp_path / "figures" / "curves.png"  # folders are created
-    plots.plot_learning_curves(epoch_records(3), path)
+    curves.plot_learning_curves(epoch_records(3), path)
     first = path.read_bytes()
-    plots.plot_learning_curves(epoch_records(4), path)
+    curves.plot_learning_curves(epoch_records(4), path)
     assert path.read_bytes() != first and [p.name for p in path.parent.iterdir()] == ["curves.png"]
     # a failed write keeps the old file and removes its temporary file
     broken = tmp_path / "figures" / "curves.xyz"
     broken.write_bytes(b"old")
     with pytest.raises(ValueError, match="xyz"):
-        plots.plot_learning_curves(epoch_records(3), broken)
+        curves.plot_learning_curves(epoch_records(3), broken)
     assert broken.read_bytes() == b"old"
     assert sorted(p.name for p in path.parent.iterdir()) == ["curves.png", "curves.xyz"]
 
@@ -307,10 +309,10 @@ def test_without_matplotlib_every_figure_says_what_to_install(monkeypatch, tmp_p
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install 'lenet_xp\[plot\]'"):
-        plots.plot_learning_curves(epoch_records(2), tmp_path / "curves.png")
+        curves.plot_learning_curves(epoch_records(2), tmp_path / "curves.png")
     assert not list(tmp_path.iterdir())
     (tmp_path / "metrics.jsonl").write_text('{"event": "test"}\n')
-    assert plots.read_metrics(tmp_path / "metrics.jsonl") == [{"event": "test"}]  # no matplotlib needed
+    assert metrics.read_metrics(tmp_path / "metrics.jsonl") == [{"event": "test"}]  # no matplotlib needed
 
 
 # ---- scripts/plot.py --------------------------------------------------------------------------

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet_xp.checkpoint import CheckpointError, load_checkpoint
-from lenet_xp.experiment import RunConfig, run
-from lenet_xp.resume import resume_run
-from lenet_xp.run_folder import RunFolder
+from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint
+from lenet_xp.training.experiment import RunConfig, run
+from lenet_xp.training.resume import resume_run
+from lenet_xp.runs.folder import RunFolder
 from mnist_files import learnable_arrays, write_fake_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +139,7 @@ def _train_args(data_dir, out, epochs=4):
 # and its checkpoint is not.
 DIE_BEFORE_CHECKPOINT = """
 import os, sys, runpy
-from lenet_xp.run_folder import RunFolder
+from lenet_xp.runs.folder import RunFolder
 save = RunFolder.save_checkpoint
 def die_at_epoch_3(self, model, meta, optimizer, groups):
     if meta["epoch"] == 3:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from lenet_xp import plots, run_folder
-from lenet_xp.run_folder import DRAW_EVERY, RunFolder
-from lenet_xp.train import EpochStats
+from lenet_xp.runs import curves
+from lenet_xp.runs import folder as run_folder
+from lenet_xp.runs.folder import DRAW_EVERY, RunFolder
+from lenet_xp.training.state import EpochStats
 
 
 def _stats(epoch):
@@ -29,7 +30,7 @@ def test_curves_are_redrawn_when_training_outlasts_drawing(tmp_path, monkeypatch
         clock.now += 1.0  # each drawing takes 1 s
 
     monkeypatch.setattr(run_folder.time, "perf_counter", clock)
-    monkeypatch.setattr(plots, "plot_learning_curves", draw)
+    monkeypatch.setattr(curves, "plot_learning_curves", draw)
     folder = RunFolder(tmp_path, log=lambda line: None)
     folder.restart([])
     assert drawn == [], "nothing to draw yet"
@@ -54,7 +55,7 @@ def test_without_matplotlib_the_run_goes_on_and_says_so(tmp_path, monkeypatch):
     def missing(*args, **kwargs):
         raise ImportError("lenet_xp.plots needs matplotlib: pip install 'lenet_xp[plot]'")
 
-    monkeypatch.setattr(plots, "plot_learning_curves", missing)
+    monkeypatch.setattr(curves, "plot_learning_curves", missing)
     told = []
     folder = RunFolder(tmp_path, log=told.append)
     folder.restart([])

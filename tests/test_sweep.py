@@ -1,4 +1,4 @@
-"""Sweeps (lenet_xp/sweep.py, scripts/sweep.py): grid files, the runs they expand to, a sweep
+"""Sweeps (lenet_xp/tools/sweep.py, scripts/sweep.py): grid files, the runs they expand to, a sweep
 on worker processes and on MPI ranks, skipping finished runs, reporting a failed one."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from lenet_xp.distributed import mpiexec
-from lenet_xp.plots import read_metrics
-from lenet_xp.sweep import GridError, load_grid, parse_grid, plan
+from lenet_xp.cli.mpi_launch import mpiexec
+from lenet_xp.runs.metrics import read_metrics
+from lenet_xp.tools.sweep import GridError, load_grid, parse_grid, plan
 from mnist_files import learnable_arrays, write_fake_mnist
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "sweep.py"

@@ -12,8 +12,8 @@ from lenet_xp.data import DeviceDataset
 from lenet_xp.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from lenet_xp.losses import SoftmaxCrossEntropy
 from lenet_xp.optim import Adam, schedules
-from lenet_xp.parallel import SplitBatch
-from lenet_xp.train import TrainingDiverged, evaluate, fit
+from lenet_xp.training.loop import TrainingDiverged, evaluate, fit
+from lenet_xp.training.split_batch import SplitBatch
 
 
 def _stripes(backend, n=256, seed=0):

@@ -24,7 +24,7 @@ from __future__ import annotations
 from ..backend import Random
 from ..layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from ..losses import SoftmaxCrossEntropy
-from ..recipe import Recipe
+from .recipe import Recipe
 from .registry import ModelSpec, register
 
 #: (output maps, padding) of the six 3×3 convolutions, as in ``deep_convnet.py``.

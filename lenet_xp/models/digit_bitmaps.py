@@ -9,7 +9,7 @@ of 84, so every two prototypes are at least 4·13 = 52 apart in squared distance
     >>> print(render_digit_bitmaps())        # the ten bitmaps side by side, as text
     >>> load_digit_bitmaps().shape           # (10, 84), +1 ink, −1 background
 
-As a figure (needs matplotlib): ``lenet_xp.plots.plot_digit_bitmaps(load_digit_bitmaps(), path)``.
+As a figure (needs matplotlib): ``lenet_xp.tools.plots.plot_digit_bitmaps(load_digit_bitmaps(), path)``.
 """
 
 from __future__ import annotations

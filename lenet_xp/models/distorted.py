@@ -1,4 +1,4 @@
-"""The zoo's networks trained on distorted digits (:mod:`lenet_xp.data.distort`): each entry
+"""The zoo's networks trained on distorted digits (:mod:`lenet_xp.data.augment`): each entry
 is an existing network with a recipe that distorts every training batch on the device.
 
 ==========================  ==============  ===========================================

@@ -22,7 +22,7 @@ from __future__ import annotations
 from ..backend import Random
 from ..layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from ..losses import SoftmaxCrossEntropy
-from ..recipe import Recipe
+from .recipe import Recipe
 from .registry import ModelSpec, register
 
 

@@ -63,7 +63,7 @@ from ..backend import Random
 from ..layers import (Conv2d, EuclideanRBF, Flatten, Linear, ScaledTanh, Sequential, Sigmoid,
                       Subsample2d)
 from ..losses import MAPLoss, RBFCrossEntropy
-from ..recipe import Recipe
+from .recipe import Recipe
 from .registry import ModelSpec, register
 
 #: Table I of the paper: which of S2's 6 maps (columns) feed each of C3's 16 maps (rows).

@@ -23,7 +23,7 @@ from .. import init as initializers
 from ..backend import Random
 from ..layers import Conv2d, Flatten, Linear, MaxPool2d, Sequential, Tanh
 from ..losses import SoftmaxCrossEntropy
-from ..recipe import Recipe
+from .recipe import Recipe
 from .registry import ModelSpec, register
 
 

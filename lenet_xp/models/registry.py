@@ -8,7 +8,7 @@ from typing import Callable
 
 from ..backend import Random
 from ..layers import Sequential
-from ..recipe import Recipe
+from .recipe import Recipe
 
 
 @dataclasses.dataclass(frozen=True)

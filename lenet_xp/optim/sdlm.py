@@ -33,7 +33,7 @@ losses are means over the batch, and that makes the two parts scale differently:
   η_batch · (largest eigenvalue of the preconditioned Hessian) stays below 2).
 
 Hence ``lr_scale``: the step is ``lr · lr_scale / (μ + h)``; with ``lr_scale = B`` (what the
-``sdlm`` entry of :data:`lenet_xp.recipe.OPTIMIZERS` passes, the recipe's batch size) the
+``sdlm`` entry of :data:`lenet_xp.models.recipe.OPTIMIZERS` passes, the recipe's batch size) the
 schedule holds the paper's per-sample η values unchanged. With B = 1 it is the paper's rule
 exactly. Note what does *not* scale: μ and h (scaling them by B, as a sum-over-batch loss
 would, changes the step's shape, not only its size). Measured on LeNet-5: after 4 passes,

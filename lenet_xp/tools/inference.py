@@ -20,12 +20,12 @@ from typing import Iterable
 
 import numpy as np
 
-from .backend import Random, get_backend, to_numpy
-from .checkpoint import CheckpointError, load_checkpoint
-from .data import PixelStats, model_input
-from .data.images import ImageError, digit_from_file
-from .layers import AvgPool2d, Conv2d, MaxPool2d, Subsample2d
-from .models import MODELS, get_model
+from ..backend import Random, get_backend, to_numpy
+from ..data import PixelStats, model_input
+from ..data.images import ImageError, digit_from_file
+from ..layers import AvgPool2d, Conv2d, MaxPool2d, Subsample2d
+from ..models import MODELS, get_model
+from ..runs.checkpoint import CheckpointError, load_checkpoint
 
 #: layers whose output starts a new row of feature maps (activations after them join it)
 MAP_LAYERS = (Conv2d, MaxPool2d, AvgPool2d, Subsample2d)

@@ -7,48 +7,20 @@ progress bar).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import time
 from typing import Callable
 
-from array_api_compat import array_namespace
 from tqdm import tqdm
 
-from .data import DeviceDataset, iterate_batches
-from .parallel import forward_backward as one_pass
+from ..data import DeviceDataset, iterate_batches
+from .state import EpochStats, TrainingState
+from .step import forward_backward as one_pass
 
 
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite."""
-
-
-@dataclasses.dataclass
-class EpochStats:
-    """What one epoch measured. Accuracies are fractions in [0, 1]; ``optimizer`` is the
-    optimiser's ``epoch_summary()`` (SDLM: the range of its per-sample step sizes)."""
-
-    epoch: int
-    lr: float
-    train_loss: float
-    train_accuracy: float
-    val_loss: float | None
-    val_accuracy: float | None
-    seconds: float
-    images_per_second: float
-    elapsed: float
-    optimizer: dict = dataclasses.field(default_factory=dict)
-
-    def line(self, epochs: int) -> str:
-        val = (f"val acc {100 * self.val_accuracy:6.2f}%" if self.val_accuracy is not None
-               else "val acc    n/a")
-        rates = (f"  rates {self.optimizer['rate_min']:.1e}..{self.optimizer['rate_max']:.1e}"
-                 if "rate_min" in self.optimizer else "")
-        return (f"epoch {self.epoch + 1:>2}/{epochs}  lr {self.lr:.2e}{rates}  "
-                f"loss {self.train_loss:.4f}  train acc {100 * self.train_accuracy:6.2f}%  {val}  "
-                f"{self.images_per_second:8,.0f} img/s  {self.seconds:6.1f} s  "
-                f"(elapsed {self.elapsed:6.1f} s)")
 
 
 def evaluate(model, loss, dataset: DeviceDataset, batch_size: int = 1000) -> tuple[float, float]:
@@ -82,8 +54,8 @@ def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = N
     training loss and accuracy.
 
     ``forward_backward(x, y) -> (outputs, batch_loss)`` computes each step's gradients: by
-    default one pass of ``model`` and ``loss`` (:func:`lenet_xp.parallel.forward_backward`),
-    or a :class:`lenet_xp.parallel.SplitBatch` over the same model.
+    default one pass of ``model`` and ``loss`` (:func:`lenet_xp.training.step.forward_backward`),
+    or the :class:`lenet_xp.training.strategy.TrainingStep` of a run (threads, ranks).
     """
     forward_backward = forward_backward or functools.partial(one_pass, model, loss)
     dataset = batches.dataset
@@ -107,44 +79,6 @@ def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = N
     return float(total_loss) / seen, int(correct) / seen
 
 
-@dataclasses.dataclass
-class TrainingState:
-    """Where a run stands between two epochs, beyond weights, optimiser and random state:
-    what :func:`fit` needs to continue a run as if it had never stopped.
-
-    Attributes:
-        history: the finished epochs' stats, in order (so ``epoch`` epochs are done).
-        best_error: early stopping: the lowest validation error so far (inf before any).
-        best_weights: the weights of that epoch (parameter name -> array), or None.
-        waited: epochs since that epoch.
-    """
-
-    history: list[EpochStats] = dataclasses.field(default_factory=list)
-    best_error: float = math.inf
-    best_weights: dict | None = None
-    waited: int = 0
-
-    @property
-    def epoch(self) -> int:
-        """The number of finished epochs (the index of the next one)."""
-        return len(self.history)
-
-    def stopped_early(self, patience: int) -> bool:
-        return patience > 0 and self.waited >= patience
-
-    def track(self, val_accuracy: float | None, model, patience: int) -> None:
-        """Early-stopping bookkeeping after an epoch: keep a copy of the weights when the
-        validation error is the lowest so far, else count the epoch as waited."""
-        if not patience or val_accuracy is None:
-            return
-        if 1.0 - val_accuracy < self.best_error:
-            self.best_error, self.waited = 1.0 - val_accuracy, 0
-            self.best_weights = {name: array_namespace(value).asarray(value, copy=True)
-                                 for name, value in model.state_dict().items()}
-        else:
-            self.waited += 1
-
-
 def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: DeviceDataset,
         val_set: DeviceDataset | None, *, epochs: int, batch_size: int, random,
         patience: int = 0, augment: Callable | None = None,
@@ -160,7 +94,7 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
     updated and ``on_epoch(stats)`` is called (checkpoints, logs). ``augment`` maps each
     training batch x to an augmented one; ``forward_backward`` is passed to :func:`train_epoch`;
     ``evaluator(model, loss, dataset) -> (loss, accuracy)`` (default :func:`evaluate`) scores
-    the validation set (:class:`lenet_xp.distributed.DataParallel` shares it out over ranks).
+    the validation set (:class:`lenet_xp.training.data_parallel.DataParallel` shares it out over ranks).
     With ``patience`` > 0, training stops after that many epochs without a lower validation
     error, and the best epoch's weights are restored.
 

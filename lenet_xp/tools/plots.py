@@ -1,84 +1,31 @@
-"""Every figure of lenet_xp, drawn with matplotlib (an optional dependency: ``lenet_xp[plot]``).
+"""The figures of a trained model and its data, drawn with matplotlib (an optional
+dependency: ``lenet_xp[plot]``): confusion matrix, misclassified digits, filters, feature maps,
+the RBF prototypes, one prediction, distortions. A run's learning curves are in
+:mod:`lenet_xp.runs.curves`.
 
 Each ``plot_*`` function takes host arrays or Python lists (device arrays are copied to the
-host), writes one image to ``path`` and returns that path. The format follows the suffix
-(``.png``, or ``.svg``/``.pdf``; PNG without one). The file is written atomically, so a curve
-redrawn after every epoch is never seen half-written. matplotlib is imported only when a
-figure is drawn, through its object API on the Agg canvas: no pyplot, no global state, no
-window, so plotting works on headless machines and from a training thread.
-
-    >>> from lenet_xp.plots import plot_learning_curves, read_metrics
-    >>> plot_learning_curves(read_metrics("runs/lenet5/metrics.jsonl"), "curves.png")
+host), writes one image to ``path`` (atomically, in the format of its suffix: see
+:func:`lenet_xp.canvas.save_figure`) and returns that path.
 
 Images are drawn dark on white, high values (the ink) dark: each digit on its own grey range,
-each layer's feature maps on one. Error rates are in percent, 100·(1 − accuracy).
+each layer's feature maps on one.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_file
-from .backend import to_numpy
-from .models.digit_bitmaps import HEIGHT, WIDTH
+from ..backend import to_numpy
+from ..canvas import new_figure, save_figure
+from ..models.digit_bitmaps import HEIGHT, WIDTH
 
-DPI = 100  # with the figure sizes below: 500-1100 pixels across, PNGs of 10-70 kB
 IMAGE_CMAP = "gray_r"  # digits and feature maps: high values (ink) dark on white
-TRAIN_LABEL = "training (mean during the epoch)"
-VAL_LABEL = "validation (end of the epoch)"
-
-
-# ---- reading a run's metrics ----------------------------------------------------------------
-
-def read_metrics(path) -> list[dict]:
-    """The records of a run's ``metrics.jsonl`` (one JSON object a line), in file order.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: a line that is not a JSON object, named as ``file:line``.
-    """
-    path = Path(path)
-    records = []
-    with path.open(encoding="utf-8") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg}, column "
-                                 f"{exc.colno})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object, got "
-                                 f"{type(record).__name__}")
-            records.append(record)
-    return records
 
 
 # ---- the figures ----------------------------------------------------------------------------
-
-def plot_learning_curves(records, path, title=None) -> Path:
-    """Loss and error rate per epoch of one run, side by side, both on log scales.
-
-    ``records``: the dicts of the run's ``metrics.jsonl`` in file order. Epoch records
-    (``"event": "epoch"``, 0-based ``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``
-    and ``val_accuracy``, the latter two None without a validation set) give the curves,
-    drawn against 1-based epochs; a ``"test"`` record (``test_accuracy``, ``epochs``) adds
-    the test error as a horizontal line; other events are ignored.
-    """
-    return _save(_learning_curves_figure(records, title), path)
-
-
-def plot_runs(runs, path, title=None) -> Path:
-    """Validation error (solid) and training error (dashed, same colour) per epoch of
-    several runs on one log-scale axis; ``runs`` maps a label to that run's records (as for
-    :func:`plot_learning_curves`). The legend gives each run's test error where recorded."""
-    return _save(_runs_figure(runs, title), path)
-
 
 def plot_confusion(confusion, path, title=None, class_names=None) -> Path:
     """Heat map of a (K, K) confusion matrix, rows = true class, columns = predicted class.
@@ -87,7 +34,7 @@ def plot_confusion(confusion, path, title=None, class_names=None) -> Path:
     it does not swamp the scale, and every nonzero cell shows its count. ``class_names``
     (K labels) default to 0..K−1.
     """
-    return _save(_confusion_figure(confusion, title, class_names), path)
+    return save_figure(_confusion_figure(confusion, title, class_names), path)
 
 
 def plot_misclassified(images, true, predicted, confidence, path, title=None,
@@ -99,7 +46,7 @@ def plot_misclassified(images, true, predicted, confidence, path, title=None,
     first ``max_images`` (saying "first 36 of 75"); N = 0 gives a figure saying so. The
     notation is explained on the line below ``title``.
     """
-    return _save(_misclassified_figure(images, true, predicted, confidence, title,
+    return save_figure(_misclassified_figure(images, true, predicted, confidence, title,
                                        max_images), path)
 
 
@@ -110,7 +57,7 @@ def plot_filters(weights, path, title=None) -> Path:
     Every (filter, channel) pair is shown where C ≤ 3 (one row per channel), otherwise
     input channel 0 of each filter. C1 of LeNet-5: (6, 1, 5, 5).
     """
-    return _save(_filters_figure(weights, title), path)
+    return save_figure(_filters_figure(weights, title), path)
 
 
 def plot_feature_maps(image, maps, path, title=None, max_maps=16) -> Path:
@@ -120,97 +67,30 @@ def plot_feature_maps(image, maps, path, title=None, max_maps=16) -> Path:
     e.g. ``[("C1", c1[0]), ("S2", s2[0]), ...]``. At most ``max_maps`` maps per row; each
     row is labelled like "C3: 16 maps of 10×10".
     """
-    return _save(_feature_maps_figure(image, maps, title, max_maps), path)
+    return save_figure(_feature_maps_figure(image, maps, title, max_maps), path)
 
 
 def plot_digit_bitmaps(bitmaps, path, title=None) -> Path:
     """(K, 84) vectors as 7-wide, 12-high bitmaps in one row, labelled 0..K−1: LeNet-5's RBF
     prototypes (``load_digit_bitmaps()``) or, e.g., F6 outputs. Grey scale symmetric around
     0: +1 (ink) black, −1 white. ``render_digit_bitmaps`` draws them as text."""
-    return _save(_digit_bitmaps_figure(bitmaps, title), path)
+    return save_figure(_digit_bitmaps_figure(bitmaps, title), path)
 
 
 def plot_prediction(digit, top, path, title=None, score_name="probability") -> Path:
     """One prediction: the (H, W) image the network saw (after preprocessing) on the left,
     the scores of ``top`` (``(class, score)`` pairs sorted best first) as horizontal bars on
     the right, the best one highlighted; the x axis is labelled ``score_name``."""
-    return _save(_prediction_figure(digit, top, title, score_name), path)
+    return save_figure(_prediction_figure(digit, top, title, score_name), path)
 
 
 def plot_distortions(originals, distorted, path, title=None) -> Path:
     """Data augmentation at a glance: ``originals`` (N, H, W) in the first column, their M
     distorted versions ``distorted`` (N, M, H, W) beside them (cf. LeCun et al. 1998, fig. 13)."""
-    return _save(_distortions_figure(originals, distorted, title), path)
+    return save_figure(_distortions_figure(originals, distorted, title), path)
 
 
 # ---- figure builders (each returns the Figure, so tests can read its texts) ----------------
-
-def _learning_curves_figure(records, title):
-    run, test = _epoch_columns(records), _test_record(records)
-    fig = _figure((10, 4))
-    loss_ax, error_ax = fig.subplots(1, 2)
-    epochs = run["epoch"]
-    train_error, val_error = _error_percent(run["train_accuracy"]), _error_percent(run["val_accuracy"])
-
-    loss_ax.plot(epochs, run["train_loss"], "o-", color="C0", label=TRAIN_LABEL)
-    error_ax.plot(epochs, train_error, "o-", color="C0", label=TRAIN_LABEL)
-    if not np.isnan(run["val_accuracy"]).all():
-        loss_ax.plot(epochs, run["val_loss"], "s-", color="C1", label=VAL_LABEL)
-        error_ax.plot(epochs, val_error, "s-", color="C1", label=VAL_LABEL)
-    error_values = [train_error, val_error]
-    if test is not None:
-        test_error = 100 * (1 - test["test_accuracy"])
-        # a line across the panel: the test set is measured once, on the final model
-        error_ax.axhline(test_error, color="C3", linestyle=":", linewidth=2,
-                         label=f"test, after {test.get('epochs', len(epochs))} epochs: "
-                               f"{test_error:.2f} %")
-        error_values.append([test_error])
-    _log_axis(loss_ax, [run["train_loss"], run["val_loss"]])
-    _log_axis(error_ax, error_values)
-    for ax, name, ylabel in ((loss_ax, "(a) loss", "loss (log scale)"),
-                             (error_ax, "(b) error rate", "error, % (log scale)")):
-        ax.set_title(name)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        _epoch_ticks(ax, epochs)
-    # one legend for both panels, below them: it never hides a point, however few epochs
-    fig.legend(handles=error_ax.get_lines(), loc="outside lower center", ncols=3, fontsize=9)
-    fig.suptitle(title or f"Learning curves ({len(epochs)} epoch{'s' * (len(epochs) != 1)})")
-    return fig
-
-
-def _runs_figure(runs, title):
-    from matplotlib.lines import Line2D
-
-    if not runs:
-        raise ValueError("plot_runs needs at least one run")
-    fig = _figure((9, 4.5))
-    ax = fig.subplots()
-    handles, values, last_epoch = [], [], 1
-    for index, (label, records) in enumerate(runs.items()):
-        try:
-            run = _epoch_columns(records)
-        except ValueError as exc:
-            raise ValueError(f"run {label!r}: {exc}") from None
-        test, colour = _test_record(records), f"C{index % 10}"
-        train_error = _error_percent(run["train_accuracy"])
-        val_error = _error_percent(run["val_accuracy"])
-        text = label if test is None else f"{label}: test {100 * (1 - test['test_accuracy']):.2f} %"
-        ax.plot(run["epoch"], train_error, "--", color=colour, alpha=0.8)
-        ax.plot(run["epoch"], val_error, "o-", color=colour, markersize=4)
-        handles.append(Line2D([], [], color=colour, linewidth=4, label=text))
-        values += [train_error, val_error]
-        last_epoch = max(last_epoch, int(run["epoch"][-1]))
-    handles += [Line2D([], [], color="0.4", marker="o", markersize=4, label="validation error"),
-                Line2D([], [], color="0.4", linestyle="--", label="training error")]
-    _log_axis(ax, values)
-    _epoch_ticks(ax, np.arange(1, last_epoch + 1))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("error, % (log scale)")
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
-    fig.suptitle(title or "Validation (solid) and training (dashed) error per epoch")
-    return fig
-
 
 def _confusion_figure(confusion, title, class_names):
     counts = to_numpy(confusion)
@@ -226,7 +106,7 @@ def _confusion_figure(confusion, title, class_names):
     total, errors = int(counts.sum()), int(counts.sum() - np.trace(counts))
     diagonal = np.eye(k, dtype=bool)
 
-    fig = _figure((6.4, 5.6))
+    fig = new_figure((6.4, 5.6))
     ax = fig.subplots()
     # errors coloured by count; zeros and the diagonal masked (transparent: white)
     errors_only = np.ma.masked_where(diagonal | (counts == 0), counts)
@@ -262,7 +142,7 @@ def _misclassified_figure(images, true, predicted, confidence, title, max_images
     count = len(true)
     heading = f"{title or 'Misclassified digits'}\ntrue → predicted (confidence)"
     if count == 0:
-        fig = _figure((5, 1.6))
+        fig = new_figure((5, 1.6))
         fig.suptitle(heading)
         fig.text(0.5, 0.4, "no misclassified digits", ha="center", va="center", fontsize=12)
         return fig
@@ -273,7 +153,7 @@ def _misclassified_figure(images, true, predicted, confidence, title, max_images
     shown = min(count, max_images)
     columns = min(shown, 9)
     rows = math.ceil(shown / columns)
-    fig = _figure((max(5.0, 0.95 * columns + 0.3), 1.05 * rows + 0.8))
+    fig = new_figure((max(5.0, 0.95 * columns + 0.3), 1.05 * rows + 0.8))
     for index, ax in enumerate(fig.subplots(rows, columns, squeeze=False).flat):
         if index >= shown:
             ax.set_axis_off()
@@ -293,7 +173,7 @@ def _filters_figure(weights, title):
     per_row = min(filters, 12)
     blocks = math.ceil(filters / per_row)
     limit = float(np.abs(weights[:, :shown_channels]).max()) or 1.0
-    fig = _figure((max(5.0, 0.72 * per_row + 1.4), 0.95 * blocks * shown_channels + 0.9))
+    fig = new_figure((max(5.0, 0.72 * per_row + 1.4), 0.95 * blocks * shown_channels + 0.9))
     axes = fig.subplots(blocks * shown_channels, per_row, squeeze=False)
     for row, row_axes in enumerate(axes):
         block, channel = divmod(row, shown_channels)
@@ -327,7 +207,7 @@ def _feature_maps_figure(image, maps, title, max_maps):
                              f"{array.shape} (for a batch, pass maps[0])")
         rows.append((name, array, array.shape[0]))
     columns = max(min(max_maps, array.shape[0]) for _, array, _ in rows)
-    fig = _figure((max(6.0, 0.62 * columns + 0.4), 1.05 * len(rows) + 0.7))
+    fig = new_figure((max(6.0, 0.62 * columns + 0.4), 1.05 * len(rows) + 0.7))
     for subfigure, (name, array, count) in zip(np.atleast_1d(fig.subfigures(len(rows), 1)), rows):
         height, width = array.shape[1:]
         if count is None:
@@ -355,7 +235,7 @@ def _digit_bitmaps_figure(bitmaps, title):
         raise ValueError(f"expected (K, {WIDTH * HEIGHT}) vectors, got shape {values.shape}")
     count = values.shape[0]
     limit = float(np.abs(values).max()) or 1.0
-    fig = _figure((max(5.0, 0.7 * count + 0.4), 2.3))
+    fig = new_figure((max(5.0, 0.7 * count + 0.4), 2.3))
     for k, ax in enumerate(fig.subplots(1, count, squeeze=False)[0]):
         ax.imshow(values[k].reshape(HEIGHT, WIDTH), cmap="gray_r", vmin=-limit, vmax=limit,
                   interpolation="nearest")
@@ -374,7 +254,7 @@ def _prediction_figure(digit, top, title, score_name):
         raise ValueError("top needs at least one (class, score) pair")
     classes = [str(c) for c, _ in top]
     scores = np.array([float(s) for _, s in top])
-    fig = _figure((7.5, max(2.8, 0.3 * len(top) + 1.3)))
+    fig = new_figure((7.5, max(2.8, 0.3 * len(top) + 1.3)))
     image_ax, bar_ax = fig.subplots(1, 2, width_ratios=[1, 1.8])
     _show_image(image_ax, digit)
     image_ax.set_title(f"input, {digit.shape[0]}×{digit.shape[1]}", fontsize=9)
@@ -401,7 +281,7 @@ def _distortions_figure(originals, distorted, title):
     if originals.shape[0] != count or originals.shape[1:] != distorted.shape[2:]:
         raise ValueError(f"originals {originals.shape} and distorted {distorted.shape} must "
                          "be (N, H, W) and (N, M, H, W)")
-    fig = _figure((max(4.5, 0.85 * (versions + 1) + 0.5), 0.85 * count + 1.0))
+    fig = new_figure((max(4.5, 0.85 * (versions + 1) + 0.5), 0.85 * count + 1.0))
     left, right = fig.subfigures(1, 2, width_ratios=[1, versions], wspace=0.04)
     left.set_facecolor("0.92")  # sets the originals apart from their versions
     left.suptitle("original", fontsize=10)
@@ -414,85 +294,7 @@ def _distortions_figure(originals, distorted, title):
     fig.suptitle(title or "Data augmentation: each original and its distorted versions")
     return fig
 
-
 # ---- helpers --------------------------------------------------------------------------------
-
-def _figure(size):
-    """A new matplotlib Figure of ``size`` inches (width, height), constrained layout; the one
-    place that imports matplotlib."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError("lenet_xp.plots needs matplotlib: pip install 'lenet_xp[plot]'") from exc
-    return Figure(figsize=size, dpi=DPI, layout="constrained")
-
-
-def _save(fig, path) -> Path:
-    """Write ``fig`` to ``path`` all or nothing (:func:`lenet_xp.atomic.atomic_file`: a
-    temporary file beside it, renamed over it), in the format of its suffix (PNG without)."""
-    path = Path(path)
-    with atomic_file(path) as file:
-        fig.savefig(file, format=path.suffix.lstrip(".").lower() or "png")
-    return path
-
-
-def _epoch_columns(records) -> dict[str, np.ndarray]:
-    """The epoch records as columns: ``epoch`` 1-based, the losses and accuracies as floats
-    with NaN where a record has None (no validation set)."""
-    epochs = [r for r in records if r.get("event") == "epoch"]
-    if not epochs:
-        raise ValueError("no epoch records to plot (has the run finished an epoch?)")
-    columns = {"epoch": np.array([r["epoch"] + 1 for r in epochs])}
-    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
-        columns[key] = np.array([np.nan if r.get(key) is None else r[key] for r in epochs],
-                                dtype=float)
-    return columns
-
-
-def _test_record(records) -> dict | None:
-    """The last ``"test"`` record, or None."""
-    tests = [r for r in records if r.get("event") == "test"]
-    return tests[-1] if tests else None
-
-
-def _error_percent(accuracy: np.ndarray) -> np.ndarray:
-    return 100 * (1 - accuracy)
-
-
-def _log_axis(ax, series) -> None:
-    """Log y scale with plain tick labels (0.5, 1, 2 rather than 10⁰): from the 1-2-5 series
-    over 0.8 to 2.5 decades of data, powers of ten beyond, finer steps below. The limits pad
-    the data by 5 % of their span (in decades), to at least 0.3 decade, so every axis holds
-    a tick. Stays linear where no value is > 0."""
-    values = np.concatenate([np.asarray(s, dtype=float).reshape(-1) for s in series])
-    values = values[np.isfinite(values) & (values > 0)]
-    if values.size == 0:
-        return
-    ax.set_yscale("log")
-    low, high = math.log10(values.min()), math.log10(values.max())
-    pad = max(0.05 * (high - low), (0.3 - (high - low)) / 2)
-    low, high = low - pad, high + pad
-    steps = ((1,) if high - low > 2.5 else (1, 2, 5) if high - low > 0.8
-             else (1, 1.5, 2, 3, 5, 7))  # (the widest gap, 3 to 5, is 0.22 decade)
-    ticks = [m * 10.0 ** e for e in range(math.floor(low), math.ceil(high) + 1) for m in steps]
-    ticks = [t for t in ticks if low <= math.log10(t) <= high]
-    ax.set_yticks(ticks, labels=[f"{t:g}" for t in ticks])
-    ax.tick_params(axis="y", which="minor", labelleft=False)
-    ax.set_ylim(10 ** low, 10 ** high)
-    ax.grid(True, which="major", alpha=0.3)
-
-
-def _epoch_ticks(ax, epochs) -> None:
-    """Integer epoch ticks, every one up to 12 epochs; limits half an epoch beyond the ends."""
-    from matplotlib.ticker import MaxNLocator
-
-    last = int(np.max(epochs))
-    if last <= 12:
-        ax.set_xticks(range(1, last + 1))
-    else:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlim(0.5, last + 0.5)
-
 
 def _stack(array, name: str, ndim: int) -> np.ndarray:
     """``array`` on the host as floats with ``ndim`` axes; a channel axis of size 1 just

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_file
-from .backend import to_numpy
+from ..atomic import atomic_file
+from ..backend import to_numpy
 
 #: Version 2 added the training state a resumed run needs (history, early stopping).
 FORMAT_VERSION = 2

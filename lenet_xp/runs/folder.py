@@ -2,8 +2,8 @@
 moment leaves the last good state readable:
 
 ==================  =================================================================
-``metrics.jsonl``   one JSON object per finished epoch (``"event": "epoch"``), then the
-                    test result (``"event": "test"``); appended line by line
+``metrics.jsonl``   one JSON object per finished epoch, then the test result
+                    (:mod:`lenet_xp.runs.metrics`); appended line by line
 ``checkpoint.npz``  after every epoch: weights, optimiser, random and training state
                     (what ``scripts/train.py --resume`` needs); replaced atomically
 ``model.npz``       the final weights and the test result; written atomically
@@ -18,15 +18,15 @@ checkpoint's own history, so the two always agree after a resume.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
 from typing import Callable
 
-from .atomic import atomic_file
+from ..atomic import atomic_file
+from . import curves
 from .checkpoint import save_checkpoint
-from .train import EpochStats
+from .metrics import epoch_record, test_record
 
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.npz"
@@ -38,11 +38,6 @@ CURVES = "curves.png"
 #: most 1/30 of a run. lenet5 on that CPU (6 s epochs) redraws every two or three epochs, the
 #: slower models after every epoch; the test result is always drawn.
 DRAW_EVERY = 30
-
-
-def epoch_record(stats: EpochStats) -> dict:
-    """The ``metrics.jsonl`` line of one epoch."""
-    return {"event": "epoch", **dataclasses.asdict(stats)}
 
 
 class RunFolder:
@@ -77,22 +72,23 @@ class RunFolder:
     def curves(self) -> Path:
         return self.path / CURVES
 
-    def restart(self, history: list[EpochStats]) -> None:
-        """Start ``metrics.jsonl`` afresh with the epochs of ``history`` (empty for a new run,
-        a checkpoint's history for a resumed one), atomically."""
+    def restart(self, history: list) -> None:
+        """Start ``metrics.jsonl`` afresh with the epochs of ``history``, a list of
+        :class:`~lenet_xp.training.state.EpochStats` (empty for a new run, a checkpoint's
+        history for a resumed one), atomically."""
         self.records = [epoch_record(stats) for stats in history]
         with atomic_file(self.metrics, "w") as file:
             file.writelines(json.dumps(record) + "\n" for record in self.records)
         if self.records:
             self._draw()
 
-    def add_epoch(self, stats: EpochStats) -> None:
+    def add_epoch(self, stats) -> None:
         self._append(epoch_record(stats))
         if time.perf_counter() - self._drawn_at >= DRAW_EVERY * self._draw_seconds:
             self._draw()
 
     def add_test(self, result: dict) -> None:
-        self._append({"event": "test", **result})
+        self._append(test_record(result))
         self._draw()
 
     def save_checkpoint(self, model, meta: dict, optimizer, groups: dict) -> Path:
@@ -109,11 +105,9 @@ class RunFolder:
     def _draw(self) -> None:
         if not self.plot:
             return
-        from .plots import plot_learning_curves
-
         start = time.perf_counter()
         try:
-            plot_learning_curves(self.records, self.curves, title=self.title or None)
+            curves.plot_learning_curves(self.records, self.curves, title=self.title or None)
         except ImportError as exc:  # matplotlib is an optional extra
             self.log(f"no {CURVES}: {exc}")
             self.plot = False

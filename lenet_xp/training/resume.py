@@ -7,19 +7,19 @@ shuffling, augmentation, SDLM's samples and the dropout masks of every later epo
 included), the early-stopping state with the best weights, and the history of finished
 epochs. The run's configuration comes from the checkpoint too: only what does not change the
 numbers may differ (:data:`FREE_FIELDS`), and ``epochs``, which may extend the run.
+:class:`~lenet_xp.training.experiment.Experiment` writes the checkpoint
+(``checkpoint_meta``) and reads it back (``restore``); this module finds it and checks it.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Callable
 
-from .checkpoint import CheckpointError, load_checkpoint
-from .experiment import Experiment, RunConfig, RunResult
-from .models import MODELS
-from .run_folder import CHECKPOINT
-from .train import EpochStats, TrainingState
+from ..models import MODELS
+from ..runs.checkpoint import CheckpointError, load_checkpoint
+from ..runs.folder import CHECKPOINT
+from .experiment import RESUME_KEYS, Experiment, RunConfig, RunResult
 
 #: RunConfig fields a resumed run may change: where and how it runs, not what it computes.
 FREE_FIELDS = ("device", "data_dir", "verify", "download", "progress", "plot", "threads",
@@ -69,30 +69,6 @@ def _differs(given, saved) -> bool:
     return plain(given) != plain(saved)
 
 
-def restore(experiment: Experiment, checkpoint) -> None:
-    """Put ``experiment`` where ``checkpoint`` left its run: weights, optimiser, random and
-    training state. CheckpointError if the checkpoint does not fit the model."""
-    meta = checkpoint.meta
-    if meta["model"] != experiment.spec.name:
-        raise CheckpointError(f"{checkpoint.path} is a {meta['model']} checkpoint, not "
-                              f"{experiment.spec.name}")
-    try:
-        experiment.model.load_state_dict(checkpoint.params)
-        experiment.optimizer.load_state_dict(checkpoint.optimizer_state)
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{checkpoint.path} does not fit the {meta['model']} model: "
-                              f"{exc}") from exc
-    experiment.random.set_state(meta["rng_state"])
-    stopping = meta["early_stopping"]
-    best = checkpoint.groups.get("best")
-    experiment.state = TrainingState(
-        history=[EpochStats(**stats) for stats in meta["history"]],
-        best_error=math.inf if stopping["best_error"] is None else stopping["best_error"],
-        best_weights=({name: experiment.backend.asarray(value) for name, value in best.items()}
-                      if best else None),
-        waited=stopping["waited"])
-
-
 def resume_run(source, changes: dict | None = None, recipe_changes: dict | None = None,
                log: Callable[[str], None] = print) -> RunResult:
     """Continue the run whose checkpoint is ``source`` (a run folder or a ``checkpoint.npz``)
@@ -107,9 +83,8 @@ def resume_run(source, changes: dict | None = None, recipe_changes: dict | None 
     """
     path = find_checkpoint(source)
     checkpoint = load_checkpoint(path)
-    missing = [key for key in ("model", "config", "recipe", "rng_state", "history",
-                               "early_stopping")
-               if key not in checkpoint.meta] + ([] if checkpoint.optimizer_state else ["optimizer"])
+    missing = [key for key in RESUME_KEYS if key not in checkpoint.meta] + (
+        [] if checkpoint.optimizer_state else ["optimizer"])
     if missing:
         raise CheckpointError(f"{path} cannot be resumed: it has no {', '.join(missing)} (a "
                               f"model.npz holds final weights only; resume from the run's "
@@ -119,5 +94,5 @@ def resume_run(source, changes: dict | None = None, recipe_changes: dict | None 
                               f"which this lenet_xp does not have ({', '.join(sorted(MODELS))})")
     config = resume_config(checkpoint.meta, path, changes or {}, recipe_changes or {})
     experiment = Experiment(config, log)
-    restore(experiment, checkpoint)
+    experiment.restore(checkpoint)
     return experiment.train()

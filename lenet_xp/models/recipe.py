@@ -1,16 +1,27 @@
-"""A training recipe: optimiser, schedule, batch size, epochs and regularisation, as data.
+"""A training recipe: optimiser, schedule, batch size, epochs, regularisation and
+augmentation, as data, and the objects it makes (:func:`make_optimizer`,
+:func:`make_schedule`, :func:`make_distortion`).
 
 Every model in the zoo carries a default :class:`Recipe`; ``scripts/train.py`` flags replace
-single fields (``--lr``, ``--epochs``, ...) and ``--recipe key=value`` any of them.
+single fields (``--lr``, ``--epochs``, ...) and ``--recipe key=value`` any of them. It sits
+with the zoo, above the optimisers and the data it names, so that a model's spec can hold
+one; the training run (:mod:`lenet_xp.training.experiment`) makes its objects.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from .data.distort import Distortion
-from .init import get_initializer
-from .optim import SDLM, SGD, AdaGrad, Adam, schedules
+from ..data.augment import Distortion
+from ..init import get_initializer
+from ..optim import SDLM, SGD, AdaGrad, Adam, schedules
+
+#: recipe field -> the :class:`~lenet_xp.data.augment.Distortion` field it sets (and whose
+#: default it takes)
+DISTORTION_FIELDS = {"distort": "kind", "distort_shift": "shift", "distort_scale": "scale",
+                     "distort_squeeze": "squeeze", "distort_shear": "shear",
+                     "distort_rotation": "rotation", "elastic_alpha": "alpha",
+                     "elastic_sigma": "sigma"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,17 +45,17 @@ class Recipe:
     pieces: tuple = ()
     patience: int = 0  # early stopping: epochs without a better validation error; 0 = off
     shift: int = 0  # augmentation: random translations of up to this many pixels; 0 = off
-    # augmentation: random distortions of every training batch (lenet_xp.data.distort):
+    # augmentation: random distortions of every training batch (lenet_xp.data.augment):
     # none, affine, elastic or affine+elastic, with the affine ranges and the elastic field's
-    # scale alpha and smoothing sigma (pixels)
-    distort: str = "none"
-    distort_shift: float = 2.0
-    distort_scale: float = 0.15
-    distort_squeeze: float = 0.15
-    distort_shear: float = 0.3
-    distort_rotation: float = 0.0
-    elastic_alpha: float = 34.0
-    elastic_sigma: float = 4.0
+    # scale alpha and smoothing sigma (pixels); the defaults are Distortion's own
+    distort: str = Distortion.kind
+    distort_shift: float = Distortion.shift
+    distort_scale: float = Distortion.scale
+    distort_squeeze: float = Distortion.squeeze
+    distort_shear: float = Distortion.shear
+    distort_rotation: float = Distortion.rotation
+    elastic_alpha: float = Distortion.alpha
+    elastic_sigma: float = Distortion.sigma
     init: str = "default"  # weight initialiser (lenet_xp.init name); default: the model's own
     sdlm_mu: float = 0.02  # SDLM's damping μ (LeCun et al. 1998, appendix C)
     sdlm_samples: int = 500  # SDLM: samples the curvature is averaged over, before each epoch
@@ -128,7 +139,4 @@ def make_schedule(recipe: Recipe):
 
 def make_distortion(recipe: Recipe) -> Distortion:
     """The recipe's training-batch distortions (the identity for ``distort = none``)."""
-    return Distortion(recipe.distort, shift=recipe.distort_shift, scale=recipe.distort_scale,
-                      squeeze=recipe.distort_squeeze, shear=recipe.distort_shear,
-                      rotation=recipe.distort_rotation, alpha=recipe.elastic_alpha,
-                      sigma=recipe.elastic_sigma)
+    return Distortion(**{field: getattr(recipe, name) for name, field in DISTORTION_FIELDS.items()})

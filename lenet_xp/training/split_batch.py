@@ -1,22 +1,20 @@
-"""Training steps: one forward and backward pass, whole or split across CPU threads.
+"""The training step on CPU threads: each batch split across W threads.
 
-A training step maps a batch (x, y) to the model's outputs and the batch loss and leaves
-dE/dθ in every parameter's ``grad``, for the optimiser to use. :func:`forward_backward` does
-it in one pass. :class:`SplitBatch` cuts the batch into W slices and runs the slices at once
-on W threads, each through its own replica of the model (the replicas share the parameter
-values, not their caches). numpy releases the GIL in its loops and BLAS calls, so the slices
-run on separate cores; this parallelises the whole step, where a multi-threaded BLAS only
-parallelises the matrix products (on the 2-core development machine ``deep_cnn`` trains at
-batch 128 in 35 s per epoch split in two, 49 s with two BLAS threads: README, "Performance").
-At small batches the slices are too small to gain.
+:class:`SplitBatch` cuts the batch into W slices and runs the slices at once on W threads,
+each through its own replica of the model (the replicas share the parameter values, not their
+caches). numpy releases the GIL in its loops and BLAS calls, so the slices run on separate
+cores; this parallelises the whole step, where a multi-threaded BLAS only parallelises the
+matrix products. At small batches the slices are too small to gain (:func:`choose_split`;
+the measurements are in docs/benchmarks.md, "How --threads N uses the cores").
 
 The batch loss is a mean over the batch, so with slice sizes n_w summing to N:
 
     E = Σ_w (n_w / N) E_w         dE/dθ = Σ_w (n_w / N) dE_w/dθ
 
 which is what :class:`SplitBatch` returns and leaves in ``grad``: the same step as one pass
-over the whole batch, up to float rounding. Run it with one BLAS thread per worker
-(``scripts/train.py --threads 2 --split-batch`` does), or the two kinds of thread compete.
+(:func:`lenet_xp.training.step.forward_backward`) over the whole batch, up to float
+rounding. Run it with one BLAS thread per worker (``scripts/train.py --threads 2
+--split-batch`` does), or the two kinds of thread compete.
 """
 
 from __future__ import annotations
@@ -26,13 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from array_api_compat import array_namespace
 
-from .backend import Random
-
+from .step import forward_backward, spawn_streams
 
 #: Images per thread from which :func:`choose_split` splits a batch: below it the slices are too
-#: small to pay for the threads' hand-offs. For lenet5 with two threads, both of this project's
-#: development CPUs trained faster with BLAS threads at batch 64 and split at 192 and 256; the
-#: Intel Xeon was level at 128 (README, "Performance").
+#: small to pay for the threads' hand-offs (measured: docs/benchmarks.md).
 SPLIT_MIN_SLICE = 64
 
 
@@ -62,14 +57,6 @@ def split_batch_problems(threads: int | None, device: str) -> list[str]:
     return problems
 
 
-def forward_backward(model, loss, x, y):
-    """One pass over the batch: returns ``(outputs, batch_loss)`` and fills every ``grad``."""
-    outputs = model.forward(x)
-    batch_loss = loss.forward(outputs, y)
-    model.backward(loss.backward())
-    return outputs, batch_loss
-
-
 class SplitBatch:
     """A training step that splits each batch across ``workers`` threads.
 
@@ -78,7 +65,7 @@ class SplitBatch:
     ``model`` itself; the others run deep copies whose parameters are pointed at ``model``'s
     arrays before every step, so optimiser updates and loaded weights reach them. Layers that
     draw random numbers (dropout) get an independent stream per replica, spawned from the
-    layer's own (and re-seeded from it at every epoch, :meth:`Random.start_epoch`). Call
+    layer's own (:func:`lenet_xp.training.step.spawn_streams`, key = the replica). Call
     :meth:`close` (or use ``with``) to stop the threads.
     """
 
@@ -89,9 +76,7 @@ class SplitBatch:
         self.replicas = [(model, loss)]
         for index in range(1, workers):
             replica = copy.deepcopy(model)
-            for original, layer in zip(model.layers, replica.layers):
-                if isinstance(getattr(layer, "random", None), Random):
-                    layer.random = original.random.spawn(key=index)
+            spawn_streams(replica, index, source=model)
             self.replicas.append((replica, copy.deepcopy(loss)))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lenet_xp-split")
 

@@ -1,7 +1,7 @@
 """A trained model measured on a labelled test set: accuracy, per-class accuracy, the
 confusion matrix, the most-confused pairs, and the figures that show them.
 
-The accuracy and loss are computed as the training loop's :func:`lenet_xp.train.evaluate`
+The accuracy and loss are computed as the training loop's :func:`lenet_xp.training.loop.evaluate`
 computes them (batches of 1000, the same summation), so ``scripts/evaluate.py`` prints the
 very figure the training run printed.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import to_numpy
-from .layers import Conv2d, EuclideanRBF, Parameter
+from ..backend import to_numpy
+from ..layers import Conv2d, EuclideanRBF, Parameter
 
 NUM_CLASSES = 10
 
@@ -77,7 +77,7 @@ class Evaluation:
 
 def evaluate_model(model, images, labels) -> Evaluation:
     """Classify ``images`` (N, 1, S, S, on the model's device, as ``model.prepare`` makes
-    them) with a :class:`lenet_xp.inference.TrainedModel` and compare with ``labels`` (N,)
+    them) with a :class:`lenet_xp.tools.inference.TrainedModel` and compare with ``labels`` (N,)
     int64 on the same device; results come back to the host once."""
     xp, n = model.backend.xp, images.shape[0]
     total_loss, predicted, confidence = 0.0, [], []

@@ -1,28 +1,33 @@
 """One training run from start to finish: data, model, recipe, loop, test, files.
 
 ``scripts/train.py`` parses flags into a :class:`RunConfig` and calls :func:`run` (or
-:func:`lenet_xp.resume.resume_run` with ``--resume``). The output folder receives the files
-of :mod:`lenet_xp.run_folder`: ``metrics.jsonl``, ``checkpoint.npz`` after every epoch,
-``model.npz`` at the end and ``curves.png``.
+:func:`lenet_xp.training.resume.resume_run` with ``--resume``). The output folder receives
+the files of :mod:`lenet_xp.runs.folder`: ``metrics.jsonl``, ``checkpoint.npz`` after every
+epoch, ``model.npz`` at the end and ``curves.png``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from pathlib import Path
 from typing import Callable
 
-from ._version import __version__
-from .backend import Random, available_cores, get_backend, limit_cpu_threads
-from .data import prepare_mnist, random_shift, resolve_data_dir
-from .distributed import DataParallel, create_communicator, rank_device
-from .models import get_model
-from .parallel import SplitBatch, choose_split, split_batch_problems
-from .recipe import make_distortion, make_optimizer, make_schedule
-from .run_folder import RunFolder
-from .train import EpochStats, TrainingState, evaluate, fit
+from .._version import __version__
+from ..backend import Random, available_cores, get_backend
+from ..data import prepare_mnist, random_shift, resolve_data_dir
+from ..models import get_model
+from ..models.recipe import make_distortion, make_optimizer, make_schedule
+from ..runs.checkpoint import CheckpointError
+from ..runs.folder import RunFolder
+from .communicators import create_communicator, rank_device
+from .loop import fit
+from .split_batch import split_batch_problems
+from .state import META_KEYS, EpochStats, TrainingState
+from .strategy import CpuPlan, TrainingStep
+
+#: what a checkpoint's meta must hold for a run to continue from it (:meth:`Experiment.restore`)
+RESUME_KEYS = ("model", "config", "recipe", "rng_state", *META_KEYS)
 
 
 @dataclasses.dataclass
@@ -42,9 +47,11 @@ class RunConfig:
     train_limit: int | None = None  # train on the first N training images only (quick checks)
     progress: bool | None = None  # progress bars; None: only where stderr is a terminal
     plot: bool = True  # redraw curves.png in the output folder after every epoch
-    threads: int | None = None  # CPU threads (BLAS threads, or SplitBatch workers); None: BLAS default
-    # Split each batch across `threads` threads (True), leave them to BLAS (False), or choose
-    # by batch size (None: lenet_xp.parallel.choose_split).
+    # CPU threads of the whole run, shared out between its ranks (BLAS threads, or SplitBatch
+    # workers); None: every core on the CPU, the libraries' own elsewhere
+    threads: int | None = None
+    # Split each batch across a rank's threads (True), leave them to BLAS (False), or choose
+    # by batch size (None: lenet_xp.training.split_batch.choose_split).
     split_batch: bool | None = None
 
 
@@ -61,12 +68,12 @@ class Experiment:
     optimiser, the run's :class:`Random` and its :class:`TrainingState`.
 
     Setting up writes nothing, so a run that cannot start (bad device, data or recipe, or a
-    checkpoint that does not fit, see :mod:`lenet_xp.resume`) leaves the output folder as it
-    was. Raises DeviceError, DataError, KeyError (unknown model) or ValueError (bad recipe).
+    checkpoint that does not fit, see :meth:`restore`) leaves the output folder as it was.
+    Raises DeviceError, DataError, KeyError (unknown model) or ValueError (bad recipe).
 
     ``comm``: the ranks the run is shared out over (default: every MPI rank launched, see
-    :func:`lenet_xp.distributed.create_communicator`; a sweep's worker ranks each train alone
-    with a :class:`~lenet_xp.distributed.SingleProcess`).
+    :func:`lenet_xp.training.communicators.create_communicator`; a sweep's worker ranks each
+    train alone with a :class:`~lenet_xp.training.communicators.SingleProcess`).
     """
 
     def __init__(self, config: RunConfig, log: Callable[[str], None] = print, comm=None):
@@ -82,11 +89,10 @@ class Experiment:
         problems = split_batch_problems(config.threads, self.backend.name) if config.split_batch else []
         if problems:
             raise ValueError("; ".join(problems))
-        # on the CPU every rank gets its share of the cores unless told otherwise
-        self.threads = (config.threads or max(1, available_cores() // self.comm.size)
-                        if self.backend.name == "cpu" else config.threads)
-        self.split_batch = choose_split(config.split_batch, self.threads,
-                                        self.recipe.batch_size // self.comm.size, self.backend.name)
+        on_cpu = self.backend.name == "cpu"
+        self.cpu = CpuPlan.choose(config.threads or (available_cores() if on_cpu else None),
+                                  self.comm.size, self.recipe.batch_size, self.backend.name,
+                                  config.split_batch)
         self.config = dataclasses.replace(config, data_dir=str(resolve_data_dir(config.data_dir)))
         self.progress = (self.comm.rank == 0 and
                          (config.progress if config.progress is not None else sys.stderr.isatty()))
@@ -99,7 +105,6 @@ class Experiment:
         self.folder = (RunFolder(config.out, plot=config.plot, log=log,
                                  title=f"{self.spec.name}, seed {config.seed}: learning curves")
                        if config.out and self.comm.rank == 0 else None)
-        self.evaluator = evaluate
 
     def _load_data(self):
         config, spec = self.config, self.spec
@@ -125,15 +130,27 @@ class Experiment:
                          "pixel_stats": dataclasses.asdict(stats) if stats is not None else None}}
 
     def checkpoint_meta(self) -> dict:
-        """:attr:`meta` plus what resuming needs: the epochs so far, random and early-stopping
-        state (the best weights go into the checkpoint's ``best`` group)."""
-        state = self.state
-        return {**self.meta, "epoch": state.epoch, "rng_state": self.random.state(),
-                "metrics": dataclasses.asdict(state.history[-1]),
-                "history": [dataclasses.asdict(stats) for stats in state.history],
-                "early_stopping": {"best_error": (None if math.isinf(state.best_error)
-                                                  else state.best_error),
-                                   "waited": state.waited}}
+        """:attr:`meta` plus what resuming needs (:data:`RESUME_KEYS`): the random state and
+        the training state (:meth:`TrainingState.to_meta`; its best weights go into the
+        checkpoint's groups). :meth:`restore` reads it back."""
+        return {**self.meta, "rng_state": self.random.state(), **self.state.to_meta()}
+
+    def restore(self, checkpoint) -> None:
+        """Put this run where ``checkpoint`` (a :class:`~lenet_xp.runs.checkpoint.Checkpoint`
+        this class wrote) left it: weights, optimiser, random and training state. Raises
+        CheckpointError if the checkpoint does not fit the model."""
+        meta = checkpoint.meta
+        if meta["model"] != self.spec.name:
+            raise CheckpointError(f"{checkpoint.path} is a {meta['model']} checkpoint, not "
+                                  f"{self.spec.name}")
+        try:
+            self.model.load_state_dict(checkpoint.params)
+            self.optimizer.load_state_dict(checkpoint.optimizer_state)
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"{checkpoint.path} does not fit the {meta['model']} model: "
+                                  f"{exc}") from exc
+        self.random.set_state(meta["rng_state"])
+        self.state = TrainingState.from_checkpoint(meta, checkpoint.groups, self.backend)
 
     def train(self) -> RunResult:
         """Train to the recipe's last epoch (from ``state.epoch`` on), test, write the files."""
@@ -147,35 +164,24 @@ class Experiment:
         if self.comm.size > 1:
             log(f"MPI: {self.comm.size} ranks, each with its share of every batch of "
                 f"{recipe.batch_size}")
-        if self.threads is not None:
-            limit_cpu_threads(1 if self.split_batch else self.threads)
-            log(f"CPU threads{' per rank' if self.comm.size > 1 else ''}: {self.threads}, " + (
-                "each batch split across them" if self.split_batch
-                else "in the BLAS matrix products"))
+        if self.cpu.threads is not None:
+            self.cpu.apply()
+            log(f"CPU threads{' per rank' if self.comm.size > 1 else ''}: {self.cpu.threads}, "
+                + ("each batch split across them" if self.cpu.split
+                   else "in the BLAS matrix products"))
         if self.state.epoch:
             log(f"resuming after epoch {self.state.epoch} of {recipe.epochs}")
         if self.folder is not None:
             self.folder.restart(self.state.history)
 
-        augment = self._augmentation()
-        if self.comm.size > 1:  # before SplitBatch, whose replicas spawn from these streams
-            DataParallel.separate_streams(self.model, self.comm.rank)
-        split = SplitBatch(self.model, self.loss, self.threads) if self.split_batch else None
-        step = split
-        if self.comm.size > 1:
-            step = DataParallel(self.model, self.loss, self.comm, inner=split)
-            self.evaluator = step.evaluate
-        try:
+        with TrainingStep(self.model, self.loss, self.comm, self.cpu.workers) as step:
             history = fit(self.model, self.loss, self.optimizer, make_schedule(recipe),
                           self.train_set, self.val_set, epochs=recipe.epochs,
                           batch_size=recipe.batch_size, random=self.random,
-                          patience=recipe.patience, augment=augment, forward_backward=step,
-                          progress=self.progress, on_epoch=self._on_epoch, state=self.state,
-                          evaluator=self.evaluator)
-        finally:
-            if split is not None:
-                split.close()
-        return self._test(history)
+                          patience=recipe.patience, augment=self._augmentation(),
+                          forward_backward=step, progress=self.progress,
+                          on_epoch=self._on_epoch, state=self.state, evaluator=step.evaluate)
+            return self._test(history, step.evaluate)
 
     def _augmentation(self):
         """The recipe's augmentation of a training batch, or None: random whole-pixel shifts
@@ -193,12 +199,13 @@ class Experiment:
         self.log(stats.line(self.recipe.epochs))
         if self.folder is not None:
             self.folder.add_epoch(stats)
-            best = self.state.best_weights
             self.folder.save_checkpoint(self.model, self.checkpoint_meta(), self.optimizer,
-                                        {"best": best} if best is not None else {})
+                                        self.state.groups())
 
-    def _test(self, history: list[EpochStats]) -> RunResult:
-        test_loss, test_accuracy = self.evaluator(self.model, self.loss, self.test_set)
+    def _test(self, history: list[EpochStats], evaluate: Callable) -> RunResult:
+        """Score the trained model on the test set with ``evaluate`` (the step's: sharded
+        over ranks), log it and write the run's final files."""
+        test_loss, test_accuracy = evaluate(self.model, self.loss, self.test_set)
         self.log(f"test accuracy {100 * test_accuracy:.2f}% (error "
                  f"{100 * (1 - test_accuracy):.2f}%, loss {test_loss:.4f}) after "
                  f"{len(history)} epochs, {history[-1].elapsed:.1f} s of training")

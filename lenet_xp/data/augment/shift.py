@@ -1,15 +1,10 @@
-"""Data augmentation on device batches: random whole-pixel shifts, here, and the random affine
-and elastic distortions of :mod:`lenet_xp.data.distort`, re-exported so that one module offers
-every augmentation."""
+"""Random whole-pixel shifts of a device batch."""
 
 from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-from lenet_xp.backend import Random
-from lenet_xp.data.distort import Distortion, elastic, elastic_field, random_affine, warp
-
-__all__ = ["Distortion", "elastic", "elastic_field", "random_affine", "random_shift", "warp"]
+from ...backend import Random
 
 
 def random_shift(images, max_shift: int, random: Random, groups: int = 8):
@@ -20,9 +15,9 @@ def random_shift(images, max_shift: int, random: Random, groups: int = 8):
     shift: one copy of the run at an offset into the output, and the strips it leaves free
     are filled from the same strips of the input, its own border (so the edge repeats).
     Padded to 32×32 that border is background, and the result equals ``xp.roll`` by (dy, dx)
-    along H and W (tested), in less than half its time (84 against 192 µs for a batch of 64
-    on a 2-core Intel Xeon); a few 28×28 training digits touch the frame, and there the edge
-    repeats where a roll would bring the opposite edge around.
+    along H and W (tested), in less than half its time (docs/benchmarks.md); a few 28×28
+    training digits touch the frame, and there the edge repeats where a roll would bring the
+    opposite edge around.
     """
     if max_shift <= 0:
         return images

@@ -18,8 +18,8 @@ A grid file (TOML or JSON) says what to run::
 folder), :func:`run_one` trains one of them (in a worker process, on one CPU thread) and
 :func:`summarise` turns the finished runs into one row per configuration (mean ± sample std
 over the seeds). ``scripts/sweep.py`` schedules the runs on a process pool or on MPI ranks and
-writes ``results.md``, ``results.csv`` and ``curves.png``. A run whose ``model.npz`` exists
-is finished and is not run again.
+writes ``results.md``, ``results.csv`` and ``curves.png``. A run whose folder holds its final
+``model.npz`` (:mod:`lenet_xp.runs.folder`) is finished and is not run again.
 """
 
 from __future__ import annotations
@@ -33,8 +33,12 @@ import statistics
 import tomllib
 from pathlib import Path
 
-from .models import get_model
-from .plots import read_metrics
+from ..models import get_model
+from ..runs.folder import METRICS, MODEL
+from ..runs.metrics import epochs_of, last_test, read_metrics
+from ..training.communicators import SingleProcess
+from ..training.experiment import RunConfig
+from ..training.experiment import run as train
 
 GRID_KEYS = {"name", "description", "models", "seeds", "recipe", "grid", "run"}
 #: RunConfig fields a grid's [run] table may set (what is swept goes in [grid] or [recipe])
@@ -169,17 +173,13 @@ def plan(grid: Grid, out) -> list[SweepRun]:
 
 
 def is_finished(run: SweepRun) -> bool:
-    return (Path(run.out) / "model.npz").is_file()
+    return (Path(run.out) / MODEL).is_file()
 
 
 def run_one(run: SweepRun, data_dir: str | None) -> dict:
     """Train ``run`` on one CPU thread (a worker's share of the machine) unless it has
     finished already; return :func:`outcome`. Exceptions are returned as a failed outcome."""
     if not is_finished(run):
-        from .distributed import SingleProcess
-        from .experiment import RunConfig
-        from .experiment import run as train
-
         config = RunConfig(model=run.model, seed=run.seed, data_dir=data_dir, out=run.out,
                            recipe=dict(run.recipe), progress=False, threads=1,
                            **run.run)
@@ -197,13 +197,12 @@ def _quiet(line: str) -> None:
 def outcome(run: SweepRun) -> dict:
     """A finished run's figures from its ``metrics.jsonl``: test error, best and last
     validation error, epochs and median seconds per epoch."""
-    records = read_metrics(Path(run.out) / "metrics.jsonl")
-    epochs = [r for r in records if r.get("event") == "epoch"]
-    tests = [r for r in records if r.get("event") == "test"]
-    if not tests:
-        return {"status": "failed", "error": "the run has no test result in metrics.jsonl"}
+    records = read_metrics(Path(run.out) / METRICS)
+    epochs, test = epochs_of(records), last_test(records)
+    if test is None:
+        return {"status": "failed", "error": f"the run has no test result in {METRICS}"}
     val = [1 - r["val_accuracy"] for r in epochs if r.get("val_accuracy") is not None]
-    return {"status": "done", "test_error": 1 - tests[-1]["test_accuracy"],
+    return {"status": "done", "test_error": 1 - test["test_accuracy"],
             "val_error": val[-1] if val else None, "best_val_error": min(val) if val else None,
             "epochs": len(epochs),
             "epoch_seconds": statistics.median(r["seconds"] for r in epochs)}
@@ -290,9 +289,9 @@ def failures(runs: list[SweepRun], outcomes: list[dict]) -> list[str]:
 
 def curves_by_configuration(runs: list[SweepRun], outcomes: list[dict]) -> dict[str, list]:
     """label -> the metrics records of the configuration's first finished seed (for
-    :func:`lenet_xp.plots.plot_runs`)."""
+    :func:`lenet_xp.runs.curves.plot_runs`)."""
     curves = {}
     for run, result in zip(runs, outcomes):
         if result["status"] == "done" and run.label not in curves:
-            curves[run.label] = read_metrics(Path(run.out) / "metrics.jsonl")
+            curves[run.label] = read_metrics(Path(run.out) / METRICS)
     return curves

@@ -1,0 +1,81 @@
+"""What a recipe asks for: a :class:`Distortion` of every training batch (affine maps and/or
+elastic fields, in one resampling pass), and examples of it for figures."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ...backend import Random, backend_of, to_numpy
+from .affine import check_affine_ranges, random_maps
+from .elastic import elastic_field
+from .warp import warp
+
+DISTORTION_KINDS = ("none", "affine", "elastic", "affine+elastic")
+
+
+@dataclasses.dataclass(frozen=True)
+class Distortion:
+    """A recipe's distortions: ``kind`` (one of :data:`DISTORTION_KINDS`) and the ranges.
+
+    Call it on a batch, ``distortion(images, random)``: images (N, C, H, W) float ->
+    (N, C, H, W), each image with its own random affine map (:func:`random_maps`: shift,
+    scale, squeeze, shear, rotation, as in :func:`random_affine`) and/or its own elastic field
+    (:func:`elastic_field`: alpha, sigma), composed and applied in one bilinear resampling
+    (:func:`warp`). The affine parameters are drawn first, then the field. The kind decides
+    which parts apply; the ranges of a part it leaves out are ignored, and ``Distortion()`` is
+    the identity. A call that distorts nothing returns ``images`` itself.
+
+    Defaults: affine ranges that keep every digit inside a 32×32 frame and look like the
+    paper's figure 13 (LeCun et al. give no ranges; no rotation, which they did not use), and
+    Simard et al.'s α = 34, σ = 4. Both are in pixels, right for 28×28 and 32×32 frames alike:
+    the digit is the same 20×20 pixels in both.
+    """
+
+    kind: str = "none"
+    shift: float = 2.0  # pixels
+    scale: float = 0.15  # relative
+    squeeze: float = 0.15  # relative
+    shear: float = 0.3  # x += u·(y − centre)
+    rotation: float = 0.0  # degrees
+    alpha: float = 34.0  # pixels
+    sigma: float = 4.0  # pixels
+
+    def __post_init__(self):
+        if self.kind not in DISTORTION_KINDS:
+            raise ValueError(f"unknown distortion kind {self.kind!r}: use one of "
+                             f"{', '.join(DISTORTION_KINDS)}")
+        check_affine_ranges(self.shift, self.scale, self.squeeze, self.shear, self.rotation)
+        if self.alpha < 0 or self.sigma <= 0:
+            raise ValueError(f"need alpha >= 0 and sigma > 0, got {self.alpha}, {self.sigma}")
+
+    def __call__(self, images, random: Random):
+        maps = field = None
+        if self.kind in ("affine", "affine+elastic"):
+            maps = random_maps(images.shape[0], random, shift=self.shift, scale=self.scale,
+                               squeeze=self.squeeze, shear=self.shear, rotation=self.rotation)
+            if maps is not None:
+                maps = backend_of(images).asarray(maps, dtype=images.dtype)
+        if self.kind in ("elastic", "affine+elastic") and self.alpha > 0:
+            field = elastic_field(images, random, alpha=self.alpha, sigma=self.sigma)
+        return warp(images, maps, field)
+
+
+def distortion_examples(images, random: Random, distortion: Distortion,
+                        copies: int = 6) -> np.ndarray:
+    """``copies`` random versions of each image, on the host, for figures.
+
+    images: (N, H, W) or (N, 1, H, W), any backend and dtype (integers are made float32)
+    -> (N, copies, H, W) numpy, for ``lenet_xp.tools.plots.plot_distortions(originals, it, path)``.
+    """
+    host = to_numpy(images)
+    if host.ndim == 4:
+        if host.shape[1] != 1:
+            raise ValueError(f"distortion_examples takes one channel, got {host.shape}")
+        host = host[:, 0]
+    if not np.issubdtype(host.dtype, np.floating):
+        host = host.astype(np.float32)
+    n, h, w = host.shape
+    batch = np.repeat(host[:, None], copies, axis=0)  # (N·copies, 1, H, W), image by image
+    return to_numpy(distortion(batch, random)).reshape(n, copies, h, w)

@@ -1,0 +1,150 @@
+"""The benchmark's run: every batch size's repeats, lenet_xp and its peers interleaved
+(see :mod:`lenet_xp.tools.bench`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import math
+import sys
+from typing import Any, Callable
+
+from ...backend import Backend, Random, get_backend
+from ...data.augment import Distortion
+from ...training.communicators import SingleProcess, create_communicator, rank_device
+from .autograd_twin import TORCH_VERSION_HINT, TorchAutogradTwin, import_torch, torch_device
+from .config import BenchConfig, BenchError
+from .lenet_runner import LenetRunner
+from .machine import busy_note, machine_info
+from .report import BenchReport
+from .results import BatchResult, FrameworkResult, Timing
+
+POOL_BATCHES = 8
+"""Distinct synthetic batches made per batch size; the timed loop cycles through them."""
+
+ONE_RANK = "lenet_xp_1rank"  # the framework name of the 1-rank reference in a run on ranks
+
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = _stderr) -> BenchReport:
+    """Measure ``config`` (see the module docstring); ``progress`` gets one line per step.
+
+    With ``config.ranks`` > 1 the process must be one of that many MPI ranks: every rank runs
+    the data-parallel step together, then rank 0 alone runs the 1-rank reference and PyTorch
+    while the others wait asleep; only rank 0 reports (the others return its config and no
+    results).
+
+    Raises:
+        BenchError, DeviceError, ValueError: a configuration that cannot run (checked first).
+    """
+    config.validate()
+    comm = _communicator(config)
+    lead = comm.rank == 0
+    say = (progress or (lambda message: None)) if lead else (lambda message: None)
+    notes: list[str] = []
+    backend = get_backend(rank_device(config.device))
+    busy = busy_note() if lead else None
+    if busy:
+        notes.append(busy)
+        say(f"note: {busy}")
+    torch, torch_dev = _torch_peer(config, notes, say) if lead else (None, None)
+    machine = machine_info(backend, torch)  # before any batch size changes the BLAS threads
+    if config.ranks > 1:
+        machine["mpi_ranks"] = config.ranks
+
+    results = [_bench_batch_size(config, comm, backend, batch_size, torch, torch_dev, notes, say)
+               for batch_size in config.batch_sizes]
+    if not lead:
+        return BenchReport(config, machine, [], notes)
+    if backend.is_cuda is False and any(r.torch for r in results):
+        notes.append("peak mem on the CPU is the whole process's peak RSS (lenet_xp and "
+                     "PyTorch together, all batch sizes so far)")
+    return BenchReport(config, machine, results, notes)
+
+
+def _communicator(config: BenchConfig):
+    """MPI's communicator for a run on ``config.ranks`` ranks (checked), else SingleProcess."""
+    comm = create_communicator() if config.ranks > 1 else SingleProcess()
+    if comm.size != config.ranks:
+        raise BenchError(f"ranks={config.ranks} but this process is one of {comm.size} MPI "
+                         f"rank(s): launch it with mpiexec -n {config.ranks} (scripts/bench.py "
+                         "--ranks does)")
+    return comm
+
+
+def _torch_peer(config: BenchConfig, notes: list[str], say) -> tuple[Any, Any]:
+    """(torch, torch device) for ``--vs-torch``, or (None, None) with a note saying why not."""
+    if not config.vs_torch:
+        return None, None
+    torch = import_torch()
+    if torch is None:
+        notes.append(f"--vs-torch skipped: PyTorch is not installed ({TORCH_VERSION_HINT})")
+        say(notes[-1])
+        return None, None
+    if config.torch_threads is not None:
+        torch.set_num_threads(config.torch_threads)
+    torch_dev, why = torch_device(torch, config.device)
+    if torch_dev is None:
+        notes.append(f"--vs-torch skipped: {why}")
+        say(notes[-1])
+        return None, None
+    return torch, torch_dev
+
+
+def _bench_batch_size(config: BenchConfig, comm, backend: Backend, batch_size: int, torch,
+                      torch_dev, notes: list[str], say) -> BatchResult | None:
+    """Every repeat at one batch size: the (data-parallel) lenet_xp runner on all ranks, then,
+    on rank 0 alone, the 1-rank reference (several ranks only) and PyTorch."""
+    batches = config.timed_batches(batch_size)
+    pool_batches = max(1, min(POOL_BATCHES, batches + config.warmup))
+    gc.collect()
+    backend.free_memory_pool()
+    config.cpu_plan(batch_size).apply()
+    lenet = LenetRunner(config, backend, batch_size, Random(config.seed), pool_batches, comm)
+    solo: list = []  # what rank 0 runs alone while the other ranks sleep
+    if comm.rank == 0 and comm.size > 1:
+        one_rank = dataclasses.replace(config, ranks=1, threads=config.rank_threads)
+        solo.append(LenetRunner(one_rank, backend, batch_size, Random(config.seed), pool_batches,
+                                framework=ONE_RANK))
+    if torch is not None:
+        if config.torch_threads is not None:  # limit_cpu_threads resizes its pool too
+            torch.set_num_threads(config.torch_threads)
+        solo.append(TorchAutogradTwin(torch, torch_dev, config, twin_of=lenet))
+    say(f"batch {batch_size}: warm-up {config.warmup} batches, then {config.repeats} "
+        f"repeats of {batches} batches" + (f" on {comm.size} ranks" if comm.size > 1 else ""))
+    for runner in [lenet, *solo]:
+        runner.warm_up(config.warmup)
+    step_alloc = lenet.step_alloc_peak_bytes()
+    allreduce_us = lenet.allreduce_microseconds() if comm.size > 1 else None
+    distort_ms = None
+    if config.distort != "none" and comm.rank == 0:
+        distort_ms = lenet.distortion_milliseconds(Distortion(config.distort), Random(config.seed))
+    comm.idle_barrier()
+    timings: dict[str, list[Timing]] = {runner.framework: [] for runner in [lenet, *solo]}
+    for repeat in range(config.repeats):
+        parts = []
+        for runner in [lenet, *solo]:  # interleaved, so that machine noise hits all alike
+            timing = runner.run(batches)
+            timings[runner.framework].append(timing)
+            parts.append(f"{runner.framework} {timing.epoch_seconds:.2f} s/epoch")
+            if not math.isfinite(timing.final_loss):
+                notes.append(f"{runner.framework}, batch {batch_size}: the training loss "
+                             f"became {timing.final_loss} (the timing is still valid)")
+        comm.idle_barrier()
+        say(f"batch {batch_size}: repeat {repeat + 1}/{config.repeats}: " + ", ".join(parts))
+    results = {}
+    for runner in [lenet, *solo]:
+        memory, kind = runner.peak_memory()
+        results[runner.framework] = FrameworkResult(runner.framework, timings[runner.framework],
+                                                    memory, kind,
+                                                    step_alloc if runner is lenet else None)
+        runner.close()
+    if comm.rank != 0:
+        return None
+    return BatchResult(batch_size, batches, results["lenet_xp"], results.get("torch"),
+                       lenet.workers, ranks=comm.size, one_rank=results.get(ONE_RANK),
+                       allreduce_us=allreduce_us, distort_ms=distort_ms)

@@ -1,0 +1,143 @@
+"""Who a process is among MPI ranks, and how ranks exchange arrays.
+
+A run launched under MPI (``mpiexec -n 2 python scripts/train.py ...``, or
+``scripts/train.py --ranks 2``, see :mod:`lenet_xp.cli.mpi_launch`) learns its rank count,
+its rank and its rank on its host from the launcher's environment; :func:`create_communicator`
+then chooses the transport once, at start: a :class:`SingleProcess` without MPI, else
+:class:`MPICommunicator` (mpi4py, imported only then). Both have one interface: ``rank``,
+``size``, ``allreduce``, ``broadcast``, ``abort``, ``idle_barrier``.
+
+Arrays cross ranks through the host: a CPU rank hands its numpy buffer to MPI directly; a
+device buffer (CuPy, array_api_strict's device1) is copied to the host, reduced, and copied
+back.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from ..backend import backend_of, to_numpy
+
+#: environment variables by which the MPI launchers tell a process its rank count
+SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
+#: ... its rank
+RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
+#: ... and its rank among the ranks of its host (one GPU per local rank)
+LOCAL_RANK_VARIABLES = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "MV2_COMM_WORLD_LOCAL_RANK")
+ABORT_GRACE_S = 1.0  # seconds between a failed rank's last message and the end of the job
+MPI_INSTALL_HINT = "pip install \"lenet_xp[mpi]\" (mpi4py with MPICH, no system MPI needed)"
+
+
+class SingleProcess:
+    """The communicator of a run without MPI: one rank, nothing to exchange."""
+
+    rank, size = 0, 1
+
+    def allreduce(self, buffer):
+        return buffer
+
+    def broadcast(self, buffer):
+        return buffer
+
+    def abort(self, code: int = 1) -> None:
+        raise SystemExit(code)
+
+    def idle_barrier(self) -> None:
+        """Nothing to wait for."""
+
+
+class MPICommunicator:
+    """``MPI.COMM_WORLD`` through mpi4py; buffers are 1-D float arrays of any backend."""
+
+    def __init__(self):
+        from mpi4py import MPI
+
+        self._mpi, self._comm = MPI, MPI.COMM_WORLD
+        self.rank, self.size = self._comm.Get_rank(), self._comm.Get_size()
+
+    def allreduce(self, buffer):
+        """The element-wise sum of every rank's ``buffer``, on ``buffer``'s device (a numpy
+        buffer is reduced in place)."""
+        host = self._host(buffer)
+        self._comm.Allreduce(self._mpi.IN_PLACE, host, op=self._mpi.SUM)
+        return self._back(host, buffer)
+
+    def broadcast(self, buffer):
+        """Rank 0's ``buffer`` on every rank."""
+        host = self._host(buffer)
+        self._comm.Bcast(host, root=0)
+        return self._back(host, buffer)
+
+    @staticmethod
+    def _host(buffer):
+        host = to_numpy(buffer)  # the buffer itself on the CPU, a host copy of a device buffer
+        return host if host.flags.writeable and host.flags.c_contiguous else host.copy()
+
+    @staticmethod
+    def _back(host, buffer):
+        return buffer if host is buffer else backend_of(buffer).asarray(host, dtype=buffer.dtype)
+
+    def abort(self, code: int = 1) -> None:
+        """Stop every rank now (a rank that failed must not leave the others waiting)."""
+        abort_all(code)
+
+    def idle_barrier(self, poll_s: float = 0.002) -> None:
+        """Wait for every rank, asleep: MPI's own barrier spins a core, which would slow down
+        what one rank does alone meanwhile (the benchmark's single-rank and PyTorch runs)."""
+        request = self._comm.Ibarrier()
+        while not request.Test():
+            time.sleep(poll_s)
+
+
+def launched_ranks() -> int:
+    """How many ranks the MPI launcher started (1 when not launched by one)."""
+    return _launcher_number(SIZE_VARIABLES, 1)
+
+
+def launched_rank() -> int:
+    """This process's rank, from the MPI launcher (0 when not launched by one)."""
+    return _launcher_number(RANK_VARIABLES, 0)
+
+
+def local_rank() -> int:
+    """This process's rank among the ranks on its host, from the launcher (0 without MPI)."""
+    return _launcher_number(LOCAL_RANK_VARIABLES, 0)
+
+
+def _launcher_number(names, default: int) -> int:
+    for name in names:
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return default
+
+
+def abort_all(code: int = 1) -> None:
+    """End every rank of this MPI job at once (MPI_Abort; no collective call, so it works
+    while the other ranks wait in one), after giving the launcher a moment to pass on what
+    this rank printed (it drops output still in flight when the job is ended)."""
+    from mpi4py import MPI
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(ABORT_GRACE_S)
+    MPI.COMM_WORLD.Abort(code)
+
+
+def create_communicator():
+    """MPI's communicator when this process is one of several MPI ranks, else a
+    :class:`SingleProcess`. Raises RuntimeError with the fix when mpi4py is missing."""
+    if launched_ranks() <= 1:
+        return SingleProcess()
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(f"launched on {launched_ranks()} MPI ranks, but mpi4py is not "
+                           f"installed: {MPI_INSTALL_HINT}") from exc
+    return MPICommunicator()
+
+
+def rank_device(device: str) -> str:
+    """One GPU per rank: ``cuda`` becomes ``cuda:{local rank}`` under MPI; others unchanged."""
+    return f"cuda:{local_rank()}" if device.strip().lower() == "cuda" and launched_ranks() > 1 else device
