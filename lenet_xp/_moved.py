@@ -50,7 +50,7 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         new = MOVED[module.__name__]
         warnings.warn(f"{module.__name__} has moved to {' and '.join(new)}: import it from "
                       "there (the old path goes in the next release)", DeprecationWarning,
-                      stacklevel=_importer_level())
+                      stacklevel=2)  # the importer's line: warnings skips the import system's
         if len(new) == 1:
             # the import system returns what sys.modules holds after exec_module
             sys.modules[module.__name__] = importlib.import_module(new[0])
@@ -66,16 +66,6 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
         module.__getattr__ = __getattr__
         module.__dir__ = lambda: sorted({n for target in targets for n in dir(target)})
-
-
-def _importer_level() -> int:
-    """The ``stacklevel`` of the frame that imported the old path, past the import system's
-    own frames, so that the warning names the importer's file and line."""
-    frame, level = sys._getframe(2), 2
-    while frame is not None and (frame.f_code.co_filename.startswith("<frozen importlib")
-                                 or frame.f_code.co_filename == __file__):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def install() -> None:

@@ -13,9 +13,9 @@ from .windows import Workspace, output_size, window_slices
 # Layout. Convolutions keep their feature maps batch-last, as (C, H, W, N) in memory, and
 # hand them on as (N, C, H, W) views (``permute_dims``, no copy). Every window slice
 # x[:, i:i+OH, j:j+OW, :] then reads and writes runs of OW·N contiguous numbers, where the
-# (N, C, H, W) layout gives runs of OW (10 for C3): this makes im2col and col2im about ten times
-# faster at batch 256. Elementwise layers and pooling keep their input's memory order, so the
-# next convolution finds the layout it wants.
+# (N, C, H, W) layout gives runs of OW (10 for C3), which makes im2col and col2im several times
+# faster. Elementwise layers and pooling keep their input's memory order, so the next
+# convolution finds the layout it wants.
 #
 # Blocks. A convolution with few inputs per output, C·kh·kw, makes thin matrix products
 # (LeNet-5's C1: 6×25 by 25×200,704 at batch 256) whose time goes to writing and reading the
@@ -23,22 +23,17 @@ from .windows import Workspace, output_size, window_slices
 # matrix holds the T = kw + S·(B − 1) input columns that a block reads (kh·T = 40 numbers
 # for C1 with B = 4), the weight matrix has one row per (map, place d in the block) holding
 # the map's kernel shifted by S·d taps and zeros elsewhere (:func:`block_weight`), and one
-# product gives all B outputs. C1's columns shrink to 40 % and its product widens to 24×40:
-# forward product and weight gradient take 1.6 ms instead of 2.0–2.6 ms at batch 128 on one
-# thread, half the time with two threads at once (memory traffic is what limits there). With
-# B = 2, C3 (150 inputs per output) gains about 10 %, and so does deep_cnn's training step
-# (its 3×3 layers on 16 maps, 144 inputs); lenet_theano's second layer (500) gained nothing
-# measurable, so :func:`block_size` leaves wider products at B = 1. Blocks only pay once the
-# plain columns outgrow the caches, and where that happens depends on the CPU. C1 and C3,
-# forward and backward on one thread, plain against blocked: at batch 8, C1 137 against 276 µs
-# and C3 359 against 420 µs on an Intel Xeon (2 MiB L2 per core), where from batch 16 on blocks
-# win (C1 444 → 380 µs, C3 637 → 619; at batch 64 1,784 → 1,243 and 2,261 → 1,963); on an
-# AMD EPYC (1 MiB L2) batch 16 still lost (C1 293 → 311, C3 458 → 539) and batch 64 was even
-# for C3 (1,511 → 1,510), while at batch 256 both machines save 25–30 % (C1) and 10–15 % (C3).
+# product gives all B outputs. C1's columns shrink to 40 % and its product widens to 24×40.
+# :func:`block_size` takes B = 4 for products as thin as C1's, B = 2 up to C3's 150 inputs per
+# output (deep_cnn's 3×3 layers on 16 maps, 144, gain as much), and leaves wider products
+# (lenet_theano's 500) at B = 1, where blocks gained nothing measurable. Blocks only pay once
+# the plain columns outgrow the caches, which depends on the CPU: the threshold below sits
+# between the break-even points of the two machines measured. The measurements (µs per layer
+# and batch size, plain against blocked, on an Intel Xeon and an AMD EPYC) are in
+# docs/benchmarks.md, "Measurements behind the code".
 
 #: Blocks are used from this many entries of the plain column matrix (2 MB in float32) up:
-#: C1 from batch 27, C3 (10×10 outputs) from batch 35, between the two machines' break-even
-#: points above.
+#: C1 from batch 27, C3 (10×10 outputs) from batch 35.
 BLOCK_MIN_ENTRIES = 2**19
 
 
@@ -84,9 +79,9 @@ def im2col(x, kh: int, kw: int, stride: int = 1, padding: int = 0,
     if c == 1:
         # A one-channel input is in practice the network's input, in the standard (N, 1, H, W)
         # layout, which a direct permute reads H·W numbers apart. Two passes that each move
-        # runs of W or N numbers, (N, H, W) -> (H, N, W) -> (H, W, N), are about four times
-        # faster (5 % of a LeNet-5 training step at batch 256). The array API cannot see a
-        # layout: on a batch-last one-channel input this costs a little time, never exactness.
+        # runs of W or N numbers, (N, H, W) -> (H, N, W) -> (H, W, N), are faster (measured:
+        # docs/benchmarks.md). The array API cannot see a layout: on a batch-last one-channel
+        # input this costs a little time, never exactness.
         rows = workspace.get("rows", x, (h, n, w))
         rows[...] = xp.permute_dims(x[:, 0, ...], (1, 0, 2))
         padded[0, padding:padding + h, padding:padding + w, :] = xp.permute_dims(rows, (0, 2, 1))
@@ -108,8 +103,7 @@ def col2im(dcols, input_shape, kh: int, kw: int, stride: int = 1, padding: int =
     when B = 1, in two rounds of shifted slice additions: first each kernel row i adds its
     (T, OH, OW/B) block at row offset i into ``rows`` (C, T, H + 2P, OW/B, N), then each
     column offset t adds rows[:, t] at columns t, t + s·B, ... of dx. That is kh + T slice
-    additions where adding each (i, t) block on its own takes kh·T: fewer, larger steps
-    (about a quarter faster for C3).
+    additions where adding each (i, t) block on its own takes kh·T: fewer, larger steps.
     """
     xp = array_namespace(dcols)
     n, c, h, w = input_shape

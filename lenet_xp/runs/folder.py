@@ -34,9 +34,8 @@ MODEL = "model.npz"
 CURVES = "curves.png"
 
 #: curves.png is redrawn after an epoch once the training since the last drawing took this
-#: many times as long as that drawing (about 0.5 s on a 2-core CPU): plotting then costs at
-#: most 1/30 of a run. lenet5 on that CPU (6 s epochs) redraws every two or three epochs, the
-#: slower models after every epoch; the test result is always drawn.
+#: many times as long as that drawing: plotting then costs at most 1/30 of a run, fast models
+#: redraw every few epochs and slow ones after every epoch; the test result is always drawn.
 DRAW_EVERY = 30
 
 
