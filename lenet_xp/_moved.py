@@ -27,6 +27,7 @@ MOVED = {
     "lenet_xp.evaluation": ("lenet_xp.tools.evaluation",),
     "lenet_xp.experiment": ("lenet_xp.training.experiment",),
     "lenet_xp.inference": ("lenet_xp.tools.inference",),
+    "lenet_xp.models.digit_bitmaps": ("lenet_xp.layers.digit_bitmaps",),
     "lenet_xp.parallel": ("lenet_xp.training.split_batch", "lenet_xp.training.step"),
     "lenet_xp.plots": ("lenet_xp.tools.plots", "lenet_xp.runs.curves", "lenet_xp.runs.metrics"),
     "lenet_xp.recipe": ("lenet_xp.models.recipe",),

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet_xp.tools import bench
-from lenet_xp.tools.bench import autograd_twin
 from lenet_xp.backend import DeviceError, Random, get_backend
+from lenet_xp.tools import bench
 from lenet_xp.tools.bench import BenchConfig, BenchError, Spread, Timing, format_report, run_benchmark
+from lenet_xp.tools.bench import autograd_twin
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 TINY = ["--batch-size", "4", "--batches", "2", "--warmup", "1", "--repeats", "2", "--quiet"]

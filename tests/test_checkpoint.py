@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from lenet_xp.backend import Random, get_backend, to_numpy
-from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from lenet_xp.models import get_model
 from lenet_xp.optim import Adam
+from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 
 def _trained_model(steps=2):

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from lenet_xp.backend import Random, available_cores, get_backend, to_numpy
-from lenet_xp.runs.checkpoint import load_checkpoint
 from lenet_xp.data import PixelStats, load_mnist, normalise, pad_images, prepare_mnist
 from lenet_xp.models import get_model
+from lenet_xp.runs.checkpoint import load_checkpoint
 from lenet_xp.training.loop import evaluate
 from mnist_files import learnable_arrays, write_fake_mnist
 

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 import lenet_xp
-from lenet_xp.runs.checkpoint import CheckpointError
 from lenet_xp.data import load_mnist
-from lenet_xp.training.experiment import RunConfig, run
 from lenet_xp.losses import MAPLoss, RBFCrossEntropy, SoftmaxCrossEntropy
+from lenet_xp.runs.checkpoint import CheckpointError
+from lenet_xp.training.experiment import RunConfig, run
 from mnist_files import learnable_arrays, write_fake_mnist
 
 DEVICES = ["cpu", "array_api_strict:device1"]

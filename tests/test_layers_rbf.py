@@ -10,7 +10,7 @@ import pytest
 from lenet_xp.backend import Random, get_backend, to_numpy
 from lenet_xp.gradcheck import check_backward, check_curvature
 from lenet_xp.layers import EuclideanRBF
-from lenet_xp.models.digit_bitmaps import (digit_bitmap_rows, load_digit_bitmaps,
+from lenet_xp.layers.digit_bitmaps import (digit_bitmap_rows, load_digit_bitmaps,
                                            parse_digit_bitmaps, render_digit_bitmaps)
 from lenet_xp.tools.plots import plot_digit_bitmaps
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from lenet_xp.backend import Random, to_numpy
+from lenet_xp.models import get_model
 from lenet_xp.runs.checkpoint import load_checkpoint
 from lenet_xp.training.experiment import RunConfig, run
-from lenet_xp.models import get_model
 from mnist_files import learnable_arrays, write_fake_mnist
 
 ENTRIES = {"lenet5_paper_distorted": ("lenet5_paper", "affine"),

@@ -8,12 +8,12 @@ import pytest
 
 from lenet_xp.backend import Random, get_backend, to_numpy
 from lenet_xp.layers import Dropout, EuclideanRBF
+from lenet_xp.layers.digit_bitmaps import load_digit_bitmaps
 from lenet_xp.losses import MAPLoss, RBFCrossEntropy, SoftmaxCrossEntropy
 from lenet_xp.models import MODELS, get_model
-from lenet_xp.models.digit_bitmaps import load_digit_bitmaps
 from lenet_xp.models.lenet5_paper import C3_TABLE
-from lenet_xp.optim import SDLM
 from lenet_xp.models.recipe import make_optimizer, make_schedule
+from lenet_xp.optim import SDLM
 
 from layer_cases import FrozenMaskRandom
 

@@ -12,8 +12,8 @@ from lenet_xp.data import DeviceDataset
 from lenet_xp.gradcheck import assert_close, numerical_jacobian
 from lenet_xp.layers import Conv2d, Flatten, Linear, Parameter, ScaledTanh, Sequential, Subsample2d
 from lenet_xp.losses import MAPLoss, MeanSquaredError, SoftmaxCrossEntropy
-from lenet_xp.optim import SDLM, schedules
 from lenet_xp.models.recipe import Recipe, make_optimizer
+from lenet_xp.optim import SDLM, schedules
 from lenet_xp.training.loop import evaluate, fit
 
 
@@ -188,7 +188,7 @@ def _f6_rbf_head(backend, prototypes=None, second_order=False):
 def test_gauss_newton_through_the_rbf_layer_and_map_loss():
     """ScaledTanh → RBF → MAP: the curvature reaching the F6 weights is the finite-difference
     GN diagonal (each weight w_kj reaches y_i through x6_k only, so the diagonal is exact)."""
-    from lenet_xp.models.digit_bitmaps import load_digit_bitmaps
+    from lenet_xp.layers.digit_bitmaps import load_digit_bitmaps
 
     backend = get_backend("cpu")
     # prototypes close to F6's small outputs: penalties near 0, so q(1 − q) is not negligible

@@ -241,7 +241,7 @@ def test_feature_maps_have_a_labelled_row_per_layer(tmp_path):
 
 
 def test_digit_bitmaps_are_seven_by_twelve_and_labelled(tmp_path):
-    from lenet_xp.models.digit_bitmaps import load_digit_bitmaps
+    from lenet_xp.layers.digit_bitmaps import load_digit_bitmaps
 
     bitmaps = load_digit_bitmaps()
     assert_png(tmp_path / "b.png", plots.plot_digit_bitmaps(bitmaps, tmp_path / "b.png"))

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint
+from lenet_xp.runs.folder import RunFolder
 from lenet_xp.training.experiment import RunConfig, run
 from lenet_xp.training.resume import resume_run
-from lenet_xp.runs.folder import RunFolder
 from mnist_files import learnable_arrays, write_fake_mnist
 
 ROOT = Path(__file__).resolve().parents[1]

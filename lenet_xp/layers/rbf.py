@@ -6,6 +6,7 @@ from array_api_compat import array_namespace
 
 from ..backend import get_backend, to_numpy
 from .base import Layer, Parameter
+from .digit_bitmaps import load_digit_bitmaps
 
 
 class EuclideanRBF(Layer):
@@ -42,7 +43,7 @@ class EuclideanRBF(Layer):
     Args:
         in_features, out_features: D and K.
         prototypes: (K, D) array of the w_i. Default: LeNet-5's ±1 digit bitmaps
-            (:func:`lenet_xp.models.digit_bitmaps.load_digit_bitmaps`), for D = 84, K = 10.
+            (:func:`lenet_xp.layers.digit_bitmaps.load_digit_bitmaps`), for D = 84, K = 10.
         trainable: False (the paper): the prototypes are a buffer, fixed, not counted as
             parameters. True: a :class:`Parameter` named ``prototypes``, without weight decay.
         second_order: keep the layer's own second derivative in ``backward_curvature`` (see
@@ -58,8 +59,6 @@ class EuclideanRBF(Layer):
             if (in_features, out_features) != (84, 10):
                 raise ValueError("the default prototypes are the 10 digit bitmaps of 84 pixels; "
                                  f"for {out_features} units of {in_features} inputs pass prototypes=")
-            from ..models.digit_bitmaps import load_digit_bitmaps  # models imports layers
-
             prototypes = load_digit_bitmaps(dtype)
         prototypes = cpu.asarray(to_numpy(prototypes), dtype=cpu.dtype(dtype))
         if tuple(prototypes.shape) != (out_features, in_features):

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..canvas import new_figure, save_figure
-from ..models.digit_bitmaps import HEIGHT, WIDTH
+from ..layers.digit_bitmaps import HEIGHT, WIDTH
 
 IMAGE_CMAP = "gray_r"  # digits and feature maps: high values (ink) dark on white
 

@@ -1,0 +1,75 @@
+"""The README's Python examples run as written. Each ```python block of the library section is
+marked by an HTML comment just above it, ``<!-- tests/test_readme.py runs this block with:
+NEEDS -->``, naming what it needs in its working folder: ``model`` (runs/lenet5/model.npz,
+trained here on made-up digits), ``digit`` (my_four.jpg, one of those digits) or ``mnist``
+(the real files at ../shared/data/mnist; skipped without them). Every other ```python block
+must be marked too, so none is left untested by mistake."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lenet_xp.data.mnist import TEST_IMAGES, TEST_LABELS
+from mnist_files import learnable_arrays, write_fake_mnist
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+MARK = re.compile(r"<!-- tests/test_readme.py runs this block(?: with: (?P<needs>[a-z, ]+))? -->\n"
+                  r"```python\n(?P<code>.*?)```", re.S)
+
+
+def _blocks() -> list[tuple[set[str], str]]:
+    text = README.read_text(encoding="utf-8")
+    marked = [(set(filter(None, re.split(r"[, ]+", m["needs"] or ""))), m["code"])
+              for m in MARK.finditer(text)]
+    assert len(marked) == text.count("```python"), "a ```python block of the README is unmarked"
+    return marked
+
+
+BLOCKS = _blocks()
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """runs/lenet5/model.npz of a lenet5 trained briefly on made-up digits, and a test 4."""
+    from lenet_xp.training import RunConfig, run
+
+    root = tmp_path_factory.mktemp("readme_model")
+    arrays = learnable_arrays(n_train=600, n_test=200)
+    write_fake_mnist(root / "data", arrays)
+    run(RunConfig(data_dir=str(root / "data"), verify=False, download=False, val_size=100,
+                  out=str(root / "run"), progress=False, plot=False, recipe={"epochs": 2}),
+        log=lambda line: None)
+    images, labels = arrays[TEST_IMAGES], arrays[TEST_LABELS]
+    four = images[np.flatnonzero(labels == 4)[0]]
+    return root / "run" / "model.npz", four
+
+
+@pytest.mark.parametrize("needs, code", [
+    pytest.param(needs, code, id=f"block{i}-{'+'.join(sorted(needs)) or 'alone'}",
+                 marks=[pytest.mark.slow] if "mnist" in needs else [])
+    for i, (needs, code) in enumerate(BLOCKS)])
+def test_readme_example_runs(needs, code, tmp_path, request):
+    work = tmp_path / "lenet_xp"  # the reader's clone, with ../shared beside it
+    work.mkdir()
+    if "model" in needs:
+        model, four = request.getfixturevalue("trained_model")
+        (work / "runs" / "lenet5").mkdir(parents=True)
+        (work / "runs" / "lenet5" / "model.npz").write_bytes(model.read_bytes())
+        if "digit" in needs:
+            Image.fromarray(255 - four).convert("RGB").save(work / "my_four.jpg", quality=95)
+    if "mnist" in needs:
+        (tmp_path / "shared").symlink_to(request.getfixturevalue("shared_mnist").parents[1])
+    done = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    if "digit" in needs:  # the top three (class, score) pairs, best first
+        top = ast.literal_eval(done.stdout.strip())
+        assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1], done.stdout
