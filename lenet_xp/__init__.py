@@ -1,8 +1,10 @@
 """lenet_xp: LeNet-5 and friends with hand-written backward passes on the Python array API.
 
-The package is layered in tiers, each importing only from the ones below it (README,
-"Layout"): ``backend`` · ``init``, ``losses``, ``layers``, ``optim``, ``gradcheck`` ·
-``data`` · ``models`` · ``runs`` · ``training`` · ``tools`` · ``cli``.
+The package is built in tiers, each importing only from itself and the ones below (README,
+"Layout"; pyproject.toml lists them): base (``backend``, ``atomic``, ``canvas``) · core
+(``init``, ``losses``, ``layers``, ``optim``, ``gradcheck``) · ``data`` · ``models`` ·
+``runs`` · ``training`` · ``tools`` · interfaces (``cli``). Old module paths keep working for
+one release (``_moved``).
 """
 
 from . import _moved, init, layers, losses, optim

@@ -70,9 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     recipe.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         type=recipe_setting,
                         help="set any recipe field, e.g. gamma=0.5 or 'pieces=[[2,5e-4],[3,2e-4]]'")
-    parser.add_argument("--threads", type=positive_int, help="CPU threads: numpy's BLAS threads, or the "
-                        "threads each batch is split across (default: every core, shared out "
-                        "between the ranks)")
+    parser.add_argument("--threads", type=positive_int, help="the run's CPU threads, shared out "
+                        "between its MPI ranks: numpy's BLAS threads, or the threads each batch "
+                        "is split across (default: every core)")
     parser.add_argument("--ranks", type=positive_int, help="launch the run on N MPI ranks on this "
                         "machine (mpiexec -n N ...), each with its share of every batch")
     parser.add_argument("--split-batch", action=argparse.BooleanOptionalAction,

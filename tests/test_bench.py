@@ -16,6 +16,7 @@ from lenet_xp.backend import DeviceError, Random, get_backend
 from lenet_xp.tools import bench
 from lenet_xp.tools.bench import BenchConfig, BenchError, Spread, Timing, format_report, run_benchmark
 from lenet_xp.tools.bench import autograd_twin
+from scripts_loader import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 TINY = ["--batch-size", "4", "--batches", "2", "--warmup", "1", "--repeats", "2", "--quiet"]
@@ -23,10 +24,7 @@ TINY = ["--batch-size", "4", "--batches", "2", "--warmup", "1", "--repeats", "2"
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("bench_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench")
 
 
 def tiny_config(**changes) -> BenchConfig:

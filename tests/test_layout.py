@@ -4,20 +4,14 @@ are read with ``ast`` by scripts/import_graph.py, which also draws them."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "import_graph.py"
+from scripts_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def graph():
-    spec = importlib.util.spec_from_file_location("import_graph", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("import_graph")
 
 
 def test_no_module_imports_from_a_higher_tier(graph):

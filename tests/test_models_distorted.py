@@ -14,6 +14,7 @@ from lenet_xp.models import get_model
 from lenet_xp.runs.checkpoint import load_checkpoint
 from lenet_xp.training.experiment import RunConfig, run
 from mnist_files import learnable_arrays, write_fake_mnist
+from scripts_loader import load_script
 
 ENTRIES = {"lenet5_paper_distorted": ("lenet5_paper", "affine"),
            "lenet5_elastic": ("lenet5", "elastic"),
@@ -54,11 +55,7 @@ def test_each_entry_trains_on_distorted_batches(name, device, data_dir, tmp_path
 
 
 def test_the_distortions_script_draws_what_a_model_trains_on(data_dir, tmp_path, capsys):
-    import importlib.util
-    path = Path(__file__).resolve().parents[1] / "scripts" / "distortions.py"
-    spec = importlib.util.spec_from_file_location("distortions_script", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("distortions")
     out = tmp_path / "d.png"
     assert script.main(["--model", "deep_cnn_elastic", "--data-dir", str(data_dir), "--no-verify",
                         "--count", "3", "--copies", "2", "--out", str(out)]) == 0

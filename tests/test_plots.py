@@ -3,7 +3,6 @@ legends, edge cases draw, files appear atomically, and the script's errors are o
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from matplotlib.text import Text  # noqa: E402
 from lenet_xp.canvas import save_figure  # noqa: E402
 from lenet_xp.runs import curves, metrics  # noqa: E402
 from lenet_xp.tools import plots  # noqa: E402
+from scripts_loader import load_script  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "plot.py"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -347,10 +347,7 @@ def test_script_compares_two_runs_and_reports_a_missing_metrics_file(tmp_path):
 @pytest.fixture
 def plot_script():
     """scripts/plot.py loaded as a module, to call its main() in this process (fast)."""
-    spec = importlib.util.spec_from_file_location("plot_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("plot")
 
 
 def test_script_with_one_run_draws_its_learning_curves(tmp_path, plot_script, capsys):
