@@ -1,0 +1,1 @@
+"""Tools that work on trained models: export to other frameworks."""
