@@ -604,3 +604,9 @@ def test_a_model_on_another_device_exports_the_same_graph(onnx, trained_run):
     on_cpu = export.to_onnx(load_model(trained_run[0]))
     on_device = export.to_onnx(load_model(trained_run[0], device="array_api_strict:device1"))
     assert on_device.SerializeToString() == on_cpu.SerializeToString()
+
+
+def test_the_paper_s_lenet5_is_44_nodes_as_the_docs_say(onnx):
+    assert len(export.to_onnx(zoo_model("lenet5_paper")).graph.node) == 44
+    assert "LeNet-5 is 44 nodes" in (ROOT / "README.md").read_text()
+    assert "LeNet-5 is 44 nodes" in " ".join(export.__doc__.split())

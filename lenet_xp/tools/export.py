@@ -45,7 +45,7 @@ A layer or loss with no mapping is an :class:`ExportError` naming it, never a wr
 Node names are the layers' names: a layer's last node, and the tensor it makes, is called
 ``C1``, ``S2``, ...; its helper nodes ``S2/average``, ``S2/scale``; its weights keep their
 parameter names (``C1.weight``). Netron thus draws the network as the paper does, and the
-whole of the paper's LeNet-5 is 47 nodes.
+whole of the paper's LeNet-5 is 44 nodes.
 
 Decisions, and why:
 
