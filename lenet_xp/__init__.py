@@ -10,9 +10,10 @@ one release (``_moved``).
 from . import _moved, init, layers, losses, optim
 from ._version import __version__
 from .backend import Backend, DeviceError, Random, get_backend, to_numpy
+from .tools import export
 from .tools.inference import TrainedModel, load_model
 
 _moved.install()
 
-__all__ = ["Backend", "DeviceError", "Random", "TrainedModel", "get_backend", "init", "layers",
+__all__ = ["Backend", "DeviceError", "Random", "TrainedModel", "export", "get_backend", "init", "layers",
            "load_model", "losses", "optim", "to_numpy"]

@@ -27,6 +27,7 @@ from lenet_xp.data.preprocess import (
     NORMALISATIONS,
     PixelStats,
     binarise,
+    normalisation_affine,
     normalise,
     pad_images,
     pixel_stats,
@@ -36,9 +37,9 @@ from lenet_xp.data.preprocess import (
 __all__ = [
     "MNIST_FILES", "MNIST_SHA256", "NORMALISATIONS",
     "Batches", "DataError", "DeviceDataset", "IdxError", "MnistSplits", "PixelStats",
-    "binarise", "decode_idx", "iterate_batches", "load_mnist", "model_input", "normalise",
-    "pad_images", "pixel_stats", "prepare_mnist", "random_shift", "read_idx", "resolve_data_dir",
-    "validation_split", "write_idx",
+    "binarise", "decode_idx", "iterate_batches", "load_mnist", "model_input",
+    "normalisation_affine", "normalise", "pad_images", "pixel_stats", "prepare_mnist",
+    "random_shift", "read_idx", "resolve_data_dir", "validation_split", "write_idx",
 ]
 
 

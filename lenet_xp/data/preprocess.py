@@ -68,9 +68,19 @@ def pixel_stats(images: np.ndarray) -> PixelStats:
 
 def normalise(images: np.ndarray, mode: str, stats: PixelStats | None = None,
               dtype: str = "float32") -> np.ndarray:
-    """Float images from uint8 ``images`` (any shape, same shape out).
+    """Float images from uint8 ``images`` (any shape, same shape out): x · scale + offset in
+    ``dtype``, with the scale and offset of :func:`normalisation_affine` (mode, stats)."""
+    _require_uint8(images, "normalise")
+    scale, offset = normalisation_affine(mode, stats)
+    out = images.astype(dtype)
+    out *= out.dtype.type(scale)
+    out += out.dtype.type(offset)
+    return out
 
-    Modes, with x the raw pixel in 0..255:
+
+def normalisation_affine(mode: str, stats: PixelStats | None = None) -> tuple[float, float]:
+    """The (scale, offset) of normalisation ``mode``: a raw pixel x in 0..255 becomes
+    x · scale + offset. Modes:
 
     - ``standard``: (x - stats.mean) / stats.std; ``stats`` must be :func:`pixel_stats` of
       the training images, and the same stats serve validation and test images.
@@ -79,7 +89,6 @@ def normalise(images: np.ndarray, mode: str, stats: PixelStats | None = None,
     - ``lecun``: x * 1.275 / 255 - 0.1, background 0 -> -0.1, ink 255 -> 1.175 (LeCun et al.
       1998: mean roughly 0, variance roughly 1).
     """
-    _require_uint8(images, "normalise")
     if mode == "standard":
         if stats is None:
             raise ValueError(
@@ -90,19 +99,14 @@ def normalise(images: np.ndarray, mode: str, stats: PixelStats | None = None,
             raise ValueError(
                 f"standard normalisation needs stats.std > 0, got {stats.std} (constant images?)"
             )
-        scale, offset = 1.0 / stats.std, -stats.mean / stats.std
-    elif mode == "zero_one":
-        scale, offset = 1.0 / 255.0, 0.0
-    elif mode == "minus_one_one":
-        scale, offset = 1.0 / 127.5, -1.0
-    elif mode == "lecun":
-        scale, offset = LECUN_SCALE, LECUN_BACKGROUND
-    else:
-        raise ValueError(f"unknown normalisation {mode!r}: use one of {', '.join(NORMALISATIONS)}")
-    out = images.astype(dtype)
-    out *= out.dtype.type(scale)
-    out += out.dtype.type(offset)
-    return out
+        return 1.0 / stats.std, -stats.mean / stats.std
+    if mode == "zero_one":
+        return 1.0 / 255.0, 0.0
+    if mode == "minus_one_one":
+        return 1.0 / 127.5, -1.0
+    if mode == "lecun":
+        return LECUN_SCALE, LECUN_BACKGROUND
+    raise ValueError(f"unknown normalisation {mode!r}: use one of {', '.join(NORMALISATIONS)}")
 
 
 def validation_split(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
