@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lenet_xp.backend import Random
-from lenet_xp.layers import (AvgPool2d, Conv2d, Dropout, EuclideanRBF, Flatten, Linear, MaxPool2d,
+from lenet_xp.backend import Random, get_backend
+from lenet_xp.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, EuclideanRBF, Flatten, Linear, MaxPool2d,
                              ReLU, ScaledTanh, Sequential, Sigmoid, Subsample2d, Tanh)
 
 
@@ -25,6 +25,14 @@ def _small_network():
                      Linear(8, 3, random=Random(2)))
     net.needs_input_grad = True
     return net
+
+
+def batchnorm(kind, channels):
+    """A batch-normalisation layer with γ and β away from their starting 1 and 0."""
+    layer = kind(channels)
+    layer.gamma.data = Random(3).normal(get_backend("cpu"), (channels,), std=1.0)
+    layer.beta.data = Random(4).normal(get_backend("cpu"), (channels,), std=1.0)
+    return layer
 
 
 SPARSE_TABLE = [[1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1]]
@@ -57,6 +65,8 @@ LAYER_CASES = {
     "tanh": (Tanh, (3, 4)),
     "scaled_tanh": (ScaledTanh, (3, 4)),
     "flatten": (Flatten, (2, 3, 2, 2)),
+    "batchnorm2d": (lambda: batchnorm(BatchNorm2d, 3), (3, 3, 2, 3)),
+    "batchnorm1d": (lambda: batchnorm(BatchNorm1d, 4), (5, 4)),
     "dropout": (lambda: Dropout(0.3, random=FrozenMaskRandom(7)), (4, 5)),
     "network": (_small_network, (2, 1, 6, 6)),
     "rbf_bitmaps": (EuclideanRBF, (2, 84)),
