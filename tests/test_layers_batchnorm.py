@@ -13,6 +13,7 @@ from lenet_xp.gradcheck import check_backward, check_curvature
 from lenet_xp.layers import (BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, ReLU,
                              Sequential)
 from lenet_xp.losses import SoftmaxCrossEntropy
+from lenet_xp.optim import SDLM
 
 from layer_cases import batchnorm
 
@@ -193,3 +194,18 @@ def test_save_then_load_gives_identical_evaluation_outputs(tmp_path):
         fresh.load_state_dict({k: v for k, v in loaded.items() if k != "bn1.running_mean"})
     with pytest.raises(ValueError, match="bn2.running_var: state has shape \\(4,\\), model has \\(5,\\)"):
         fresh.load_state_dict({**loaded, "bn2.running_var": np.ones(4)})
+
+
+def test_sdlm_estimate_through_batch_norm_leaves_the_running_statistics_alone():
+    model = _bn_network()
+    _train_steps(model)
+    before = {name: to_numpy(value).copy() for name, value in model.state_arrays().items()}
+    optimizer = SDLM(model.parameters(), lr=1e-3, chunk_size=4)
+    rng = np.random.default_rng(5)
+    optimizer.estimate_curvature(model, SoftmaxCrossEntropy(), rng.standard_normal((12, 1, 6, 6)),
+                                 rng.integers(0, 3, 12))
+    for name, value in model.state_arrays().items():
+        assert np.array_equal(to_numpy(value), before[name]), name
+    for name, state in zip(model.parameters(), optimizer.state):
+        h = to_numpy(state["curvature"])
+        assert np.all(np.isfinite(h)) and np.all(h >= 0) and h.max() > 0, name
