@@ -51,6 +51,7 @@ LAYER_CASES = {
                              (2, 1, 8, 8)),
     "conv_sparse_blocked": (lambda: Conv2d(3, 4, 3, connections=SPARSE_TABLE, block=2, random=Random(1)),
                             (2, 3, 4, 4)),
+    "conv_no_bias": (lambda: Conv2d(2, 3, 3, stride=2, random=Random(1), bias=False), (2, 2, 5, 5)),
     "conv_whole_input": (lambda: Conv2d(3, 4, 3, random=Random(1)), (2, 3, 3, 3)),  # like C5
     "conv_sparse": (lambda: Conv2d(3, 4, 3, connections=SPARSE_TABLE, random=Random(1)), (2, 3, 4, 4)),
     "maxpool_2": (lambda: MaxPool2d(2), (2, 3, 4, 4)),
@@ -60,6 +61,7 @@ LAYER_CASES = {
     "avgpool_3_stride2": (lambda: AvgPool2d(3, 2), (1, 2, 5, 5)),
     "subsample": (lambda: Subsample2d(3, random=Random(1)), (2, 3, 4, 4)),
     "linear": (lambda: Linear(5, 4, random=Random(1)), (3, 5)),
+    "linear_no_bias": (lambda: Linear(5, 4, random=Random(1), bias=False), (3, 5)),
     "relu": (ReLU, (3, 4)),
     "sigmoid": (Sigmoid, (3, 4)),
     "tanh": (Tanh, (3, 4)),
