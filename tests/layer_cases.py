@@ -9,7 +9,8 @@ import numpy as np
 
 from lenet_xp.backend import Random, get_backend
 from lenet_xp.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, EuclideanRBF, Flatten, Linear, MaxPool2d,
-                             ReLU, ScaledTanh, Sequential, Sigmoid, Subsample2d, Tanh)
+                             ReLU, RepeatMaps, ScaledTanh, Sequential, Sigmoid, Subsample2d,
+                             Tanh, Zoom2d)
 
 
 class FrozenMaskRandom(Random):
@@ -60,6 +61,9 @@ LAYER_CASES = {
     "avgpool_2": (lambda: AvgPool2d(2), (2, 3, 4, 4)),
     "avgpool_3_stride2": (lambda: AvgPool2d(3, 2), (1, 2, 5, 5)),
     "subsample": (lambda: Subsample2d(3, random=Random(1)), (2, 3, 4, 4)),
+    "repeat_maps": (lambda: RepeatMaps(3), (2, 2, 3, 3)),
+    "zoom_out": (lambda: Zoom2d(6, 0.8), (2, 2, 6, 6)),
+    "zoom_in": (lambda: Zoom2d(5, 1.5), (1, 2, 5, 5)),
     "linear": (lambda: Linear(5, 4, random=Random(1)), (3, 5)),
     "linear_no_bias": (lambda: Linear(5, 4, random=Random(1), bias=False), (3, 5)),
     "relu": (ReLU, (3, 4)),
