@@ -22,9 +22,8 @@ slice, under MPI each rank's share (see :mod:`lenet_xp.layers.batchnorm`).
 The default recipe is a provisional first guess after that reference (Adam 1e-3 × 0.95 per
 epoch, small rotations, scalings and shifts), to be chosen on the validation split. Batches
 of 128 rather than the reference's 64: on two CPU threads a batch of 128 is split in two
-(:class:`lenet_xp.parallel.SplitBatch`, each thread normalising its 64), which trained about
-1.8 times as many images a second as batches of 64 in the BLAS threads (one rough measurement
-on a busy machine).
+(:class:`lenet_xp.parallel.SplitBatch`, each thread normalising its 64), which uses two cores
+best (docs/benchmarks.md), where batches of 64 are left to the BLAS threads.
 """
 
 from __future__ import annotations
