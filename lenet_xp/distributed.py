@@ -12,6 +12,10 @@ Launch any lenet_xp script under MPI (``mpiexec -n 2 python scripts/train.py ...
   share's outputs (so every rank gets the whole batch's outputs for its accuracy count);
 - weights start identical (rank 0's are broadcast), evaluation is sharded and its sums
   reduced, dropout draws a stream of its own per rank (:meth:`Random.spawn` with key = rank);
+- batch normalisation normalises each rank's share by the share's own statistics, as PyTorch's
+  DistributedDataParallel does without SyncBatchNorm (so N ranks no longer take exactly the
+  steps of one process); rank 0's running statistics are the ones saved, and they are
+  broadcast before every sharded evaluation, so that all ranks score the saved model;
 - only rank 0 prints and writes files.
 
 Arrays cross ranks through the host: a CPU rank hands its numpy buffer to MPI directly; a
@@ -219,7 +223,10 @@ class DataParallel:
 
     def evaluate(self, model, loss, dataset, batch_size: int = 1000) -> tuple[float, float]:
         """Mean loss and accuracy on ``dataset``, each rank evaluating its shard: the
-        sharded counterpart of :func:`lenet_xp.train.evaluate`."""
+        sharded counterpart of :func:`lenet_xp.train.evaluate`. Every rank first takes rank
+        0's state arrays (batch normalisation's running statistics), the ones that are saved."""
+        for value in model.state_arrays().values():  # rank 0's running statistics for all
+            value[...] = self.comm.broadcast(value)
         start, stop = shard(len(dataset), self.comm.rank, self.comm.size)
         loss_sum, correct = evaluate_sums(model, loss, dataset, start, stop, batch_size)
         xp, where, dtype = dataset.backend.xp, dataset.backend.device, dataset.images.dtype
