@@ -15,7 +15,9 @@ The batch loss is a mean over the batch, so with slice sizes n_w summing to N:
     E = Σ_w (n_w / N) E_w         dE/dθ = Σ_w (n_w / N) dE_w/dθ
 
 which is what :class:`SplitBatch` returns and leaves in ``grad``: the same step as one pass
-over the whole batch, up to float rounding. Run it with one BLAS thread per worker
+over the whole batch, up to float rounding. Batch normalisation is the exception: each slice
+is normalised by its own statistics (as each MPI rank's share is, see
+:mod:`lenet_xp.layers.batchnorm`), and the running statistics are those of worker 0's slices. Run it with one BLAS thread per worker
 (``scripts/train.py --threads 2 --split-batch`` does), or the two kinds of thread compete.
 """
 
