@@ -107,7 +107,9 @@ def test_batch_norm_trains_on_two_ranks_and_all_score_the_saved_model(data_dir, 
     assert alone.returncode == 0, alone.stderr
     figures = json.loads((tmp_path / "alone.json").read_text())
     assert figures["test_accuracy"] == test["test_accuracy"]
-    assert figures["test_loss"] == pytest.approx(test["test_loss"], rel=1e-6)
+    # rounding differs (shards against one batch, BLAS threads); rank 1's own statistics
+    # would be off by tens of per cent
+    assert figures["test_loss"] == pytest.approx(test["test_loss"], rel=1e-4)
 
 
 @needs_mpi
