@@ -14,24 +14,14 @@ from lenet_xp.losses import SoftmaxCrossEntropy
 from lenet_xp.models import MODELS, get_model
 from lenet_xp.models.lenet1 import H3_TABLE
 from lenet_xp.models.lenet4 import C3_TABLE, C5_TABLE
-from lenet_xp.optim import SDLM
 from lenet_xp.recipe import make_optimizer
 
-from layer_cases import FrozenMaskRandom
-from test_models_zoo import check_model_gradient
+from test_models_zoo import check_model_curvature, check_model_gradient, layer_counts, tiny_batch
 
 NEW = ["lenet1", "lenet4", "simard_cnn", "bn_cnn"]
 TOTALS = {"lenet1": 2_578, "lenet4": 18_098, "simard_cnn": 132_540, "bn_cnn": 330_410}
 INPUTS = {"lenet1": (28, "lecun"), "lenet4": (32, "lecun"), "simard_cnn": (29, "standard"),
           "bn_cnn": (28, "standard")}
-
-
-def layer_counts(model) -> dict:
-    counts: dict = {}
-    for name, param in model.parameters().items():
-        layer = name.split(".")[0]
-        counts[layer] = counts.get(layer, 0) + param.size
-    return counts
 
 
 def connections(model, input_size: int) -> int:
@@ -136,39 +126,24 @@ def test_bn_cnn_layout():
             assert x.shape == (2, 64, 4, 4)
 
 
-def _tiny_batch(name, backend, n=4):
-    spec = get_model(name)
-    model = spec.build(Random(0), "float64").to(backend, "float64")
-    for layer in model.layers:
-        if isinstance(layer, Dropout):
-            layer.random = FrozenMaskRandom(3)  # the same mask at every forward pass
-    x = Random(1).normal(backend, (n, 1, spec.input_size, spec.input_size), dtype="float64")
-    labels = backend.asarray(np.arange(n) % 10)
-    return model, spec.loss(), x, labels
-
-
 @pytest.mark.parametrize("name", NEW)
 def test_whole_model_gradient(name, backend_name):
-    model, loss, x, labels = _tiny_batch(name, get_backend(backend_name))
+    model, loss, x, labels = tiny_batch(name, get_backend(backend_name), n=4)
     checked = check_model_gradient(model, loss, x, labels)
     assert checked == 3 * len(model.parameters())
 
 
 @pytest.mark.parametrize("name", NEW)
 def test_curvature_pass_runs_through_every_model(name):
-    model, loss, x, labels = _tiny_batch(name, get_backend("cpu"))
-    optimizer = SDLM(model.parameters(), lr=1e-3)
-    optimizer.estimate_curvature(model, loss, x, labels)
-    for (param_name, param), state in zip(model.parameters().items(), optimizer.state):
-        h = to_numpy(state["curvature"])
-        assert h.shape == param.shape and np.all(np.isfinite(h)) and np.all(h >= 0), param_name
-        assert h.max() > 0, param_name
+    optimizer = check_model_curvature(*tiny_batch(name, get_backend("cpu"), n=4))
+    for param_name, state in zip(get_model(name).build(Random(0)).parameters(), optimizer.state):
+        assert float(np.max(to_numpy(state["curvature"]))) > 0, param_name
 
 
 @pytest.mark.parametrize("backend_name_", ["cpu", "array_api_strict"])
 @pytest.mark.parametrize("name", NEW)
 def test_a_few_steps_of_the_recipe_reduce_the_loss(name, backend_name_):
-    model, loss, x, labels = _tiny_batch(name, get_backend(backend_name_), n=8)
+    model, loss, x, labels = tiny_batch(name, get_backend(backend_name_), n=8)
     optimizer = make_optimizer(get_model(name).recipe, model.parameters())
     losses = []
     for _ in range(20):
