@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from lenet_xp.backend import Random
-from lenet_xp.layers import (AvgPool2d, Conv2d, Dropout, EuclideanRBF, Flatten, Linear, MaxPool2d,
-                             ReLU, ScaledTanh, Sequential, Sigmoid, Subsample2d, Tanh)
+from lenet_xp.backend import Random, get_backend
+from lenet_xp.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, EuclideanRBF, Flatten, Linear, MaxPool2d,
+                             ReLU, RepeatMaps, ScaledTanh, Sequential, Sigmoid, Subsample2d,
+                             Tanh, Zoom2d)
 
 
 class FrozenMaskRandom(Random):
@@ -25,6 +26,14 @@ def _small_network():
                      Linear(8, 3, random=Random(2)))
     net.needs_input_grad = True
     return net
+
+
+def batchnorm(kind, channels):
+    """A batch-normalisation layer with γ and β away from their starting 1 and 0."""
+    layer = kind(channels)
+    layer.gamma.data = Random(3).normal(get_backend("cpu"), (channels,), std=1.0)
+    layer.beta.data = Random(4).normal(get_backend("cpu"), (channels,), std=1.0)
+    return layer
 
 
 SPARSE_TABLE = [[1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1]]
@@ -43,6 +52,7 @@ LAYER_CASES = {
                              (2, 1, 8, 8)),
     "conv_sparse_blocked": (lambda: Conv2d(3, 4, 3, connections=SPARSE_TABLE, block=2, random=Random(1)),
                             (2, 3, 4, 4)),
+    "conv_no_bias": (lambda: Conv2d(2, 3, 3, stride=2, random=Random(1), bias=False), (2, 2, 5, 5)),
     "conv_whole_input": (lambda: Conv2d(3, 4, 3, random=Random(1)), (2, 3, 3, 3)),  # like C5
     "conv_sparse": (lambda: Conv2d(3, 4, 3, connections=SPARSE_TABLE, random=Random(1)), (2, 3, 4, 4)),
     "maxpool_2": (lambda: MaxPool2d(2), (2, 3, 4, 4)),
@@ -51,12 +61,18 @@ LAYER_CASES = {
     "avgpool_2": (lambda: AvgPool2d(2), (2, 3, 4, 4)),
     "avgpool_3_stride2": (lambda: AvgPool2d(3, 2), (1, 2, 5, 5)),
     "subsample": (lambda: Subsample2d(3, random=Random(1)), (2, 3, 4, 4)),
+    "repeat_maps": (lambda: RepeatMaps(3), (2, 2, 3, 3)),
+    "zoom_out": (lambda: Zoom2d(6, 0.8), (2, 2, 6, 6)),
+    "zoom_in": (lambda: Zoom2d(5, 1.5), (1, 2, 5, 5)),
     "linear": (lambda: Linear(5, 4, random=Random(1)), (3, 5)),
+    "linear_no_bias": (lambda: Linear(5, 4, random=Random(1), bias=False), (3, 5)),
     "relu": (ReLU, (3, 4)),
     "sigmoid": (Sigmoid, (3, 4)),
     "tanh": (Tanh, (3, 4)),
     "scaled_tanh": (ScaledTanh, (3, 4)),
     "flatten": (Flatten, (2, 3, 2, 2)),
+    "batchnorm2d": (lambda: batchnorm(BatchNorm2d, 3), (3, 3, 2, 3)),
+    "batchnorm1d": (lambda: batchnorm(BatchNorm1d, 4), (5, 4)),
     "dropout": (lambda: Dropout(0.3, random=FrozenMaskRandom(7)), (4, 5)),
     "network": (_small_network, (2, 1, 6, 6)),
     "rbf_bitmaps": (EuclideanRBF, (2, 84)),

@@ -88,6 +88,32 @@ def test_two_ranks_take_the_steps_of_one_process(data_dir, tmp_path, model, extr
 
 
 @needs_mpi
+def test_batch_norm_trains_on_two_ranks_and_all_score_the_saved_model(data_dir, tmp_path):
+    """Each rank normalises its share with its own statistics (as PyTorch's DDP without
+    SyncBatchNorm); the run still learns, and the sharded test figure is that of model.npz,
+    which holds rank 0's running statistics."""
+    run = train(*args(data_dir, tmp_path / "bn", "--model", "bn_cnn", "--epochs", 3,
+                      "--batch-size", 16, "--threads", 1), ranks=2)
+    assert run.returncode == 0, run.stderr
+    assert "MPI: 2 ranks" in run.stdout
+    lines = [json.loads(line) for line in (tmp_path / "bn" / "metrics.jsonl").read_text().splitlines()]
+    epochs, test = lines[:-1], lines[-1]
+    assert epochs[-1]["train_loss"] < 0.5 * epochs[0]["train_loss"]
+    assert test["test_accuracy"] > 0.8
+    assert "bn5.running_var" in weights(tmp_path / "bn")
+    alone = subprocess.run([sys.executable, str(TRAIN.parent / "evaluate.py"),
+                            str(tmp_path / "bn" / "model.npz"), "--data-dir", str(data_dir),
+                            "--no-verify", "--json", str(tmp_path / "alone.json")],
+                           capture_output=True, text=True, timeout=300)
+    assert alone.returncode == 0, alone.stderr
+    figures = json.loads((tmp_path / "alone.json").read_text())
+    assert figures["test_accuracy"] == test["test_accuracy"]
+    # rounding differs (shards against one batch, BLAS threads); rank 1's own statistics
+    # would be off by tens of per cent
+    assert figures["test_loss"] == pytest.approx(test["test_loss"], rel=1e-4)
+
+
+@needs_mpi
 def test_ranks_flag_launches_mpiexec_and_dropout_is_reproducible(data_dir, tmp_path):
     runs = [train(*args(data_dir, tmp_path / name, "--model", "deep_cnn", "--epochs", 1,
                         "--train-limit", 200, "--ranks", 2)) for name in ("a", "b")]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lenet_xp.backend import Random, get_backend, to_numpy
-from lenet_xp.layers import Conv2d, Sequential, col2im, im2col
+from lenet_xp.layers import Conv2d, Linear, Sequential, col2im, im2col
 from lenet_xp.layers.conv import block_size, block_weight, unblock_weight
 
 from layer_cases import SPARSE_TABLE
@@ -131,3 +131,20 @@ def test_wrong_input_shape_is_a_clear_error():
         conv.forward(np.zeros((2, 1, 8, 8), dtype=np.float32))
     with pytest.raises(ValueError, match="smaller than the 3-wide window"):
         conv.forward(np.zeros((2, 3, 2, 2), dtype=np.float32))
+
+
+def test_without_bias_there_is_no_bias_parameter():
+    x = Random(2).normal(get_backend("cpu"), (2, 2, 6, 6), dtype="float64")
+    for with_bias, without in [(Conv2d(2, 3, 3, stride=2, random=Random(1), dtype="float64"),
+                                Conv2d(2, 3, 3, stride=2, random=Random(1), dtype="float64", bias=False)),
+                               (Linear(72, 4, random=Random(1), dtype="float64"),
+                                Linear(72, 4, random=Random(1), dtype="float64", bias=False))]:
+        assert list(without.parameters()) == ["weight"] and "bias=False" in repr(without)
+        inputs = x if isinstance(with_bias, Conv2d) else np.reshape(x, (2, 72))
+        np.testing.assert_array_equal(to_numpy(without.forward(inputs)),
+                                      to_numpy(with_bias.forward(inputs)))  # b starts at 0
+        dy = np.ones(tuple(with_bias.forward(inputs).shape))
+        with_bias.backward(dy)
+        without.backward(dy)
+        np.testing.assert_array_equal(to_numpy(without.weight.grad), to_numpy(with_bias.weight.grad))
+        assert without.bias is None

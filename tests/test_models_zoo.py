@@ -24,7 +24,7 @@ TOTALS = {"lenet5_paper": 60_000, "lenet5_sigmoid": 60_000, "lenet_theano": 431_
           "deep_cnn": 123_552}
 
 
-def _layer_counts(model) -> dict:
+def layer_counts(model) -> dict:
     counts: dict = {}
     for name, param in model.parameters().items():
         layer = name.split(".")[0]
@@ -35,7 +35,7 @@ def _layer_counts(model) -> dict:
 @pytest.mark.parametrize("name", ["lenet5_paper", "lenet5_sigmoid"])
 def test_paper_parameter_counts(name):
     model = get_model(name).build(Random(0))
-    assert _layer_counts(model) == PAPER_COUNTS
+    assert layer_counts(model) == PAPER_COUNTS
     assert model.num_parameters() == 60_000
     rbf = model["RBF"]
     assert isinstance(rbf, EuclideanRBF) and rbf.parameters() == {}
@@ -165,7 +165,9 @@ def check_model_gradient(model, loss, x, targets, *, entries: int = 3, seed: int
     return checked
 
 
-def _tiny_batch(name, backend):
+def tiny_batch(name, backend, n: int = 2):
+    """(model in float64 on ``backend``, loss, n random inputs, labels) for ``name``, with
+    dropout masks frozen, for finite differences."""
     spec = get_model(name)
     model = spec.build(Random(0), "float64").to(backend, "float64")
     for layer in model.layers:
@@ -174,14 +176,14 @@ def _tiny_batch(name, backend):
     if name == "lenet_theano":  # the output layer starts at 0, which would hide the rest
         logistic = model["logistic"].weight
         logistic.data = Random(4).normal(backend, logistic.shape, std=0.1, dtype="float64")
-    x = Random(1).normal(backend, (2, 1, spec.input_size, spec.input_size), dtype="float64")
-    labels = backend.asarray(np.array([3, 8]))
+    x = Random(1).normal(backend, (n, 1, spec.input_size, spec.input_size), dtype="float64")
+    labels = backend.asarray(np.array([3, 8, 1, 5, 0, 9, 2, 7, 4, 6][:n]))
     return model, spec.loss(), x, labels
 
 
 @pytest.mark.parametrize("name", ZOO)
 def test_whole_model_gradient(name, backend_name):
-    model, loss, x, labels = _tiny_batch(name, get_backend(backend_name))
+    model, loss, x, labels = tiny_batch(name, get_backend(backend_name))
     # The RBF models' losses come from penalties ~100, whose rounding (~1e-14) over 2·eps
     # would swamp small gradients at eps = 1e-6; they are smooth, so a larger eps is exact
     # enough. ReLU and max-pooling models keep a small eps, clear of their kinks.
@@ -190,9 +192,9 @@ def test_whole_model_gradient(name, backend_name):
     assert checked == 3 * len(model.parameters())
 
 
-@pytest.mark.parametrize("name", ZOO)
-def test_curvature_pass_runs_through_every_model(name):
-    model, loss, x, labels = _tiny_batch(name, get_backend("cpu"))
+def check_model_curvature(model, loss, x, labels) -> SDLM:
+    """Run SDLM's curvature estimate through the whole model and assert every h_kk is finite
+    and ≥ 0 (0 where a connection mask is); returns the optimiser."""
     optimizer = SDLM(model.parameters(), lr=1e-3)
     optimizer.estimate_curvature(model, loss, x, labels)
     for (param_name, param), state in zip(model.parameters().items(), optimizer.state):
@@ -200,6 +202,12 @@ def test_curvature_pass_runs_through_every_model(name):
         assert h.shape == param.shape and np.all(np.isfinite(h)) and np.all(h >= 0), param_name
         if param.mask is not None:
             assert np.all(h[to_numpy(param.mask) == 0] == 0)
+    return optimizer
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_curvature_pass_runs_through_every_model(name):
+    optimizer = check_model_curvature(*tiny_batch(name, get_backend("cpu")))
     # the paper's network passes real curvature down to C1 (the RBF's own term at work)
     if name == "lenet5_paper":
         assert float(np.mean(to_numpy(optimizer.state[0]["curvature"]))) > 1e-6

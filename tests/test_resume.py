@@ -77,10 +77,11 @@ def kill_after_checkpoint(monkeypatch, epoch):
     ("lenet5_paper", {}),                 # SDLM's curvatures and samples, per-sample updates
     ("deep_cnn", {}),                     # dropout
     ("lenet5", {"patience": 1, "lr": 0.05}),  # early stopping: best weights, epochs waited
-], ids=["lenet5", "lenet5_paper", "deep_cnn", "lenet5-early-stopping"])
+    ("bn_cnn", {}),                       # batch normalisation's running statistics
+], ids=["lenet5", "lenet5_paper", "deep_cnn", "lenet5-early-stopping", "bn_cnn"])
 def test_a_run_killed_after_epoch_2_resumes_bit_identically(data_dir, tmp_path, monkeypatch,
                                                             model, recipe):
-    limit = 150 if model == "lenet5_paper" else None  # batch 1: keep it short
+    limit = 150 if model in ("lenet5_paper", "bn_cnn") else None  # keep the slow ones short
     full = run(config(data_dir, tmp_path / "full", model, train_limit=limit, **recipe), log=_quiet)
     kill_after_checkpoint(monkeypatch, epoch=2)
     with pytest.raises(Killed):

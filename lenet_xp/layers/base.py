@@ -15,7 +15,10 @@ A layer is a small object with
 
 Parameters are :class:`Parameter` objects held as attributes (``self.weight``, ``self.bias``),
 so that the value, its gradient and its curvature sit side by side and optimisers can update
-them in place.
+them in place. A layer may also hold arrays of two other kinds: *buffers* (``buffer_names``),
+constants its constructor rebuilds (connection masks, RBF bitmaps), and *state*
+(``state_names``), values it learns without gradients (batch normalisation's running
+statistics), which :meth:`Sequential.state_dict` saves and restores beside the parameters.
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ class Layer:
     param_names: tuple[str, ...] = ()
     #: Names of non-trainable array attributes that move with the layer (masks, prototypes).
     buffer_names: tuple[str, ...] = ()
+    #: Names of non-trainable arrays the layer updates itself (running statistics): they move
+    #: with the layer, and checkpoints save and restore them with the parameters.
+    state_names: tuple[str, ...] = ()
 
     training: bool = True
     needs_input_grad: bool = True
@@ -83,6 +89,10 @@ class Layer:
     def parameters(self) -> dict[str, Parameter]:
         return {name: getattr(self, name) for name in self.param_names}
 
+    def state_arrays(self) -> dict:
+        """Name -> array of the layer's state (see ``state_names``); no copies."""
+        return {name: getattr(self, name) for name in self.state_names}
+
     def train(self, mode: bool = True):
         self.training = mode
         return self
@@ -99,7 +109,7 @@ class Layer:
             if param.mask is not None:
                 param.mask = _moved(param.mask, backend, dtype)
             param.grad = param.curvature = None
-        for name in self.buffer_names:
+        for name in self.buffer_names + self.state_names:
             setattr(self, name, _moved(getattr(self, name), backend, dtype))
         return self
 

@@ -92,24 +92,34 @@ class Sequential(Layer):
             layer.to(backend, dtype)
         return self
 
+    def state_arrays(self) -> dict:
+        """``"<layer>.<name>"`` -> each layer's state array (BN running statistics); no copies."""
+        return {f"{name}.{state_name}": value
+                for name, layer in zip(self.names, self.layers)
+                for state_name, value in layer.state_arrays().items()}
+
     def state_dict(self) -> dict:
-        """Parameter name -> its array (on the model's device; no copy)."""
-        return {name: param.data for name, param in self.parameters().items()}
+        """Name -> array of every parameter and every layer's state (running statistics), on
+        the model's device; no copies. Checkpoints and ``model.npz`` save this."""
+        return {**{name: param.data for name, param in self.parameters().items()},
+                **self.state_arrays()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Copy arrays (numpy or any backend's) into the parameters, in place.
+        """Copy arrays (numpy or any backend's) into the parameters and the layers' state,
+        in place.
 
         Raises:
-            KeyError: a parameter is missing from ``state``, or ``state`` has one the model lacks.
+            KeyError: an entry is missing from ``state``, or ``state`` has one the model lacks.
             ValueError: a shape differs.
         """
-        params = self.parameters()
-        missing, unexpected = params.keys() - state.keys(), state.keys() - params.keys()
+        targets = self.state_dict()
+        missing, unexpected = targets.keys() - state.keys(), state.keys() - targets.keys()
         if missing or unexpected:
             raise KeyError(f"state does not match the model: missing {sorted(missing)}, "
                            f"unexpected {sorted(unexpected)}")
-        for name, param in params.items():
+        for name, target in targets.items():
             value = to_numpy(state[name])
-            if tuple(value.shape) != param.shape:
-                raise ValueError(f"{name}: state has shape {tuple(value.shape)}, model has {param.shape}")
-            param.data[...] = backend_of(param.data).asarray(value, dtype=param.data.dtype)
+            if tuple(value.shape) != tuple(target.shape):
+                raise ValueError(f"{name}: state has shape {tuple(value.shape)}, model has "
+                                 f"{tuple(target.shape)}")
+            target[...] = backend_of(target).asarray(value, dtype=target.dtype)

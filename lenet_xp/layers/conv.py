@@ -177,13 +177,17 @@ class Conv2d(Layer):
     sees input map c only where connections[f, c] is 1. Unconnected weights are fixed at 0
     (their gradient is masked), so the parameter count and gradients are exactly those of the
     sparse layer.
+
+    ``bias=False`` leaves b out (b = 0, no parameter), for a convolution that batch
+    normalisation follows: its shift β takes the bias's place.
     """
 
     param_names = ("weight", "bias")
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding: int = 0, *, connections=None, init: str = "he_normal",
-                 random: Random | None = None, dtype: str = "float32", block: int | None = None):
+                 random: Random | None = None, dtype: str = "float32", block: int | None = None,
+                 bias: bool = True):
         if block is not None and block < 1:
             raise ValueError(f"Conv2d block must be >= 1 (outputs per column), got {block}")
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -199,7 +203,9 @@ class Conv2d(Layer):
         else:
             mask, weight = self._sparse_weight(connections, init, random, shape, dtype)
         self.weight = Parameter(weight, mask=mask)
-        self.bias = Parameter(initializers.zeros((out_channels,), dtype), decay=False)
+        self.bias = Parameter(initializers.zeros((out_channels,), dtype), decay=False) if bias else None
+        if not bias:
+            self.param_names = ("weight",)
         self._cols = None
         self._input_shape = None
         self._block = 1
@@ -228,8 +234,9 @@ class Conv2d(Layer):
     def extra_repr(self) -> str:
         sparse = ", sparse" if self.weight.mask is not None else ""
         block = f", block={self.block}" if self.block is not None else ""
+        bias = ", bias=False" if self.bias is None else ""
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}{sparse}{block}")
+                f"stride={self.stride}, padding={self.padding}{sparse}{block}{bias}")
 
     def forward(self, x):
         xp = array_namespace(x)
@@ -247,23 +254,29 @@ class Conv2d(Layer):
         cols, (oh, ow) = im2col(x, k, k, self.stride, self.padding, workspace, block)
         y = xp.matmul(block_weight(self.weight.data, block, self.stride), cols)
         y = _unblock_outputs(y, (self.out_channels, oh, ow, x.shape[0]), block)
-        y += xp.reshape(self.bias.data, (self.out_channels, 1, 1, 1))
+        if self.bias is not None:
+            y += xp.reshape(self.bias.data, (self.out_channels, 1, 1, 1))
         if self.training:
             self._cols, self._input_shape, self._block = cols, tuple(x.shape), block
         return xp.permute_dims(y, (3, 0, 1, 2))
 
     def backward(self, dy):
-        self.weight.grad, self.bias.grad, dx = self._backprop(dy, self.weight.data, self._cols)
+        dw, db, dx = self._backprop(dy, self.weight.data, self._cols)
+        self.weight.grad = dw
+        if self.bias is not None:
+            self.bias.grad = db
         return dx
 
     def backward_curvature(self, d2y):
-        xp = array_namespace(d2y)
-        self.weight.curvature, self.bias.curvature, d2x = self._backprop(
-            d2y, self.weight.data ** 2, self._cols ** 2)
+        dw, db, d2x = self._backprop(d2y, self.weight.data ** 2, self._cols ** 2)
+        self.weight.curvature = dw
+        if self.bias is not None:
+            self.bias.curvature = db
         return d2x
 
     def _backprop(self, dy, weight, cols):
-        """(dW, db, dx) for output gradient dy given the weight and columns to use.
+        """(dW, db, dx) for output gradient dy given the weight and columns to use (db None
+        without a bias).
 
         The curvature pass calls this with W² and cols² (Gauss-Newton), the gradient pass with
         W and cols.
@@ -273,7 +286,7 @@ class Conv2d(Layer):
         xp = array_namespace(dy)
         block, stride = self._block, self.stride
         dy = _block_outputs(xp.permute_dims(dy, (1, 2, 3, 0)), block)  # (F·B, OH·(OW/B)·N)
-        db = xp.sum(xp.reshape(dy, (self.out_channels, -1)), axis=1)
+        db = xp.sum(xp.reshape(dy, (self.out_channels, -1)), axis=1) if self.bias is not None else None
         dw = unblock_weight(xp.matmul(dy, cols.mT), weight.shape, block, stride)
         if self.weight.mask is not None:
             dw = dw * self.weight.mask

@@ -13,21 +13,26 @@ class Linear(Layer):
     """Affine map x: (N, D_in) -> y: (N, D_out),  y = x Wᵀ + b,  W: (D_out, D_in).
 
     Backward: dx = dy W,  dW = dyᵀ x,  db = Σ_n dy.
+
+    ``bias=False`` leaves b out (b = 0, no parameter), for a layer that batch normalisation
+    follows: its shift β takes the bias's place.
     """
 
     param_names = ("weight", "bias")
 
     def __init__(self, in_features: int, out_features: int, *, init: str = "he_normal",
-                 random: Random | None = None, dtype: str = "float32"):
+                 random: Random | None = None, dtype: str = "float32", bias: bool = True):
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(initializers.initialize(
             init, random or Random(None), (out_features, in_features), in_features,
             out_features, dtype))
-        self.bias = Parameter(initializers.zeros((out_features,), dtype), decay=False)
+        self.bias = Parameter(initializers.zeros((out_features,), dtype), decay=False) if bias else None
+        if not bias:
+            self.param_names = ("weight",)
         self._x = None
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}"
+        return f"{self.in_features}, {self.out_features}" + (", bias=False" if self.bias is None else "")
 
     def forward(self, x):
         xp = array_namespace(x)
@@ -35,15 +40,21 @@ class Linear(Layer):
             raise ValueError(f"Linear expects input (N, {self.in_features}), got {tuple(x.shape)}")
         if self.training:
             self._x = x
-        return xp.matmul(x, self.weight.data.mT) + self.bias.data
+        y = xp.matmul(x, self.weight.data.mT)
+        return y if self.bias is None else y + self.bias.data
 
     def backward(self, dy):
-        self.weight.grad, self.bias.grad, dx = self._backprop(dy, self.weight.data, self._x)
+        dw, db, dx = self._backprop(dy, self.weight.data, self._x)
+        self.weight.grad = dw
+        if self.bias is not None:
+            self.bias.grad = db
         return dx
 
     def backward_curvature(self, d2y):
-        self.weight.curvature, self.bias.curvature, d2x = self._backprop(
-            d2y, self.weight.data ** 2, self._x ** 2)
+        dw, db, d2x = self._backprop(d2y, self.weight.data ** 2, self._x ** 2)
+        self.weight.curvature = dw
+        if self.bias is not None:
+            self.bias.curvature = db
         return d2x
 
     def _backprop(self, dy, weight, x):
@@ -51,7 +62,8 @@ class Linear(Layer):
             raise RuntimeError("Linear.backward called before a training-mode forward")
         xp = array_namespace(dy)
         dx = xp.matmul(dy, weight) if self.needs_input_grad else None
-        return xp.matmul(dy.mT, x), xp.sum(dy, axis=0), dx
+        db = xp.sum(dy, axis=0) if self.bias is not None else None
+        return xp.matmul(dy.mT, x), db, dx
 
 
 class Flatten(Layer):

@@ -14,6 +14,9 @@ the step bounded (by η/μ) where the curvature is small. A gradient pass over t
 samples runs first, so a layer may also keep its own second derivative weighted by dE/dy
 (LeNet-5's RBF layer does, see :class:`lenet_xp.layers.EuclideanRBF`: without it the MAP
 loss passes back almost no curvature, and SDLM degenerates to SGD with rate η/μ).
+Batch normalisation, which couples the samples of a batch through its mean and variance,
+passes back the exact diagonal of its own Gauss-Newton matrix, statistics included
+(:mod:`lenet_xp.layers.batchnorm`); the estimate leaves its running statistics untouched.
 
 Mini-batches versus the paper's batch size 1
 --------------------------------------------
@@ -66,7 +69,8 @@ class SDLM(Optimizer):
         samples: P, how many training samples the curvature is averaged over (paper: 500).
         lr_scale: multiplies η in every step (the batch size, to keep the paper's η).
         chunk_size: the curvature pass runs over the P samples in chunks of this many, to bound
-            memory; the result does not depend on it.
+            memory; the result does not depend on it, except through batch normalisation,
+            which normalises each chunk by the chunk's own statistics.
         weight_decay: λ; for decayed parameters it is added to the gradient (λw) and to the
             curvature (λ), the exact second derivative of (λ/2)‖w‖².
         random: draws the P samples (a fresh subset each epoch); default ``Random(0)``.
@@ -94,10 +98,13 @@ class SDLM(Optimizer):
 
     def estimate_curvature(self, model, loss, images, targets) -> None:
         """Set each parameter's h_kk to the mean per-sample Gauss-Newton diagonal over
-        ``images`` (N, ...) with ``targets`` (N, ...); leaves the model in training mode."""
+        ``images`` (N, ...) with ``targets`` (N, ...); leaves the model in training mode, with
+        its running statistics (batch normalisation's) as they were: the estimate measures
+        the model, it is no training step."""
         xp = array_namespace(images)
         total = images.shape[0]
         sums = [None] * len(self.params)
+        running = {name: xp.asarray(value, copy=True) for name, value in model.state_arrays().items()}
         model.train()
         for start in range(0, total, self.chunk_size):
             stop = min(start + self.chunk_size, total)
@@ -118,6 +125,8 @@ class SDLM(Optimizer):
         for param, state, h in zip(self.params, self.state, sums):
             state["curvature"] = xp.asarray(h, copy=True)
             param.curvature = state["curvature"]
+        for name, value in model.state_arrays().items():
+            value[...] = running[name]
 
     def epoch_summary(self) -> dict[str, float]:
         """The smallest and largest per-sample step size η/(μ + h_kk + λ) over all trainable

@@ -1,7 +1,7 @@
 """A trained model as an ONNX graph, layer for layer, for ONNX Runtime, Netron and converters.
 
     >>> import lenet_xp
-    >>> from lenet_xp.tools.export import to_onnx
+    >>> from lenet_xp.export import to_onnx
     >>> to_onnx(lenet_xp.load_model("runs/lenet5/model.npz"), "lenet5.onnx")
 
 ``scripts/export.py`` does the same from the command line and checks the file in ONNX Runtime.
@@ -20,25 +20,27 @@ outputs    (N, K) float32       the network's raw outputs (logits, or RBF penalt
 =========  ===================  =================================================================
 
 In between, the model's own preparation recorded in its checkpoint (as
-:meth:`lenet_xp.inference.TrainedModel.prepare`: to float, padded with background 0 to the
+:meth:`lenet_xp.tools.inference.TrainedModel.prepare`: to float, padded with background 0 to the
 input size, x·scale + offset in float32), then each layer as the few ONNX operators that
 compute its formula, one small function per layer class (:data:`MAPPINGS`):
 
 =====================  ===================================================================
 lenet_xp layer         ONNX operators
 =====================  ===================================================================
-Conv2d                 Conv (weights (F, C, k, k), bias, stride, padding)
+Conv2d                 Conv (weights (F, C, k, k), bias unless bias=False, stride, padding)
 MaxPool2d, AvgPool2d   MaxPool, AveragePool
 Subsample2d            AveragePool, Mul by a·k², Add b (per map): a·Σ_window x + b
-Linear                 Gemm (transB = 1): x Wᵀ + b
+Linear                 Gemm (transB = 1): x Wᵀ + b (b unless bias=False)
 Flatten                Flatten (axis 1)
 ReLU, Sigmoid, Tanh    Relu, Sigmoid, Tanh
 ScaledTanh             Mul by S, Tanh, Mul by A: A·tanh(S·a)
 EuclideanRBF           Unsqueeze, Sub the prototypes, Mul by itself, ReduceSum: Σ_j (x_j − w_ij)²
 Dropout                nothing: the identity at inference
 Sequential             its layers, named ``outer.inner``
-BatchNorm1d, 2d        BatchNormalization with the running statistics (where lenet_xp.layers
-                       has them)
+BatchNorm1d, 2d        BatchNormalization with the running statistics:
+                       γ (x − μ)/√(σ² + ε) + β per channel
+Zoom2d                 MatMul by R, MatMul by Rᵀ: R x Rᵀ (LeNet-1's 16×16 digits)
+RepeatMaps             Unsqueeze, Expand to k copies, Reshape to (N, C·k, H, W) (LeNet-4's S2)
 =====================  ===================================================================
 
 A layer or loss with no mapping is an :class:`ExportError` naming it, never a wrong graph.
@@ -256,9 +258,17 @@ def _conv(graph, name, layer, x):
     """Conv2d -> Conv with its (F, C, k, k) weights (zeros where a connection table has no
     link), whatever ``block`` the layer computes with."""
     k, s, p = layer.kernel_size, layer.stride, layer.padding
-    return graph.node("Conv", [x, graph.weight(f"{name}.weight", layer.weight.data),
-                               graph.weight(f"{name}.bias", layer.bias.data)],
+    return graph.node("Conv", [x, *_weight_and_bias(graph, name, layer)],
                       name, kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p])
+
+
+def _weight_and_bias(graph, name, layer) -> list[str]:
+    """The constants of a Conv2d's or Linear's weight and, unless it has none (``bias=False``,
+    before batch normalisation), its bias: ONNX's Conv and Gemm take the bias as optional."""
+    names = [graph.weight(f"{name}.weight", layer.weight.data)]
+    if layer.bias is not None:
+        names.append(graph.weight(f"{name}.bias", layer.bias.data))
+    return names
 
 
 def _pool(op: str):
@@ -282,8 +292,7 @@ def _subsample(graph, name, layer, x):
 
 def _linear(graph, name, layer, x):
     """Linear, y = x Wᵀ + b -> Gemm with transB = 1."""
-    return graph.node("Gemm", [x, graph.weight(f"{name}.weight", layer.weight.data),
-                               graph.weight(f"{name}.bias", layer.bias.data)], name, transB=1)
+    return graph.node("Gemm", [x, *_weight_and_bias(graph, name, layer)], name, transB=1)
 
 
 def _flatten(graph, name, layer, x):
@@ -313,6 +322,25 @@ def _rbf(graph, name, layer, x):
                             f"{name}/difference")
     square = graph.node("Mul", [difference, difference], f"{name}/square")
     return graph.node("ReduceSum", [square, graph.ints(2)], name, keepdims=0)
+
+
+def _zoom(graph, name, layer, x):
+    """Zoom2d, y = R x Rᵀ per image and map -> MatMul by R on the left, then by Rᵀ on the
+    right (ONNX's MatMul broadcasts the (S, S) matrix over N and C, as numpy's does)."""
+    matrix = to_numpy(layer.matrix)
+    rows = graph.node("MatMul", [graph.weight(f"{name}.matrix", matrix), x], f"{name}/rows")
+    return graph.node("MatMul", [rows, graph.weight(f"{name}.matrix_t", matrix.T)], name)
+
+
+def _repeat_maps(graph, name, layer, x):
+    """RepeatMaps, y[:, c·k + j] = x[:, c] -> x as (N, C, 1, H, W), Expand to k copies along
+    the new axis, Reshape to (N, C·k, H, W) (the shape: x's, times (1, k, 1, 1))."""
+    k = layer.copies
+    copies = graph.node("Expand", [graph.node("Unsqueeze", [x, graph.ints(2)], f"{name}/axis"),
+                                   graph.ints(1, 1, k, 1, 1)], f"{name}/copies")
+    shape = graph.node("Mul", [graph.node("Shape", [x], f"{name}/input_shape"),
+                               graph.ints(1, k, 1, 1)], f"{name}/shape")
+    return graph.node("Reshape", [copies, shape], name)
 
 
 def _dropout(graph, name, layer, x):
@@ -350,10 +378,11 @@ MAPPINGS: dict[type, Callable] = {
     lenet_layers.EuclideanRBF: _rbf,
     lenet_layers.Dropout: _dropout,
     lenet_layers.Sequential: _sequential,
+    lenet_layers.Zoom2d: _zoom,
+    lenet_layers.RepeatMaps: _repeat_maps,
+    lenet_layers.BatchNorm1d: _batchnorm,
+    lenet_layers.BatchNorm2d: _batchnorm,
 }
-for _batchnorm_class in ("BatchNorm1d", "BatchNorm2d"):
-    if hasattr(lenet_layers, _batchnorm_class):
-        MAPPINGS[getattr(lenet_layers, _batchnorm_class)] = _batchnorm
 
 
 # ---- the class scores and labels of each loss: (graph, loss, outputs) -------------------------

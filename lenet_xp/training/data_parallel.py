@@ -14,6 +14,10 @@ and their communicator: :mod:`lenet_xp.training.communicators`):
 - weights start identical (rank 0's are broadcast), evaluation is sharded and its sums
   reduced, dropout draws a stream of its own per rank
   (:func:`lenet_xp.training.step.spawn_streams`, key = rank);
+- batch normalisation normalises each rank's share by the share's own statistics, as PyTorch's
+  DistributedDataParallel does without SyncBatchNorm (so N ranks no longer take exactly the
+  steps of one process); rank 0's running statistics are the ones saved, and they are
+  broadcast before every sharded evaluation, so that all ranks score the saved model;
 - only rank 0 prints and writes files.
 
 The communicator is chosen once, at start; the training loop does not know there are ranks.
@@ -85,7 +89,10 @@ class DataParallel:
 
     def evaluate(self, model, loss, dataset, batch_size: int = 1000) -> tuple[float, float]:
         """Mean loss and accuracy on ``dataset``, each rank evaluating its shard: the
-        sharded counterpart of :func:`lenet_xp.training.loop.evaluate`."""
+        sharded counterpart of :func:`lenet_xp.training.loop.evaluate`. Every rank first takes
+        rank 0's state arrays (batch normalisation's running statistics), the ones that are saved."""
+        for value in model.state_arrays().values():  # rank 0's running statistics for all
+            value[...] = self.comm.broadcast(value)
         start, stop = shard(len(dataset), self.comm.rank, self.comm.size)
         loss_sum, correct = evaluate_sums(model, loss, dataset, start, stop, batch_size)
         xp, where, dtype = dataset.backend.xp, dataset.backend.device, dataset.images.dtype

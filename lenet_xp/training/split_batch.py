@@ -13,8 +13,10 @@ The batch loss is a mean over the batch, so with slice sizes n_w summing to N:
 
 which is what :class:`SplitBatch` returns and leaves in ``grad``: the same step as one pass
 (:func:`lenet_xp.training.step.forward_backward`) over the whole batch, up to float
-rounding. Run it with one BLAS thread per worker (``scripts/train.py --threads 2
---split-batch`` does), or the two kinds of thread compete.
+rounding. Batch normalisation is the exception: each slice is normalised by its own
+statistics (as each MPI rank's share is, see :mod:`lenet_xp.layers.batchnorm`), and the
+running statistics are those of worker 0's slices. Run it with one BLAS thread per worker
+(``scripts/train.py --threads 2 --split-batch`` does), or the two kinds of thread compete.
 """
 
 from __future__ import annotations
