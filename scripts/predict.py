@@ -24,10 +24,8 @@ from pathlib import Path
 from lenet_xp.argtypes import positive_int
 from lenet_xp.backend import DeviceError
 from lenet_xp.checkpoint import CheckpointError
+from lenet_xp.data.images import IMAGE_SUFFIXES
 from lenet_xp.inference import load_model
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
-                  ".ppm", ".pnm"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
