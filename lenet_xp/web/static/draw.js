@@ -74,24 +74,36 @@ for (const type of ["pointerup", "pointercancel"]) {
 document.getElementById("clear").addEventListener("click", () => {
   clearPad();
   cleared += 1;
+  clearTimeout(timer);
+  timer = null;
   lastImage = null;
   pending = false;
+  if (!inFlight) busy(false);
   status.textContent = "";
   showEmpty();
 });
 
 // ---- requests: throttled, one in flight, the newest drawing wins --------------------
+// The pad's data-state is "busy" while an answer is awaited, "idle" once the page shows the
+// answer to the newest drawing (a hook for tests and scripts).
+function busy(yes) {
+  pad.dataset.state = yes ? "busy" : "idle";
+}
+
 function schedule() {
+  busy(true);
   if (timer === null) timer = setTimeout(sendPad, THROTTLE_MS);
 }
 
 function sendPad() {
+  busy(true);
   clearTimeout(timer);
   timer = null;
   pad.toBlob(blob => send(blob), "image/png");
 }
 
 async function send(image) {
+  busy(true);
   lastImage = image;
   if (inFlight) {
     pending = true;
@@ -113,6 +125,8 @@ async function send(image) {
     if (pending) {
       pending = false;
       send(lastImage);
+    } else if (timer === null) {
+      busy(false);
     }
   }
 }
@@ -121,6 +135,7 @@ async function send(image) {
 async function upload(file) {
   if (!file) return;
   if (file.size > MAX_UPLOAD) {
+    busy(false);
     status.textContent = `${file.name} is ${(file.size / 1048576).toFixed(1)} MiB: the server ` +
       "takes images up to 1 MiB, make it smaller first";
     return;
@@ -328,6 +343,7 @@ select.addEventListener("change", () => {
 
 async function start() {
   clearPad();
+  busy(false);
   const answer = await lenet.getJSON("/api/models");
   models = answer.models;
   select.replaceChildren(...models.map(model => {

@@ -33,7 +33,8 @@ async function show(name) {
       `of ${result.count.toLocaleString("en")} test digits`;
     confusion(name, result.confusion);
     perClass(result.per_class_accuracy);
-    document.getElementById("cell-title").textContent = "";
+    document.getElementById("cell-title").textContent =
+      "Click a cell of the matrix to see its test digits";
     document.getElementById("cell-digits").replaceChildren();
     document.getElementById("eval-body").hidden = false;
   } catch (error) {

@@ -6,6 +6,8 @@
 const POLL_MS = 2000;
 const HEIGHT = 300;
 const runs = new Map();  // name -> its latest answer
+const openRecipes = new Set();  // the runs whose whole recipe the reader opened
+let shown = "";  // the answers the page shows, as JSON: redrawn only when they change
 let names = [], lossChart = null, errorChart = null;
 
 const positive = value => value > 0 ? value : null;  // a log scale has no place for 0
@@ -58,6 +60,18 @@ function chartData(which) {
                                             column(name, r => errorPercent(r.val_accuracy))])];
 }
 
+// The settings that tell runs apart, in one line: "lenet5: adam, lr 0.002, batch 64, ...".
+function recipeLine(run) {
+  const r = run.recipe;
+  const parts = [r.optimizer, r.lr !== undefined && `lr ${r.lr}`,
+                 r.batch_size !== undefined && `batch ${r.batch_size}`,
+                 r.epochs !== undefined && `${r.epochs} epochs`,
+                 r.schedule && `${r.schedule} schedule`,
+                 r.shift ? `±${r.shift}-pixel shifts` : null,
+                 r.distort && r.distort !== "none" && `${r.distort} distortions`];
+  return `${run.network}: ${parts.filter(Boolean).join(", ")}`;
+}
+
 function renderCard(name, index) {
   const run = runs.get(name);
   const card = lenet.element("article", "panel run-card");
@@ -82,13 +96,21 @@ function renderCard(name, index) {
       `${last.seconds.toFixed(1)} s`));
   }
   if (run.recipe) {
+    card.append(lenet.element("p", "recipe-line", recipeLine(run)));
     const table = lenet.element("dl", "recipe");
-    table.append(lenet.element("dt", null, "network"), lenet.element("dd", null, run.network));
     for (const [key, value] of Object.entries(run.recipe)) {
       table.append(lenet.element("dt", null, key),
                    lenet.element("dd", null, typeof value === "object" ? JSON.stringify(value) : String(value)));
     }
-    card.append(lenet.element("h3", null, "Recipe"), table);
+    const details = lenet.element("details", "recipe-all");
+    details.open = openRecipes.has(name);
+    details.addEventListener("toggle", () => {
+      if (details.open) openRecipes.add(name);
+      else openRecipes.delete(name);
+    });
+    details.append(lenet.element("summary", null,
+                                 `the whole recipe (${Object.keys(run.recipe).length} settings)`), table);
+    card.append(details);
   } else {
     card.append(lenet.element("p", "note", "The recipe shows once the run writes its first checkpoint."));
   }
@@ -98,6 +120,9 @@ function renderCard(name, index) {
 
 async function refresh() {
   const answers = await Promise.all(names.map(name => lenet.getJSON(`/api/runs/${encodeURIComponent(name)}`)));
+  const latest = JSON.stringify(answers);
+  if (latest === shown) return;
+  shown = latest;
   answers.forEach((answer, i) => runs.set(names[i], answer));
   if (!lossChart) makeCharts();
   lossChart.setData(chartData("loss"));
