@@ -45,12 +45,20 @@ def main(argv=None) -> int:
         test_set = TestSet(args.data_dir, verify=not args.no_verify)
         if test_set.available:
             test_set.arrays()  # a wrong --data-dir is said now, not on the Evaluate page
-        server = WebServer(catalogue, test_set, host=args.host, port=args.port)
     except DeviceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (ServeError, DataError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C while the models load
+        print("stopped", file=sys.stderr)
+        return 130
+    try:
+        server = WebServer(catalogue, test_set, host=args.host, port=args.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): "
+              "choose another --port or --host", file=sys.stderr)
         return 1
     serve(server, log=lambda line: print(line, flush=True))
     return 0

@@ -81,7 +81,7 @@ def runs(tmp_path_factory) -> Path:
                                  ("lenet_theano", 5000, 3)):
         run(RunConfig(model=model, data_dir=str(SHARED_MNIST), download=False, val_size=1000,
                       out=str(root / model), progress=False, plot=False, train_limit=limit,
-                      recipe={"epochs": epochs}), log=lambda line: None)
+                      threads=1, recipe={"epochs": epochs}), log=lambda line: None)
     live = root / "live"
     live.mkdir()
     first = (root / "lenet_theano" / "metrics.jsonl").read_text().splitlines(keepends=True)[0]

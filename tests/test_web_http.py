@@ -7,14 +7,13 @@ requests, and scripts/serve.py's warning and clean Ctrl-C."""
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,7 +45,7 @@ def root(tmp_path_factory) -> Path:
     for model, recipe in (("lenet5", {"epochs": 2}), ("lenet5_paper", {"epochs": 1, "batch_size": 20})):
         run(RunConfig(model=model, data_dir=str(root / "data"), verify=False, download=False,
                       val_size=100, out=str(root / model), progress=False, plot=False,
-                      recipe=recipe), log=lambda line: None)
+                      threads=1, recipe=recipe), log=lambda line: None)
     return root
 
 
@@ -324,7 +323,7 @@ def test_no_url_reaches_the_file_system(server, path):
 def test_a_foreign_host_is_refused(server):
     port = server.server_port
     for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}",
-                 f"127.0.0.1:{port + 1}", f"localhost:x"):
+                 f"127.0.0.1:{port + 1}", "localhost:x"):
         status, _, answer = call(server, "GET", "/api/models", headers={"Host": host})
         assert status == 403 and "does not answer for host" in answer["error"], host
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}"):
@@ -379,7 +378,6 @@ def test_serve_py_serves_until_ctrl_c(root):
     try:
         assert url.startswith("http://127.0.0.1:")
         port = int(url.rstrip("/").rsplit(":", 1)[1])
-        import http.client
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.request("GET", "/api/models")
         assert connection.getresponse().status == 200
@@ -417,3 +415,24 @@ def test_serve_py_errors(root, tmp_path):
     assert result.returncode == 1 and "error:" in result.stderr and "Traceback" not in result.stderr
     result = serve(root / "lenet5", "--device", "tpu")
     assert result.returncode == 2 and "unknown device" in result.stderr
+
+
+def test_serve_load_py_counts_right_answers(root):
+    result = subprocess.run([sys.executable, str(SCRIPTS / "serve_load.py"), str(root / "lenet5"),
+                             str(root / "lenet5_paper"), "--requests", "16", "--concurrency", "4"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "16 requests, 4 at a time: 16 answered right, 0 wrong, 0 failed" in result.stdout
+    assert "latency p50" in result.stdout and "server memory (VmRSS)" in result.stdout
+
+
+def test_serve_py_says_when_the_port_is_taken(root):
+    process, url = _start(root / "lenet5", "--port", "0")
+    try:
+        port = url.rstrip("/").rsplit(":", 1)[1]
+        result = subprocess.run([sys.executable, str(SCRIPTS / "serve.py"), str(root / "lenet5"),
+                                 "--port", port], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)

@@ -36,6 +36,7 @@ class WebServer(ThreadingHTTPServer):
     """Serves ``app`` on ``host``:``port`` (0: a free port, see :attr:`url`)."""
 
     daemon_threads = True  # Ctrl-C does not wait for connections still open
+    request_queue_size = 64  # connections waiting to be accepted (the default 5 drops bursts)
 
     def __init__(self, catalogue: Catalogue, test_set: TestSet | None = None,
                  host: str = "127.0.0.1", port: int = 8000, timeout: float = TIMEOUT):
@@ -69,12 +70,12 @@ def serve(server: WebServer, log: Callable[[str], None] = print,
     server is open to the network."""
     catalogue = server.app.api.catalogue
     try:
-        log(f"serving {len(catalogue.models)} model(s) and {len(catalogue.runs)} run(s): "
-            f"open {server.url} (Ctrl-C stops)")
         if server.exposed:
             warn(f"warning: listening on every interface ({server.host or 'all'}): anyone on "
                  f"your network can use this server at http://{socket.gethostname()}:"
                  f"{server.server_port}/; use the default --host 127.0.0.1 unless you mean it")
+        log(f"serving {len(catalogue.models)} model(s) and {len(catalogue.runs)} run(s): "
+            f"open {server.url} (Ctrl-C stops)")
         server.serve_forever()
     except KeyboardInterrupt:
         log("stopped")
