@@ -82,6 +82,9 @@ def test_pages_and_their_files(server):
         assert content == (Path(lenet_xp.__file__).parent / "web" / "static" / name).read_bytes()
         assert headers["Content-Security-Policy"].startswith("default-src 'self'")
         assert headers["X-Content-Type-Options"] == "nosniff"
+    folder = Path(lenet_xp.__file__).parent / "web" / "static"
+    assert {name for name, _ in FILES.values()} == {f.name for f in folder.iterdir()}, \
+        "every file of static/ is served, and nothing else"
     for page in ("/", "/runs", "/evaluate"):
         html = call(server, "GET", page)[2].decode()
         assert 'src="http' not in html and 'href="http' not in html, "nothing from another host"
