@@ -9,6 +9,7 @@ Content-Security-Policy).
 from __future__ import annotations
 
 import base64
+from typing import Callable
 
 import numpy as np
 
@@ -78,7 +79,7 @@ def evaluation_json(name: str, model: TrainedModel, evaluation: Evaluation) -> d
 
 
 def cell_json(evaluation: Evaluation, true: int, predicted: int, digits: np.ndarray,
-              score: callable) -> dict:
+              score: Callable[[np.ndarray], list]) -> dict:
     """The test digits of the confusion cell (true, predicted), at most :data:`CELL_DIGITS`,
     each with its index in the test set and its top scores (``score(digits)`` -> top lists)."""
     indices = np.flatnonzero((evaluation.labels == true) & (evaluation.predicted == predicted))
