@@ -21,7 +21,7 @@ import sys
 from lenet_xp.backend import DeviceError
 from lenet_xp.data import DataError, load_mnist
 from lenet_xp.runs.checkpoint import CheckpointError
-from lenet_xp.tools.evaluation import evaluate_model, report, write_figures
+from lenet_xp.tools.evaluation import evaluate_digits, report, write_figures
 from lenet_xp.tools.inference import load_model
 
 
@@ -43,9 +43,7 @@ def main(argv=None) -> int:
     try:
         model = load_model(args.model, device=args.device)
         splits = load_mnist(args.data_dir, verify=not args.no_verify, download=not args.no_download)
-        images = model.prepare(splits.test_images)
-        labels = model.backend.asarray(splits.test_labels, dtype=model.backend.xp.int64)
-        evaluation = evaluate_model(model, images, labels)
+        evaluation = evaluate_digits(model, splits.test_images, splits.test_labels)
         print(report(model, evaluation, f"{evaluation.count:,} test images"))
         if args.json:
             with open(args.json, "w") as file:

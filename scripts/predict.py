@@ -23,11 +23,9 @@ from pathlib import Path
 
 from lenet_xp.backend import DeviceError
 from lenet_xp.cli.argtypes import positive_int
+from lenet_xp.data.images import IMAGE_SUFFIXES
 from lenet_xp.runs.checkpoint import CheckpointError
 from lenet_xp.tools.inference import load_model
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
-                  ".ppm", ".pnm"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:

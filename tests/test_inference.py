@@ -99,6 +99,20 @@ def test_feature_maps_follow_the_network(trained):
     assert all(m.min() >= 0 for name, m in maps if name in ("S2", "S4")), "after the ReLU"
 
 
+def test_layer_outputs_go_down_to_the_output(trained):
+    model = lenet_xp.load_model(trained[0] / "model.npz", device="array_api_strict:device1")
+    digit = load_mnist(trained[1], verify=False, download=False).test_images[0]
+    stages = model.layer_outputs(digit)
+    assert [(name, y.shape) for name, y in stages] == [
+        ("C1", (6, 28, 28)), ("S2", (6, 14, 14)), ("C3", (16, 10, 10)), ("S4", (16, 5, 5)),
+        ("C5", (120, 1, 1)), ("F6", (84,)), ("OUT", (10,))]
+    assert stages[5][1].min() >= 0, "F6 after its ReLU"
+    logits = lenet_xp.backend.to_numpy(model.outputs(model.prepare(digit)))[0]
+    np.testing.assert_allclose(stages[-1][1], logits, rtol=1e-6)
+    for (name, maps), (same, stage) in zip(model.feature_maps(digit), stages):
+        assert name == same and np.array_equal(maps, stage)
+
+
 def test_scores_of_each_loss():
     logits = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
     softmax = SoftmaxCrossEntropy.scores(logits)

@@ -36,6 +36,10 @@ MIN_CONTRAST = 32
 # (smudges, paper texture left after the background subtraction) are kept inside the
 # box as anti-aliasing but do not widen it.
 INK_FRACTION = 0.25
+#: The endings of the image files lenet_xp takes: scripts/predict.py picks these out of a
+#: folder, and the web app opens only their formats.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+                            ".pgm", ".ppm", ".pnm"})
 
 
 class ImageError(ValueError):

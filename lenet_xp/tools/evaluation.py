@@ -94,6 +94,13 @@ def evaluate_model(model, images, labels) -> Evaluation:
                       loss=float(total_loss) / n)
 
 
+def evaluate_digits(model, digits: np.ndarray, labels: np.ndarray) -> Evaluation:
+    """:func:`evaluate_model` on raw uint8 digits (N, 28, 28) and labels (N,) on the host:
+    prepared as the model's training images were, and moved to its device."""
+    return evaluate_model(model, model.prepare(digits),
+                          model.backend.asarray(labels, dtype=model.backend.xp.int64))
+
+
 def report(model, evaluation: Evaluation, source: str = "") -> str:
     """The evaluation as text a person reads: what the model is, the test accuracy, a table
     of per-class accuracy, the confusion matrix and the most-confused pairs."""

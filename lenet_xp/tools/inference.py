@@ -23,12 +23,13 @@ import numpy as np
 from ..backend import Random, get_backend, to_numpy
 from ..data import PixelStats, model_input
 from ..data.images import ImageError, digit_from_file
-from ..layers import AvgPool2d, Conv2d, MaxPool2d, Subsample2d
+from ..layers import AvgPool2d, Conv2d, EuclideanRBF, Linear, MaxPool2d, Subsample2d
 from ..models import MODELS, get_model
 from ..runs.checkpoint import CheckpointError, load_checkpoint
 
-#: layers whose output starts a new row of feature maps (activations after them join it)
-MAP_LAYERS = (Conv2d, MaxPool2d, AvgPool2d, Subsample2d)
+#: layers whose output starts a new stage of :meth:`TrainedModel.layer_outputs` (the
+#: activations and dropout after one join its stage)
+STAGE_LAYERS = (Conv2d, MaxPool2d, AvgPool2d, Subsample2d, Linear, EuclideanRBF)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,22 +126,33 @@ class TrainedModel:
                        else result for result in results]
         return results
 
+    def layer_outputs(self, digit) -> list[tuple[str, np.ndarray]]:
+        """What every stage of the network makes of one uint8 (28, 28) digit:
+        ``[(layer name, host array), ...]``, one entry per convolution, pooling, dense
+        (Linear) and RBF layer, holding its output after the shape-keeping layers that follow
+        it (activations, dropout): (C, h, w) maps, or (F,) for a dense or RBF layer. Layers
+        that only reshape (Flatten) have no entry of their own."""
+        x = self.prepare(digit)
+        stages: list[list] = []
+        for name, layer in zip(self.network.names, self.network.layers):
+            y = layer.forward(x)
+            if isinstance(layer, STAGE_LAYERS):
+                stages.append([name, y])
+            elif stages and y.shape == x.shape:
+                stages[-1][1] = y
+            x = y
+        return [(name, to_numpy(y[0, ...])) for name, y in stages]
+
     def feature_maps(self, digit) -> list[tuple[str, np.ndarray]]:
         """What each convolution and pooling layer makes of one uint8 (28, 28) digit, after
         the activations that follow it: ``[(layer name, (C, h, w) host array), ...]`` down to
         the last maps larger than 1x1."""
-        x = self.prepare(digit)
-        maps: list[list] = []
-        for name, layer in zip(self.network.names, self.network.layers):
-            x = layer.forward(x)
-            if x.ndim != 4 or x.shape[2] * x.shape[3] == 1:
+        maps = []
+        for name, y in self.layer_outputs(digit):
+            if y.ndim != 3 or y.shape[1] * y.shape[2] == 1:
                 break
-            if isinstance(layer, MAP_LAYERS):
-                maps.append([name, x])
-            elif maps:
-                maps[-1][1] = x
-        return [(name, to_numpy(x[0, ...])) for name, x in maps]
-
+            maps.append((name, y))
+        return maps
 
 def load_model(path, device: str = "cpu", batch_size: int = 1000) -> TrainedModel:
     """The trained model of a ``model.npz`` (or ``checkpoint.npz``) on ``device``.

@@ -1,0 +1,105 @@
+"""One HTTP request, from the socket to the answer: the ``Host`` and ``Origin`` checks, the
+body limits, the fixed table of static files, the API, and the headers every answer carries.
+Any failure is a JSON ``{"error": ...}`` with its status; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from http.server import BaseHTTPRequestHandler
+
+from .api import ApiError
+from .security import MAX_BODY
+
+#: what the pages may load: their own files, from this server only
+CONTENT_SECURITY_POLICY = ("default-src 'self'; base-uri 'none'; form-action 'none'; "
+                           "frame-ancestors 'none'")
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Answers GET and POST for a :class:`lenet_xp.web.server.WebServer` (``self.server``)."""
+
+    server_version = "lenet_xp"
+    sys_version = ""
+
+    def setup(self) -> None:
+        self.timeout = self.server.app.timeout  # a slow or silent client loses its thread
+        super().setup()
+
+    def do_GET(self) -> None:
+        self._answer("GET")
+
+    def do_POST(self) -> None:
+        self._answer("POST")
+
+    def _answer(self, method: str) -> None:
+        try:
+            self._answer_or_refuse(method)
+        except ConnectionError:
+            self.close_connection = True  # the client went away: nobody to tell
+
+    def _answer_or_refuse(self, method: str) -> None:
+        app = self.server.app
+        try:
+            if not app.hosts.allows(self.headers.get("Host")):
+                raise ApiError(403, f"this server does not answer for host "
+                                    f"{self.headers.get('Host')!r}: open {self.server.url}")
+            path, _, query = self.path.partition("?")
+            if method == "GET" and path in app.files:
+                content, kind = app.files[path]
+                self._send(200, content, kind, cache="no-cache")
+                return
+            if not path.startswith("/api/"):
+                raise ApiError(404, f"no page at {path}")
+            call, takes_body = app.api.endpoint(method, path)
+            body = self._read_body() if takes_body else b""
+            self._send_json(200, call(query, body))
+        except ApiError as exc:
+            self.log_message('"%s" %d: %s', self.requestline, exc.status, exc.message)
+            self._send_json(exc.status, {"error": exc.message})
+        except ConnectionError:
+            raise
+        except Exception as exc:  # a bug: say so, log it, keep serving
+            traceback.print_exc(file=sys.stderr)
+            self._send_json(500, {"error": f"internal error ({type(exc).__name__}: {exc})"})
+
+    def _read_body(self) -> bytes:
+        """The request body, read only when it is announced and at most MAX_BODY bytes."""
+        if not self.server.app.hosts.allows_origin(self.headers.get("Origin")):
+            raise ApiError(403, f"requests from the page at {self.headers.get('Origin')} are "
+                                "refused: use this server's own pages")
+        if "Transfer-Encoding" in self.headers or "Content-Length" not in self.headers:
+            raise ApiError(411, "send the body with a Content-Length header")
+        length = self.headers["Content-Length"]
+        if not length.isdigit():
+            raise ApiError(400, f"Content-Length {length!r} is not a byte count")
+        if int(length) > MAX_BODY:
+            self.close_connection = True  # the unread body must not be taken for a request
+            raise ApiError(413, f"the body is {int(length):,} bytes, more than the "
+                                f"{MAX_BODY:,} this server reads: send a smaller image")
+        body = self.rfile.read(int(length))
+        if len(body) < int(length):
+            raise ApiError(400, "the body is shorter than its Content-Length")
+        return body
+
+    def _send_json(self, status: int, answer: dict) -> None:
+        content = json.dumps(answer, separators=(",", ":")).encode()
+        self._send(status, content, "application/json", cache="no-store")
+
+    def _send(self, status: int, content: bytes, kind: str, cache: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(content)))
+        self.send_header("Cache-Control", cache)
+        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        self.end_headers()
+        self.wfile.write(content)
+
+    def log_request(self, code="-", size="-") -> None:
+        """No line per request (the pages poll): refusals are logged with their reason,
+        failures with their traceback."""

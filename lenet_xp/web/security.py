@@ -1,0 +1,103 @@
+"""What the server refuses before it does any work: requests addressed to a host name it
+does not answer to (DNS rebinding), bodies too large to read, and images too large or of a
+format that ``scripts/predict.py`` does not take.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import socket
+
+from PIL import Image, UnidentifiedImageError
+
+from ..data.images import IMAGE_SUFFIXES, ImageError
+
+#: the largest request body read (bytes): a phone photo must be made smaller first
+MAX_BODY = 1 << 20
+#: the most pixels an image may have; checked from its header, before it is decoded. Pillow's
+#: own decompression-bomb limit (about 89 million pixels warns, 179 million fails) is far
+#: above what a digit needs: a 2048x2048 image decodes to 16 MiB of RGBA.
+MAX_PIXELS = 2048 * 2048
+#: hosts that reach every interface: binding one exposes the server to the network
+ALL_INTERFACES = ("0.0.0.0", "::", "")
+
+
+def upload_formats() -> tuple[str, ...]:
+    """Pillow's names of the formats of :data:`IMAGE_SUFFIXES` (PNG, JPEG, BMP, ...)."""
+    extensions = Image.registered_extensions()
+    return tuple(sorted({extensions[s] for s in IMAGE_SUFFIXES if s in extensions}))
+
+
+def check_image(data: bytes, name: str) -> None:
+    """Refuse, from its header alone, an upload that is empty, not in one of
+    :func:`upload_formats`, or larger than :data:`MAX_PIXELS`; raises :class:`ImageError`."""
+    if not data:
+        raise ImageError(f"{name}: empty body: send the bytes of one image file")
+    formats = upload_formats()
+    try:
+        with Image.open(io.BytesIO(data), formats=formats) as image:  # reads the header only
+            width, height = image.size
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image in a format lenet_xp reads "
+                         f"({', '.join(formats)})") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{name}: image too large ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{name}: truncated or corrupt image ({exc})") from None
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{name}: {width}x{height} is {width * height:,} pixels, more than "
+                         f"the {MAX_PIXELS:,} this server decodes: make the image smaller")
+
+
+class HostCheck:
+    """The ``Host`` headers a server bound to ``host``:``port`` answers: localhost and the
+    loopback addresses, the bound host itself and, when bound to every interface, any IP
+    address and this machine's own names. A page on another site whose name resolves to this
+    machine (DNS rebinding) sends its own name, and is refused."""
+
+    def __init__(self, host: str, port: int):
+        self.port = port
+        self.names = {"localhost", "127.0.0.1", "::1", host.lower()}
+        self.any_address = host in ALL_INTERFACES
+        if self.any_address:
+            self.names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+
+    def allows(self, header: str | None) -> bool:
+        """Whether a request with this ``Host`` header (None: absent) is answered."""
+        if not header:
+            return False
+        name, port = _split_host(header.strip().lower())
+        if port is not None and port != self.port:
+            return False
+        return name in self.names or (self.any_address and _is_ip(name))
+
+    def allows_origin(self, origin: str | None) -> bool:
+        """Whether a request with this ``Origin`` header comes from a page of this server
+        (or from no page: no header)."""
+        if origin is None:
+            return True
+        scheme, _, rest = origin.partition("://")
+        return scheme == "http" and self.allows(rest)
+
+
+def _split_host(value: str) -> tuple[str, int | None]:
+    """'name:8000' -> ('name', 8000); '[::1]:8000' -> ('::1', 8000); a bad port -> -1."""
+    if value.startswith("["):
+        name, _, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif value.count(":") == 1:
+        name, _, port = value.partition(":")
+    else:
+        name, port = value, None
+    if port is None:
+        return name, None
+    return name, int(port) if port.isdigit() else -1
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,175 @@
+"""What a server serves, by name: the models it classifies with and the runs it follows.
+
+A command-line argument is a run folder (its metrics, and its ``model.npz``, or while it is
+still training its latest ``checkpoint.npz``) or a model file. Each gets a name made of
+safe characters (``lenet5``, ``lenet5-2``); URLs reach them by that name only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import numpy as np
+
+from ..runs.checkpoint import CheckpointError
+from ..tools.evaluation import Evaluation, evaluate_digits
+from ..tools.inference import TrainedModel, load_model
+from ..runs.folder import CHECKPOINT, METRICS, MODEL
+from ..runs.metrics_tail import MetricsTail
+
+T = TypeVar("T")
+
+
+class ServeError(ValueError):
+    """An argument that cannot be served; the message names it and says why."""
+
+
+class NotReady(RuntimeError):
+    """A served model without weights yet (a run before its first checkpoint)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluated:
+    """A model's evaluation on the test set, with the copy of the model that made it (its
+    weights file's ``signature``), which also scores the digits of a confusion cell."""
+
+    signature: tuple
+    model: TrainedModel
+    evaluation: Evaluation
+
+
+class ServedModel:
+    """A model file, or a run folder's newest weights, loaded again whenever the file
+    changes (a run that is still training writes a new checkpoint every epoch).
+
+    Forward passes run one at a time per model (layers keep the state of their last call);
+    the evaluation runs on a copy of its own, so predictions go on meanwhile.
+    """
+
+    def __init__(self, name: str, source: Path, device: str = "cpu"):
+        self.name, self.source, self.device = name, Path(source), device
+        self._lock = threading.Lock()
+        self._evaluation_lock = threading.Lock()
+        self._model: TrainedModel | None = None
+        self._signature: tuple | None = None
+        self._evaluated: Evaluated | None = None
+
+    def weights_file(self) -> Path | None:
+        """The file the weights come from now (None: a run folder without any yet)."""
+        if not self.source.is_dir():
+            return self.source
+        return next((path for path in (self.source / MODEL, self.source / CHECKPOINT)
+                     if path.is_file()), None)
+
+    def use(self, work: Callable[[TrainedModel], T]) -> T:
+        """``work(model)`` with the newest weights, one call at a time. Raises NotReady, or
+        CheckpointError for a file that cannot be loaded (a damaged one keeps the weights
+        loaded before, if any)."""
+        with self._lock:
+            return work(self._current())
+
+    def evaluation(self, digits: np.ndarray, labels: np.ndarray) -> Evaluated:
+        """The evaluation on test ``digits`` (N, 28, 28) uint8 with ``labels`` (N,): computed
+        on the first call, and again only when the weights have changed."""
+        with self._evaluation_lock:
+            path, signature = self._weights()
+            if self._evaluated is None or self._evaluated.signature != signature:
+                model = load_model(path, device=self.device)
+                self._evaluated = Evaluated(signature, model,
+                                            evaluate_digits(model, digits, labels))
+            return self._evaluated
+
+    def score_digits(self, evaluated: Evaluated, digits: np.ndarray, top: int) -> list:
+        """The top ``(class, score)`` pairs of ``digits`` by the model that made ``evaluated``."""
+        with self._evaluation_lock:
+            return evaluated.model.predict(digits).top(top)
+
+    def _weights(self) -> tuple[Path, tuple]:
+        path = self.weights_file()
+        if path is None:
+            raise NotReady(f"{self.name}: no weights yet ({self.source} has no {MODEL} or "
+                           f"{CHECKPOINT}: the run has not finished its first epoch)")
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            raise CheckpointError(f"no checkpoint at {path}") from None
+        return path, (str(path), status.st_ino, status.st_mtime_ns, status.st_size)
+
+    def _current(self) -> TrainedModel:
+        try:
+            path, signature = self._weights()
+            if signature != self._signature:
+                self._model, self._signature = load_model(path, device=self.device), signature
+        except (NotReady, CheckpointError):
+            if self._model is None or self.source.is_file():
+                raise
+        return self._model
+
+
+class ServedRun:
+    """A run folder's learning curves, read while the run appends to ``metrics.jsonl``, and
+    its model (for the recipe)."""
+
+    def __init__(self, name: str, folder: Path, model: ServedModel):
+        self.name, self.folder, self.model = name, Path(folder), model
+        self.metrics = MetricsTail(self.folder / METRICS)
+
+
+@dataclasses.dataclass
+class Catalogue:
+    """The served models and runs by name, in the order of the command line."""
+
+    models: dict[str, ServedModel]
+    runs: dict[str, ServedRun]
+
+
+def open_catalogue(paths, device: str = "cpu") -> Catalogue:
+    """Run folders and model files -> the :class:`Catalogue`, every model loaded once to
+    check it. Raises ServeError (a path that is neither, or a model that does not load) or
+    DeviceError."""
+    paths = [Path(path) for path in paths]
+    if not paths:
+        raise ServeError("give at least one run folder or model file")
+    models, runs = {}, {}
+    for name, path in zip(served_names(paths), paths):
+        if path.is_dir():
+            if not any((path / f).is_file() for f in (METRICS, MODEL, CHECKPOINT)):
+                raise ServeError(f"{path} is not a run folder (it has no {METRICS}, {MODEL} or "
+                                 f"{CHECKPOINT}): give a folder written by scripts/train.py")
+            models[name] = ServedModel(name, path, device)
+            runs[name] = ServedRun(name, path, models[name])
+        elif path.is_file():
+            models[name] = ServedModel(name, path, device)
+        else:
+            raise ServeError(f"{path}: no such file or folder")
+        try:
+            models[name].use(lambda model: None)
+        except NotReady:
+            pass  # a run that has just started: its model comes with its first checkpoint
+        except CheckpointError as exc:
+            raise ServeError(str(exc)) from None
+    return Catalogue(models, runs)
+
+
+def served_names(paths: list[Path]) -> list[str]:
+    """The name each path is served under: a run folder's name, a model file's folder name
+    (for ``model.npz`` and ``checkpoint.npz``) or its stem; characters other than letters,
+    digits, '.', '_' and '-' become '-', and a repeated name gets '-2', '-3', ..."""
+    names: list[str] = []
+    for path in paths:
+        path = path.resolve()
+        if path.is_dir():
+            base = path.name
+        else:
+            base = path.parent.name if path.name in (MODEL, CHECKPOINT) else path.stem
+        base = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip(".-") or "model"
+        name, count = base, 1
+        while name in names:
+            count += 1
+            name = f"{base}-{count}"
+        names.append(name)
+    return names
