@@ -81,7 +81,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
                         help="optimiser (default: the model's recipe, adam for lenet5)")
     parser.add_argument("--lr", type=positive_float, help="learning rate (default: the model's recipe)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the weights and the synthetic data")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seeds the weights and the synthetic data")
     parser.add_argument("--threads", type=positive_int,
                         help="BLAS/OpenMP threads for numpy (and torch.set_num_threads); "
                              "default: the libraries' own")

@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from lenet_xp.backend import Random
-from lenet_xp.cli.argtypes import positive_int, recipe_setting
+from lenet_xp.cli.argtypes import non_negative_int, positive_int, recipe_setting
 from lenet_xp.data import DataError, IdxError, load_mnist, model_input, random_shift
 from lenet_xp.data.augment import distortion_examples
 from lenet_xp.models import MODELS, get_model
@@ -41,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--count", type=positive_int, default=5, help="digits (default: 5)")
     parser.add_argument("--copies", type=positive_int, default=6,
                         help="random versions of each (default: 6)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the distortions")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seeds the distortions")
     parser.add_argument("--out", default="distortions.png", help="figure (default: distortions.png)")
     return parser.parse_args(argv)
 

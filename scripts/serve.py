@@ -18,6 +18,7 @@ import argparse
 import sys
 
 from lenet_xp.backend import DeviceError
+from lenet_xp.cli.argtypes import port
 from lenet_xp.data import DataError
 from lenet_xp.web import ServeError, TestSet, WebServer, open_catalogue, serve
 
@@ -33,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only; "
                         "0.0.0.0 opens the server to your network)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    parser.add_argument("--port", type=port, default=8000, help="port (default 8000; 0: any free port)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or array_api_strict[:device1]")
     return parser.parse_args(argv)
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 from lenet_xp.backend import DeviceError
-from lenet_xp.cli.argtypes import positive_int, recipe_setting
+from lenet_xp.cli.argtypes import finite_float, non_negative_int, positive_int, recipe_setting
 from lenet_xp.cli.mpi_launch import launch_command, without_option
 from lenet_xp.data import DataError
 from lenet_xp.models import MODELS
@@ -52,20 +52,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", choices=sorted(MODELS), help="model to train (default: lenet5)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or array_api_strict[:device1] (default: cpu)")
     parser.add_argument("--dtype", choices=["float32", "float64"], help="default: float32")
-    parser.add_argument("--seed", type=int, help="seeds weights, split, shuffling and dropout (default: 0)")
+    parser.add_argument("--seed", type=non_negative_int, help="seeds weights, split, shuffling and dropout (default: 0)")
     parser.add_argument("--data-dir", help="folder with the four MNIST IDX files (raw or .gz); "
                         "default: $LENET_XP_DATA, else ~/.cache/lenet_xp/mnist")
-    parser.add_argument("--val-size", type=int, help="training images held out for validation (default: 5000)")
+    parser.add_argument("--val-size", type=non_negative_int, help="training images held out for validation (default: 5000)")
     parser.add_argument("--out", help="output folder (default: runs/MODEL)")
     parser.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN (or from "
                         "the checkpoint file RUN) after its last finished epoch")
     recipe = parser.add_argument_group("recipe (defaults: the model's own recipe)")
-    recipe.add_argument("--epochs", type=int)
-    recipe.add_argument("--batch-size", type=int)
-    recipe.add_argument("--lr", type=float, help="initial learning rate")
+    recipe.add_argument("--epochs", type=positive_int)
+    recipe.add_argument("--batch-size", type=positive_int)
+    recipe.add_argument("--lr", type=finite_float, help="initial learning rate")
     recipe.add_argument("--optimizer", help="sgd, adam, adagrad, ...")
-    recipe.add_argument("--weight-decay", type=float, help="L2 coefficient")
-    recipe.add_argument("--momentum", type=float, help="SGD momentum")
+    recipe.add_argument("--weight-decay", type=finite_float, help="L2 coefficient")
+    recipe.add_argument("--momentum", type=finite_float, help="SGD momentum")
     recipe.add_argument("--schedule", help="constant, step, exponential or piecewise")
     recipe.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         type=recipe_setting,
@@ -81,7 +81,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "64 images (batch 128 and up with 2 threads), else BLAS threads")
     parser.add_argument("--no-verify", action="store_true", help="skip the MNIST checksums (other IDX datasets)")
     parser.add_argument("--no-download", action="store_true", help="never try to download missing files")
-    parser.add_argument("--train-limit", type=int, help="train on the first N training images only")
+    parser.add_argument("--train-limit", type=positive_int, help="train on the first N training images only")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction,
                         help="progress bars (default: only when the output is a terminal)")
     parser.add_argument("--no-plot", action="store_true", help="do not draw curves.png")

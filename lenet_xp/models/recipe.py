@@ -11,6 +11,7 @@ one; the training run (:mod:`lenet_xp.training.experiment`) makes its objects.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from ..data.augment import Distortion
 from ..init import get_initializer
@@ -61,18 +62,25 @@ class Recipe:
     sdlm_samples: int = 500  # SDLM: samples the curvature is averaged over, before each epoch
 
     def replace(self, **changes) -> "Recipe":
-        """A copy with some fields changed; unknown names and bad values raise ValueError."""
+        """A copy with some fields changed; unknown names and bad values raise ValueError.
+
+        Values come from flags, grid files and checkpoints (JSON: lists for tuples), and each
+        must be of its field's type: an integer for ``epochs``, a finite number for ``lr``,
+        ``pieces`` as ``[[epochs, lr], ...]``; then :meth:`validate` checks the ranges."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise ValueError(f"unknown recipe field(s) {', '.join(sorted(unknown))}: use "
                              f"{', '.join(f.name for f in dataclasses.fields(self))}")
-        if "pieces" in changes:  # from JSON (flags, checkpoints) as lists of lists
+        kinds = {f.name: f.type for f in dataclasses.fields(self)}
+        problems, typed = [], {}
+        for name, value in changes.items():
             try:
-                changes["pieces"] = tuple(tuple(piece) for piece in changes["pieces"])
-            except TypeError:
-                raise ValueError(f"bad recipe: pieces must be [[epochs, lr], ...], got "
-                                 f"{changes['pieces']!r}") from None
-        recipe = dataclasses.replace(self, **changes)
+                typed[name] = _typed(name, kinds[name], value)
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ValueError("bad recipe: " + "; ".join(problems))
+        recipe = dataclasses.replace(self, **typed)
         recipe.validate()
         return recipe
 
@@ -82,6 +90,14 @@ class Recipe:
             problems.append(f"epochs must be >= 1 (got {self.epochs})")
         if self.batch_size < 1:
             problems.append(f"batch_size must be >= 1 (got {self.batch_size})")
+        if not 0 <= self.momentum < 1:
+            problems.append(f"momentum must be in [0, 1) (got {self.momentum})")
+        if self.gamma <= 0 or self.step_size < 1:
+            problems.append(f"gamma must be > 0 and step_size >= 1 (got {self.gamma}, "
+                            f"{self.step_size})")
+        if self.patience < 0 or self.shift < 0:
+            problems.append(f"patience must be >= 0 and shift >= 0 (got {self.patience}, "
+                            f"{self.shift})")
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"unknown optimizer {self.optimizer!r} (choose {', '.join(OPTIMIZERS)})")
         if self.schedule not in SCHEDULES:
@@ -107,6 +123,46 @@ class Recipe:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _typed(name: str, kind: str, value):
+    """``value`` as recipe field ``name`` of type ``kind`` ("int", "float", ...) takes it, or
+    ValueError naming the field: booleans are not numbers, numbers must be finite."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int":
+        if not (number and isinstance(value, int)):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        return value
+    if kind == "float":
+        if not (number and math.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+        return float(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be text, got {value!r}")
+        return value
+    return _pieces(value)  # the one tuple field
+
+
+def _pieces(value) -> tuple:
+    """``pieces`` as ((epochs, lr), ...): positive integer epochs, finite positive rates."""
+    def piece(item):
+        epochs, lr = item
+        _typed("epochs", "int", epochs)
+        if epochs < 1 or _typed("lr", "float", lr) <= 0:
+            raise ValueError
+        return epochs, float(lr)
+    try:
+        if isinstance(value, (str, bytes)):
+            raise ValueError
+        return tuple(piece(item) for item in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"pieces must be [[epochs, lr], ...] with whole epochs >= 1 and "
+                         f"finite rates > 0, got {value!r}") from None
 
 
 # name -> (parameters, recipe, random) -> optimiser; only SDLM draws random numbers

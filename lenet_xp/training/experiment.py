@@ -24,7 +24,7 @@ from .communicators import create_communicator, rank_device
 from .loop import fit
 from .split_batch import split_batch_problems
 from .state import META_KEYS, EpochStats, TrainingState
-from .strategy import CpuPlan, TrainingStep
+from .strategy import CpuPlan, TrainingStep, fit_threads
 
 #: what a checkpoint's meta must hold for a run to continue from it (:meth:`Experiment.restore`)
 RESUME_KEYS = ("model", "config", "recipe", "rng_state", *META_KEYS)
@@ -89,15 +89,23 @@ class Experiment:
         problems = split_batch_problems(config.threads, self.backend.name) if config.split_batch else []
         if problems:
             raise ValueError("; ".join(problems))
+        if config.train_limit is not None and config.train_limit < 1:
+            raise ValueError(f"train_limit must be >= 1, got {config.train_limit}")
         on_cpu = self.backend.name == "cpu"
-        self.cpu = CpuPlan.choose(config.threads or (available_cores() if on_cpu else None),
+        threads = fit_threads(config.threads, self.log) if on_cpu else config.threads
+        self.cpu = CpuPlan.choose(threads or (available_cores() if on_cpu else None),
                                   self.comm.size, self.recipe.batch_size, self.backend.name,
                                   config.split_batch)
-        self.config = dataclasses.replace(config, data_dir=str(resolve_data_dir(config.data_dir)))
+        self.config = dataclasses.replace(config, data_dir=str(resolve_data_dir(config.data_dir)),
+                                          threads=threads)
         self.progress = (self.comm.rank == 0 and
                          (config.progress if config.progress is not None else sys.stderr.isatty()))
         self.random = Random(config.seed)
         self.train_set, self.val_set, self.test_set = self._load_data()
+        if self.recipe.batch_size > len(self.train_set):
+            raise ValueError(f"batch size {self.recipe.batch_size:,} is larger than the "
+                             f"{len(self.train_set):,} training images: use --batch-size "
+                             f"{len(self.train_set)} or less")
         self.model = self.spec.make(self.random, config.dtype, self.recipe.init).to(self.backend)
         self.loss = self.spec.loss()
         self.optimizer = make_optimizer(self.recipe, self.model.parameters(), self.random)

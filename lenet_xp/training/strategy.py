@@ -8,13 +8,26 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Callable
 
-from ..backend import limit_cpu_threads
+from ..backend import available_cores, limit_cpu_threads
 from .communicators import SingleProcess
 from .data_parallel import DataParallel
 from .loop import evaluate
 from .split_batch import SplitBatch, choose_split
 from .step import forward_backward, spawn_streams
+
+
+def fit_threads(threads: int | None, log: Callable[[str], None]) -> int | None:
+    """``threads`` CPU threads asked for, capped at the cores this process may use (saying so
+    with ``log``): threads beyond the cores only wait for each other, and a run on 64 threads
+    of 2 cores is tens to hundreds of times slower. None (the libraries' own) stays None."""
+    cores = available_cores()
+    if threads is None or threads <= cores:
+        return threads
+    log(f"--threads {threads} is more than the {cores} cores this process may use: using "
+        f"{cores} (threads beyond the cores only wait for each other)")
+    return cores
 
 
 def threads_per_rank(threads: int | None, ranks: int) -> int | None:

@@ -1,0 +1,75 @@
+"""The hostile inputs of docs/hostile_inputs.md, tried as a user would: each gets one line
+(no traceback) and its exit code, and the page lists every one of them with that message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mnist_files import learnable_arrays, write_fake_mnist
+from scripts_loader import load_script
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "hostile_inputs.md"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("mnist")
+    write_fake_mnist(folder, learnable_arrays(n_train=300, n_test=50))
+    return folder
+
+
+def call(script: str, *args, capsys) -> tuple[int, str, str]:
+    """scripts/``script``.py's main(args) in this process: (exit code, stdout, stderr)."""
+    try:
+        code = load_script(script).main([str(a) for a in args])
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err: str) -> str:
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def quick(data_dir, out, *extra):
+    return ["--data-dir", data_dir, "--no-verify", "--no-download", "--val-size", 100,
+            "--no-plot", "--no-progress", "--epochs", 1, "--out", out, *extra]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr", "nan"], "argument --lr: expected a finite number, got 'nan'"),
+    (["--lr", "inf"], "argument --lr: expected a finite number, got 'inf'"),
+    (["--momentum=-inf"], "argument --momentum: expected a finite number, got '-inf'"),
+    (["--weight-decay", "1e999"], "argument --weight-decay: expected a finite number"),
+    (["--recipe", "gamma=NaN"], "--recipe gamma=NaN: not a finite number"),
+    (["--recipe", "pieces=[["], "--recipe pieces=[[ is not valid JSON"),
+    (["--train-limit", "0"], "argument --train-limit: must be >= 1, got 0"),
+    (["--train-limit", "-5"], "argument --train-limit: must be >= 1, got -5"),
+    (["--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+    (["--seed", "-1"], "argument --seed: must be >= 0, got -1"),
+], ids=lambda value: value if isinstance(value, str) and value.startswith("-") else None)
+def test_train_refuses_nonsense_at_parse_time(flags, message, capsys, tmp_path):
+    code, _, err = call("train", "--out", tmp_path / "run", *flags, capsys=capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--recipe", "schedule=piecewise", "--recipe", "pieces=[[2]]"],
+     "error: bad recipe: pieces must be [[epochs, lr], ...]"),
+    (["--batch-size", "100000"], "error: batch size 100,000 is larger than the 200 training "
+                                 "images: use --batch-size 200 or less"),
+    (["--train-limit", "10"], "error: batch size 64 is larger than the 10 training images"),
+])
+def test_train_refuses_nonsense_before_training(flags, message, data_dir, capsys, tmp_path):
+    code, out, err = call("train", *quick(data_dir, tmp_path / "run", *flags), capsys=capsys)
+    assert code == 2 and one_line(err).startswith(message), err
+    assert "epoch" not in out and not (tmp_path / "run").exists()
