@@ -73,3 +73,16 @@ def test_train_refuses_nonsense_before_training(flags, message, data_dir, capsys
     code, out, err = call("train", *quick(data_dir, tmp_path / "run", *flags), capsys=capsys)
     assert code == 2 and one_line(err).startswith(message), err
     assert "epoch" not in out and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ('models = ["lenet5"]  # Rémi'.encode("latin-1"), "is not UTF-8 text (byte 0xe9"),
+    (b"", "it says nothing to run"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "is not UTF-8 text"),
+], ids=["latin-1", "empty", "png"])
+def test_sweep_refuses_a_grid_file_it_cannot_use(content, message, capsys, tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_bytes(content)
+    code, out, err = call("sweep", grid, "--out", tmp_path / "sweep", capsys=capsys)
+    assert code == 2 and message in one_line(err) and out == ""
+    assert not (tmp_path / "sweep").exists()

@@ -90,6 +90,24 @@ def test_unreadable_grid_files(tmp_path):
         load_grid(bad)
     done = sweep(bad)
     assert done.returncode == 2 and "not valid TOML" in done.stderr
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('description = "Rémi\'s grid"\n'.encode("latin-1"))
+    with pytest.raises(GridError, match=r"latin.toml is not UTF-8 text \(byte 0xe9 at position 16\)"):
+        load_grid(latin)
+    with pytest.raises(GridError, match="is not UTF-8 text"):
+        load_grid(GRIDS.parent / "docs" / "figures" / "lenet5_curves.png")
+
+
+@pytest.mark.parametrize("text", ["", "\n# nothing yet\n", 'name = "x"\ndescription = "y"\n'])
+def test_a_grid_that_says_nothing_to_run_is_refused(tmp_path, text):
+    path = tmp_path / "empty.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(GridError, match="says nothing to run: name its models, seeds, "
+                                        r"\[recipe\] or \[grid\]"):
+        load_grid(path)
+    (tmp_path / "empty.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(GridError, match="says nothing to run"):
+        load_grid(tmp_path / "empty.json")
 
 
 def test_a_sweep_on_two_workers_tabulates_skips_and_reports_failures(data_dir, tmp_path):

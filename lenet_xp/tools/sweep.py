@@ -41,6 +41,8 @@ from ..training.experiment import RunConfig
 from ..training.experiment import run as train
 
 GRID_KEYS = {"name", "description", "models", "seeds", "recipe", "grid", "run"}
+#: a grid names at least one of these (an empty file is a mistake, not the default run)
+WHAT_TO_RUN = {"models", "seeds", "recipe", "grid"}
 #: RunConfig fields a grid's [run] table may set (what is swept goes in [grid] or [recipe])
 RUN_KEYS = {"val_size", "train_limit", "dtype", "device", "verify", "download"}
 
@@ -83,27 +85,38 @@ class SweepRun:
 
 
 def load_grid(path) -> Grid:
-    """Read a grid file (``.toml`` or ``.json``); GridError names what is wrong."""
+    """Read a grid file (``.toml`` or ``.json``, UTF-8); GridError names the file and what is
+    wrong with it."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise GridError(f"cannot read the grid file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise GridError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                        f"position {exc.start}): a grid file is TOML or JSON, saved as "
+                        "UTF-8") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise GridError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: "
                         f"{exc}") from None
-    return parse_grid(data, default_name=path.stem)
+    try:
+        return parse_grid(data, default_name=path.stem)
+    except GridError as exc:
+        raise GridError(f"{path}: {exc}") from None
 
 
 def parse_grid(data: dict, default_name: str = "sweep") -> Grid:
     """A :class:`Grid` from a grid file's contents, checked (every model known, every recipe
-    combination valid); GridError lists the problems."""
+    combination valid, something to run); GridError lists the problems."""
     if not isinstance(data, dict):
         raise GridError("a grid file holds a table (TOML) or an object (JSON)")
     problems = [f"unknown key {key!r} (use {', '.join(sorted(GRID_KEYS))})"
                 for key in data if key not in GRID_KEYS]
+    if not data.keys() & WHAT_TO_RUN:
+        problems.append("it says nothing to run: name its models, seeds, [recipe] or [grid] "
+                        "(sweeps/*.toml are examples)")
     models = data.get("models", ["lenet5"])
     seeds = data.get("seeds", [0])
     recipe, grid, run = data.get("recipe", {}), data.get("grid", {}), data.get("run", {})
