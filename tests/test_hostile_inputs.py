@@ -86,3 +86,49 @@ def test_sweep_refuses_a_grid_file_it_cannot_use(content, message, capsys, tmp_p
     code, out, err = call("sweep", grid, "--out", tmp_path / "sweep", capsys=capsys)
     assert code == 2 and message in one_line(err) and out == ""
     assert not (tmp_path / "sweep").exists()
+
+
+@pytest.fixture(scope="module")
+def finished(data_dir, tmp_path_factory) -> Path:
+    """A finished lenet5 run (1 epoch) on the small data set."""
+    from lenet_xp.training.experiment import RunConfig, run
+
+    out = tmp_path_factory.mktemp("runs") / "lenet5"
+    run(RunConfig(data_dir=str(data_dir), verify=False, download=False, val_size=100,
+                  out=str(out), progress=False, plot=False, recipe={"epochs": 1}),
+        log=lambda line: None)
+    return out
+
+
+def _with_nan(source: Path, target: Path, names=("C1.weight", "OUT.bias")) -> Path:
+    """``target``: the checkpoint ``source`` with a NaN in each of ``names``."""
+    import numpy as np
+
+    with np.load(source) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    for name in names:
+        arrays[f"param/{name}"].reshape(-1)[0] = np.nan
+    with target.open("wb") as file:
+        np.savez(file, **arrays)
+    return target
+
+
+NAN_MESSAGE = ("holds non-finite numbers (NaN or infinity) in param/C1.weight (1 of 150), "
+               "param/OUT.bias (1 of 10)")
+
+
+def test_a_model_with_nan_weights_is_refused_everywhere(finished, data_dir, capsys, tmp_path):
+    from lenet_xp.runs.checkpoint import CheckpointError
+    from lenet_xp.tools.inference import load_model
+    from lenet_xp.web import ServeError, open_catalogue
+
+    model = _with_nan(finished / "model.npz", tmp_path / "model.npz")
+    with pytest.raises(CheckpointError, match=re.escape(NAN_MESSAGE)):
+        load_model(model)
+    with pytest.raises(ServeError, match=re.escape(NAN_MESSAGE)):
+        open_catalogue([model])
+    code, out, err = call("evaluate", model, "--data-dir", data_dir, "--no-verify", capsys=capsys)
+    assert code == 1 and NAN_MESSAGE in one_line(err) and out == ""
+    digit = ROOT / "docs" / "figures" / "lenet5_curves.png"
+    code, out, err = call("predict", model, digit, capsys=capsys)
+    assert code == 1 and NAN_MESSAGE in one_line(err) and out == ""

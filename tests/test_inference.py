@@ -129,7 +129,7 @@ def test_load_model_errors(trained, tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         lenet_xp.load_model(tmp_path / "missing.npz")
     (tmp_path / "junk.npz").write_bytes(b"junk")
-    with pytest.raises(CheckpointError, match="not a readable lenet_xp checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable lenet_xp file"):
         lenet_xp.load_model(tmp_path / "junk.npz")
     with np.load(trained[0] / "model.npz") as archive:
         arrays = {key: archive[key] for key in archive.files}

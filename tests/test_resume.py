@@ -227,9 +227,9 @@ def test_bad_checkpoints_are_one_clear_error_and_change_nothing(finished_run):
         "unknown model": lambda: _rewrite_meta(checkpoint, lambda m: m.update(model="alexnet")),
     }
     expected = {
-        "truncated": "is not a readable lenet_xp checkpoint",
-        "damaged": "is not a readable lenet_xp checkpoint",
-        "not lenet_xp's": "no 'meta' entry: not a lenet_xp checkpoint",
+        "truncated": "is not a readable lenet_xp file",
+        "damaged": "is not a readable lenet_xp file",
+        "not lenet_xp's": "no 'meta' entry: not a lenet_xp file",
         "newer format": "written by a newer lenet_xp (checkpoint format 99",
         "another model's weights": "does not fit the deep_cnn model",
         "unknown model": "model 'alexnet', which this lenet_xp does not have",

@@ -413,7 +413,7 @@ def test_serve_py_errors(root, tmp_path):
     assert result.returncode == 1 and "is not a run folder" in result.stderr
     (tmp_path / "junk.npz").write_bytes(b"junk")
     result = serve(tmp_path / "junk.npz")
-    assert result.returncode == 1 and "not a readable lenet_xp checkpoint" in result.stderr
+    assert result.returncode == 1 and "not a readable lenet_xp file" in result.stderr
     result = serve(root / "lenet5", "--data-dir", tmp_path, "--port", "0")
     assert result.returncode == 1 and "error:" in result.stderr and "Traceback" not in result.stderr
     result = serve(root / "lenet5", "--device", "tpu")

@@ -19,13 +19,18 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import zipfile
+import math
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_file
-from ..backend import to_numpy
+from ..backend import Random, to_numpy
+from ..models import MODELS, get_model
+from .archive import Archive, ArchiveError, Entry
+
+#: the largest meta entry read (JSON: recipe, configuration, the history of every epoch)
+MAX_META_BYTES = 16 << 20
 
 #: Version 2 added the training state a resumed run needs (history, early stopping).
 FORMAT_VERSION = 2
@@ -70,30 +75,26 @@ def save_checkpoint(path, model, meta: dict, optimizer=None, groups: dict | None
     return path
 
 
-def load_checkpoint(path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`; CheckpointError says what is wrong
-    (missing, damaged or truncated, not lenet_xp's, or from a newer lenet_xp)."""
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder: give the path of a .npz checkpoint")
+def _read_meta(path: Path, archive: Archive) -> dict:
+    """The checkpoint's meta (format version checked), read after its declared size."""
+    entry = archive.entries.get("meta")
+    if entry is None:
+        raise CheckpointError(f"{path} has no 'meta' entry: not a lenet_xp file")
+    if entry.dtype.kind != "U" or entry.shape != ():
+        raise CheckpointError(f"{path}: its meta entry is {entry.describe()}, not text: not a "
+                              "lenet_xp file")
+    if entry.nbytes > MAX_META_BYTES:
+        raise CheckpointError(f"{path}: its meta entry is declared {entry.nbytes:,} bytes, more "
+                              f"than a lenet_xp checkpoint's ({MAX_META_BYTES:,}): not a "
+                              "lenet_xp file")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"no checkpoint at {path}") from exc
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise CheckpointError(f"{path} is not a readable lenet_xp checkpoint (corrupt or "
-                              f"truncated: {exc})") from exc
-    if "meta" not in arrays:
-        raise CheckpointError(f"{path} has no 'meta' entry: not a lenet_xp checkpoint")
-    try:
-        meta = json.loads(str(arrays.pop("meta")))
+        meta = json.loads(str(archive.read("meta")))
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: its 'meta' entry is not JSON: not a lenet_xp "
-                              "checkpoint") from exc
+                              "file") from exc
     version = meta.get("format_version") if isinstance(meta, dict) else None
     if not isinstance(version, int):
-        raise CheckpointError(f"{path} is not a lenet_xp checkpoint (its meta has no format "
+        raise CheckpointError(f"{path} is not a lenet_xp file (its meta has no format "
                               "version)")
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path} was written by a newer lenet_xp (checkpoint format "
@@ -102,19 +103,109 @@ def load_checkpoint(path) -> Checkpoint:
     if version not in READABLE_VERSIONS:
         raise CheckpointError(f"{path} has checkpoint format {version}, which this lenet_xp "
                               f"does not read ({READABLE_VERSIONS[0]} to {FORMAT_VERSION})")
+    return meta
+
+
+def _check_entries(path: Path, meta: dict, entries: dict[str, Entry]) -> int:
+    """Every entry's declared shape and kind against the model the meta names, before any
+    is read: ``param/<name>`` and the other groups (``best/<name>``, ...) hold the model's
+    state entries, ``optim/<i>/<key>`` the optimiser's state of its i-th parameter. Returns
+    the model's number of parameters."""
+    name = meta.get("model")
+    if name not in MODELS:
+        raise CheckpointError(f"{path} holds model {name!r}, which this lenet_xp does not have "
+                              f"({', '.join(sorted(MODELS))})")
+    dtype = meta.get("config", {}).get("dtype", "float32")
+    network = get_model(name).build(Random(0), dtype if dtype in ("float32", "float64") else
+                                     "float32")
+    state = {key: (tuple(value.shape), value.dtype.kind)
+             for key, value in network.state_dict().items()}  # built on the host: numpy
+    params = [state[key] for key in network.parameters()]
+    problems = []
+    for entry_name, entry in entries.items():
+        group, _, rest = entry_name.partition("/")
+        if group == "meta":
+            continue
+        if group == "optim":
+            index, _, key = rest.partition("/")
+            expected = params[int(index)] if index.isdigit() and int(index) < len(params) \
+                and key else None
+        else:
+            expected = state.get(rest)
+        if expected is None:
+            problems.append(f"{entry_name} is not an entry of the {name} model")
+        elif (entry.shape, entry.dtype.kind) != expected:
+            problems.append(f"{entry_name} is declared {entry.describe()}, the {name} model "
+                            f"has {expected[0]}")
+    missing = [key for key in state if f"param/{key}" not in entries]
+    if missing:
+        problems.append(f"it has no param/{', param/'.join(missing)}")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise CheckpointError(f"{path} does not fit the {name} model: "
+                              f"{'; '.join(problems[:3])}{more}")
+    return len(params)
+
+
+def _optimizer_state(path: Path, meta: dict, optim: dict, parameters: int) -> dict | None:
+    """The optimiser's state as ``Optimizer.load_state_dict`` takes it (None if the file has
+    none, as ``model.npz``), its scalars checked."""
+    if "optimizer" not in meta:
+        return None
+    scalars = meta["optimizer"]
+    if not (isinstance(scalars, dict) and scalars.get("parameters") == parameters
+            and isinstance(scalars.get("iterations"), int) and scalars["iterations"] >= 0
+            and isinstance(scalars.get("lr"), (int, float)) and math.isfinite(scalars["lr"])
+            and scalars["lr"] > 0):
+        raise CheckpointError(f"{path}: its optimiser state {scalars!r} does not fit the "
+                              f"{meta['model']} model ({parameters} parameters): the file is "
+                              "damaged")
+    per_param = [{} for _ in range(parameters)]
+    for key, value in optim.items():
+        index, name = key.split("/", 1)
+        per_param[int(index)][name] = value
+    return {"lr": scalars["lr"], "iterations": scalars["iterations"], "state": per_param}
+
+
+def _check_finite(path: Path, arrays: dict) -> None:
+    """Refuse NaN and infinity in any array (weights, optimiser state, best weights)."""
+    bad = []
+    for name, array in arrays.items():
+        if array.dtype.kind == "f":
+            count = array.size - int(np.count_nonzero(np.isfinite(array)))
+            if count:
+                bad.append(f"{name} ({count:,} of {array.size:,})")
+    if bad:
+        raise CheckpointError(f"{path} holds non-finite numbers (NaN or infinity) in "
+                              f"{', '.join(bad)}: the run diverged or the file is damaged; "
+                              "use another checkpoint")
+
+
+def load_checkpoint(path) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`; CheckpointError says what is wrong:
+    missing, damaged or truncated, not lenet_xp's, from a newer lenet_xp, of a model this
+    lenet_xp does not have, with entries that do not fit that model (checked from their
+    headers, before any is read), or with weights that are not finite."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder: give the path of a .npz checkpoint")
+    try:
+        with Archive(path) as archive:
+            meta = _read_meta(path, archive)
+            parameters = _check_entries(path, meta, archive.entries)
+            arrays = {name: archive.read(name) for name in archive.entries if name != "meta"}
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"no checkpoint at {path}") from exc
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path} ({exc.strerror or exc})") from exc
+    except ArchiveError as exc:
+        raise CheckpointError(f"{path} is not a readable lenet_xp file: {exc}") from None
+    _check_finite(path, arrays)
     groups: dict[str, dict] = {}
     for key, value in arrays.items():
         group, _, name = key.partition("/")
         groups.setdefault(group, {})[name] = value
     params = groups.pop("param", {})
-    optim = groups.pop("optim", {})
-    optimizer_state = None
-    if "optimizer" in meta:
-        per_param = [{} for _ in range(meta["optimizer"]["parameters"])]
-        for key, value in optim.items():
-            index, name = key.split("/", 1)
-            per_param[int(index)][name] = value
-        optimizer_state = {"lr": meta["optimizer"]["lr"],
-                           "iterations": meta["optimizer"]["iterations"], "state": per_param}
+    optimizer_state = _optimizer_state(path, meta, groups.pop("optim", {}), parameters)
     return Checkpoint(params=params, meta=meta, optimizer_state=optimizer_state, groups=groups,
                       path=path)

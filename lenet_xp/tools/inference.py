@@ -24,7 +24,7 @@ from ..backend import Random, get_backend, to_numpy
 from ..data import PixelStats, model_input
 from ..data.images import ImageError, digit_from_file
 from ..layers import AvgPool2d, Conv2d, EuclideanRBF, Linear, MaxPool2d, Subsample2d
-from ..models import MODELS, get_model
+from ..models import get_model
 from ..runs.checkpoint import CheckpointError, load_checkpoint
 
 #: layers whose output starts a new stage of :meth:`TrainedModel.layer_outputs` (the
@@ -159,15 +159,12 @@ def load_model(path, device: str = "cpu", batch_size: int = 1000) -> TrainedMode
 
     Raises:
         CheckpointError: missing, damaged or foreign file, an unknown model, or weights
-            that do not fit it.
+            that do not fit it or are not finite (see :func:`~lenet_xp.runs.checkpoint.load_checkpoint`).
         DeviceError: ``device`` is not usable here.
     """
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(path)  # a zoo model's, its entries and weights checked
     meta = checkpoint.meta
-    name = meta.get("model")
-    if name not in MODELS:
-        raise CheckpointError(f"{path} holds model {name!r}, which this lenet_xp does not have "
-                              f"({', '.join(sorted(MODELS))})")
+    name = meta["model"]
     if "data" not in meta:
         raise CheckpointError(f"{path} does not record how its training images were prepared "
                               "(no 'data' entry): it was not written by scripts/train.py")

@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..models import MODELS
 from ..runs.checkpoint import CheckpointError, load_checkpoint
 from ..runs.folder import CHECKPOINT
 from .experiment import RESUME_KEYS, Experiment, RunConfig, RunResult
@@ -89,9 +88,6 @@ def resume_run(source, changes: dict | None = None, recipe_changes: dict | None 
         raise CheckpointError(f"{path} cannot be resumed: it has no {', '.join(missing)} (a "
                               f"model.npz holds final weights only; resume from the run's "
                               f"{CHECKPOINT})")
-    if checkpoint.meta["model"] not in MODELS:
-        raise CheckpointError(f"{path} is a checkpoint of model {checkpoint.meta['model']!r}, "
-                              f"which this lenet_xp does not have ({', '.join(sorted(MODELS))})")
     config = resume_config(checkpoint.meta, path, changes or {}, recipe_changes or {})
     experiment = Experiment(config, log)
     experiment.restore(checkpoint)
