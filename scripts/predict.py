@@ -23,7 +23,7 @@ from pathlib import Path
 
 from lenet_xp.backend import DeviceError
 from lenet_xp.cli.argtypes import positive_int
-from lenet_xp.data.images import IMAGE_SUFFIXES
+from lenet_xp.data.images import IMAGE_SUFFIXES, MAX_PIXELS
 from lenet_xp.runs.checkpoint import CheckpointError
 from lenet_xp.tools.inference import load_model
 
@@ -41,6 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--show", metavar="FILE.png",
                         help="draw what the network saw beside its scores (one image: FILE.png; "
                              "several: FILE-1.png, FILE-2.png, ...); needs matplotlib")
+    parser.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS,
+                        help=f"the most pixels an image may have, checked before it is decoded "
+                             f"(default {MAX_PIXELS:,})")
     return parser.parse_args(argv)
 
 
@@ -80,7 +83,7 @@ def main(argv=None) -> int:
     if not sources:
         print(f"error: no image files in {', '.join(args.images)}", file=sys.stderr)
         return 1
-    results = model.predict_files(sources, top=args.top)
+    results = model.predict_files(sources, top=args.top, max_pixels=args.max_pixels)
     if not args.json:
         print(f"{model.name} scores: {model.score_name}")
     for result in results:

@@ -18,9 +18,10 @@ import argparse
 import sys
 
 from lenet_xp.backend import DeviceError
-from lenet_xp.cli.argtypes import port
+from lenet_xp.cli.argtypes import port, positive_int
 from lenet_xp.data import DataError
 from lenet_xp.web import ServeError, TestSet, WebServer, open_catalogue, serve
+from lenet_xp.web.security import MAX_PIXELS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,6 +37,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "0.0.0.0 opens the server to your network)")
     parser.add_argument("--port", type=port, default=8000, help="port (default 8000; 0: any free port)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or array_api_strict[:device1]")
+    parser.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS,
+                        help=f"the most pixels an uploaded image may have, checked before it is "
+                             f"decoded (default {MAX_PIXELS:,}: 2048x2048)")
     return parser.parse_args(argv)
 
 
@@ -56,7 +60,8 @@ def main(argv=None) -> int:
         print("stopped", file=sys.stderr)
         return 130
     try:
-        server = WebServer(catalogue, test_set, host=args.host, port=args.port)
+        server = WebServer(catalogue, test_set, host=args.host, port=args.port,
+                           max_pixels=args.max_pixels)
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): "
               "choose another --port or --host", file=sys.stderr)

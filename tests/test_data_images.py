@@ -11,7 +11,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from lenet_xp.data import read_idx
-from lenet_xp.data.images import CENTRE, ImageError, digit_from_file, mnist_digit, read_image
+from lenet_xp.data.images import (CENTRE, MAX_PIXELS, ImageError, digit_from_file, mnist_digit,
+                                   read_image)
 
 REAL_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
@@ -224,3 +225,55 @@ def test_bytes_input_works_and_is_called_stdin():
         digit_from_file(b"not an image")
     with pytest.raises(ImageError, match="<stdin>: no ink"):
         digit_from_file(png_bytes(Image.new("L", (50, 50), 0)))
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` grey pixels and holds no image data: Pillow
+    opens it (the header is all it reads); decoding it would fail."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [9_000, 13_300, 40_000])
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path, side):
+    """The 13,300² PNG bomb (37 KB) took 4.4 GB before Pillow's own warning; 9,000² decoded
+    silently (2.1 GB); 40,000² is past Pillow's own hard limit."""
+    import tracemalloc
+    import warnings
+
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_header(side, side))
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no DecompressionBombWarning reaches the user
+            with pytest.raises(ImageError) as refused:
+                read_image(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    if side * side <= 2 * Image.MAX_IMAGE_PIXELS:
+        assert str(refused.value) == (
+            f"{path}: {side}x{side} is {side * side:,} pixels, more than the {MAX_PIXELS:,} "
+            f"allowed (--max-pixels): make the image smaller")
+    else:  # Pillow refuses it first, in its own words
+        assert str(refused.value).startswith(f"{path}: more than Pillow decodes at all (Image "
+                                             f"size ({side * side} pixels) exceeds limit")
+    assert peak < 5e6
+
+
+def test_the_pixel_limit_can_be_raised_and_lowered():
+    bomb = png_header(9_000, 9_000)
+    with pytest.raises(ImageError, match="truncated or corrupt"):  # allowed, so decoded
+        read_image(bomb, max_pixels=81_000_000)
+    with pytest.raises(ImageError, match=r"100x100 is 10,000 pixels, more than the 9,999"):
+        digit_from_file(png_bytes(seven(size=(100, 100))), max_pixels=9_999)
+    assert digit_from_file(png_bytes(seven(size=(100, 100))), max_pixels=10_000).shape == (28, 28)
+    with pytest.raises(ImageError, match="more than Pillow decodes"):
+        read_image(png_header(20_000, 20_000), max_pixels=10**9)

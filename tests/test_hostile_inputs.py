@@ -132,3 +132,19 @@ def test_a_model_with_nan_weights_is_refused_everywhere(finished, data_dir, caps
     digit = ROOT / "docs" / "figures" / "lenet5_curves.png"
     code, out, err = call("predict", model, digit, capsys=capsys)
     assert code == 1 and NAN_MESSAGE in one_line(err) and out == ""
+
+
+def test_predict_refuses_an_image_bomb_from_its_header_and_goes_on(finished, capsys, tmp_path):
+    from test_data_images import png_bytes, png_header, seven
+
+    (tmp_path / "bomb.png").write_bytes(png_header(13_300, 13_300))  # 176,890,000 pixels
+    (tmp_path / "seven.png").write_bytes(png_bytes(seven()))  # 200x240
+    code, out, err = call("predict", finished / "model.npz", tmp_path / "bomb.png",
+                          tmp_path / "seven.png", capsys=capsys)
+    assert code == 1 and out.count("seven.png: ") == 1
+    assert one_line(err) == (f"error: {tmp_path / 'bomb.png'}: 13300x13300 is 176,890,000 "
+                             "pixels, more than the 40,000,000 allowed (--max-pixels): make the "
+                             "image smaller")
+    code, out, err = call("predict", finished / "model.npz", tmp_path / "seven.png",
+                          "--max-pixels", 47_999, capsys=capsys)
+    assert code == 1 and "200x240 is 48,000 pixels, more than the 47,999 allowed" in one_line(err)

@@ -311,6 +311,18 @@ def test_bad_images_get_400_and_the_server_keeps_serving(server, tmp_path):
     assert call(server, "POST", "/api/predict", body=whole)[0] == 200
 
 
+def test_the_servers_pixel_limit_is_its_max_pixels(root):
+    """``scripts/serve.py --max-pixels N``: the same guard as predict.py's, the server's limit."""
+    drawn = _drawn_one()  # 280x280
+    with running([root / "lenet5"], max_pixels=280 * 280 - 1) as strict:
+        status, _, answer = call(strict, "POST", "/api/predict", body=drawn)
+        assert status == 400 and answer["error"] == (
+            "uploaded image: 280x280 is 78,400 pixels, more than the 78,399 allowed "
+            "(--max-pixels): make the image smaller")
+    with running([root / "lenet5"], max_pixels=280 * 280) as enough:
+        assert call(enough, "POST", "/api/predict", body=drawn)[0] == 200
+
+
 @pytest.mark.parametrize("path", [
     "/../pyproject.toml", "/static/../../pyproject.toml", "/static/..%2f..%2fpyproject.toml",
     "/%2e%2e/%2e%2e/pyproject.toml", "/static/%2e%2e/draw.html", "//etc/passwd", "/etc/passwd",

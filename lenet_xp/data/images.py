@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -36,6 +38,11 @@ MIN_CONTRAST = 32
 # (smudges, paper texture left after the background subtraction) are kept inside the
 # box as anti-aliasing but do not widen it.
 INK_FRACTION = 0.25
+#: The most pixels (width × height) an image may have: 40 megapixels, far more than a digit
+#: needs (a 12-megapixel phone photo is 4000×3000), checked from the header before decoding
+#: (:func:`open_image`); decoding that many takes about 1 GB (docs/hostile_inputs.md).
+#: ``--max-pixels`` raises or lowers it.
+MAX_PIXELS = 40_000_000
 #: The endings of the image files lenet_xp takes: scripts/predict.py picks these out of a
 #: folder, and the web app opens only their formats.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
@@ -46,7 +53,36 @@ class ImageError(ValueError):
     """An image file that cannot be turned into a digit; the message names the file and says why."""
 
 
-def read_image(source: str | os.PathLike | bytes, name: str | None = None) -> np.ndarray:
+def open_image(file: BinaryIO, name: str, max_pixels: int = MAX_PIXELS,
+               formats: tuple[str, ...] | None = None) -> Image.Image:
+    """An image file (a binary file object) opened, not decoded: Pillow reads its header,
+    whose width × height must be at most ``max_pixels``; ``formats`` (Pillow's names, e.g.
+    ``("PNG", "JPEG")``) limits the formats tried. The one size guard of lenet_xp's image
+    readers, :func:`read_image` and the web app's uploads. Raises :class:`ImageError`."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns from 89 million pixels on; the limit below is lenet_xp's own
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(file, formats=formats)
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image in a format lenet_xp reads ({', '.join(formats)})"
+                         if formats else f"{name}: not an image file Pillow can read "
+                         "(PNG, JPEG, BMP, GIF, TIFF, WebP, ...)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{name}: more than Pillow decodes at all ({exc}): make the image "
+                         "smaller") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{name}: truncated or corrupt image ({exc})") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise ImageError(f"{name}: {width}x{height} is {width * height:,} pixels, more than the "
+                         f"{max_pixels:,} allowed (--max-pixels): make the image smaller")
+    return image
+
+
+def read_image(source: str | os.PathLike | bytes, name: str | None = None,
+               max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """A path or the bytes of an image file -> greyscale uint8 (H, W).
 
     Any format and mode Pillow opens (PNG, JPEG, BMP, GIF, TIFF, WebP, ...; colour, grey,
@@ -54,33 +90,39 @@ def read_image(source: str | os.PathLike | bytes, name: str | None = None) -> np
     count as background: the image is composited on white first. Colour becomes the
     ITU-R 601 luma of Pillow's 'L' mode, L = (299 R + 587 G + 114 B) / 1000; 16-bit grey
     is scaled by 255/65535. ``name`` is how messages call the file (default: the path, or
-    ``<stdin>`` for bytes). Raises :class:`ImageError` for a missing, empty, non-image,
-    truncated or corrupt file.
+    ``<stdin>`` for bytes). An image of more than ``max_pixels`` pixels is refused from its
+    header, before it is decoded (:func:`open_image`). Raises :class:`ImageError` for a
+    missing, empty, too large, non-image, truncated or corrupt file.
     """
     name = _name(source) if name is None else name
+    try:
+        with _binary(source, name) as file:
+            image = open_image(file, name, max_pixels)
+            with image:
+                image.load()  # decode now: a truncated file fails here, not later
+                return _to_grey(ImageOps.exif_transpose(image))
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(f"{name}: truncated or corrupt image ({exc})") from None
+
+
+def _binary(source: str | os.PathLike | bytes, name: str) -> BinaryIO:
+    """The image file as an open binary file, read as it is decoded (never whole at once)."""
     if isinstance(source, (bytes, bytearray)):
-        data = bytes(source)
+        file, size = io.BytesIO(source), len(source)
     else:
         try:
-            with open(source, "rb") as file:
-                data = file.read()
+            file = open(source, "rb")
+            size = os.fstat(file.fileno()).st_size
         except FileNotFoundError:
             raise ImageError(f"{name}: no such file") from None
         except OSError as exc:
             raise ImageError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
-    if not data:
+    if size == 0:
+        file.close()
         raise ImageError(f"{name}: empty file (0 bytes), not an image")
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()  # decode now: a truncated file fails here, not later
-        return _to_grey(ImageOps.exif_transpose(image))
-    except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file Pillow can read "
-                         "(PNG, JPEG, BMP, GIF, TIFF, WebP, ...)") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{name}: image too large ({exc})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{name}: truncated or corrupt image ({exc})") from None
+    return file
 
 
 def _name(source: str | os.PathLike | bytes) -> str:
@@ -138,10 +180,11 @@ def mnist_digit(grey: np.ndarray, name: str = "image") -> np.ndarray:
     return _centre_in_field(digit)
 
 
-def digit_from_file(source: str | os.PathLike | bytes, name: str | None = None) -> np.ndarray:
+def digit_from_file(source: str | os.PathLike | bytes, name: str | None = None,
+                    max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """A path or image bytes -> uint8 (28, 28) MNIST-style digit: read_image, then mnist_digit."""
     name = _name(source) if name is None else name
-    return mnist_digit(read_image(source, name), name)
+    return mnist_digit(read_image(source, name, max_pixels), name)
 
 
 def _frame(x: np.ndarray) -> np.ndarray:

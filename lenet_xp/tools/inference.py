@@ -22,7 +22,7 @@ import numpy as np
 
 from ..backend import Random, get_backend, to_numpy
 from ..data import PixelStats, model_input
-from ..data.images import ImageError, digit_from_file
+from ..data.images import MAX_PIXELS, ImageError, digit_from_file
 from ..layers import AvgPool2d, Conv2d, EuclideanRBF, Linear, MaxPool2d, Subsample2d
 from ..models import get_model
 from ..runs.checkpoint import CheckpointError, load_checkpoint
@@ -108,15 +108,17 @@ class TrainedModel:
         return Predictions(labels=to_numpy(self.loss.predict(outputs)).astype(np.int64),
                            scores=to_numpy(self.loss.scores(outputs)).astype(np.float64))
 
-    def predict_files(self, sources: Iterable, top: int = 3) -> list[FilePrediction]:
+    def predict_files(self, sources: Iterable, top: int = 3,
+                      max_pixels: int = MAX_PIXELS) -> list[FilePrediction]:
         """Classify image files (paths, or ``(name, bytes)`` pairs): each becomes an MNIST-style
-        digit, then all go through the network at once. A file that cannot be read, or holds
-        no ink, gets its ``error`` and the others are still classified."""
+        digit, then all go through the network at once. A file that cannot be read, holds no
+        ink, or has more than ``max_pixels`` pixels (refused before it is decoded) gets its
+        ``error`` and the others are still classified."""
         results, digits = [], []
         for source in sources:
             name, data = source if isinstance(source, tuple) else (os.fspath(source), source)
             try:
-                digits.append(digit_from_file(data, name))
+                digits.append(digit_from_file(data, name, max_pixels))
                 results.append(FilePrediction(file=name, digit=digits[-1]))
             except ImageError as exc:
                 results.append(FilePrediction(file=name, error=str(exc)))

@@ -25,7 +25,7 @@ from ..runs.checkpoint import CheckpointError
 from ..data import DataError
 from ..data.images import ImageError, digit_from_file
 from ..tools.evaluation import NUM_CLASSES
-from .security import check_image
+from .security import MAX_PIXELS, check_image
 from .served import Catalogue, NotReady, ServedModel
 from .testset import TestSet
 from .views import cell_json, evaluation_json, image_json, layers_json, model_json, run_json, \
@@ -44,10 +44,11 @@ class ApiError(Exception):
 
 
 class Api:
-    """The endpoints over a :class:`Catalogue` and a :class:`TestSet`."""
+    """The endpoints over a :class:`Catalogue` and a :class:`TestSet`; an uploaded image may
+    have up to ``max_pixels`` pixels."""
 
-    def __init__(self, catalogue: Catalogue, test_set: TestSet):
-        self.catalogue, self.test_set = catalogue, test_set
+    def __init__(self, catalogue: Catalogue, test_set: TestSet, max_pixels: int = MAX_PIXELS):
+        self.catalogue, self.test_set, self.max_pixels = catalogue, test_set, max_pixels
 
     def endpoint(self, method: str, path: str) -> tuple[Callable, bool]:
         """``(call, takes_body)`` for a request; ``call(query, body)`` answers it as a dict.
@@ -102,8 +103,8 @@ class Api:
             raise ApiError(404, f"layers={chosen}: no model of that name is served "
                                 f"({', '.join(models)})")
         try:
-            check_image(body, UPLOAD)
-            digit = digit_from_file(body, UPLOAD)
+            check_image(body, UPLOAD, self.max_pixels)
+            digit = digit_from_file(body, UPLOAD, self.max_pixels)
         except ImageError as exc:
             raise ApiError(400, str(exc)) from None
         predictions = []

@@ -9,15 +9,16 @@ import io
 import ipaddress
 import socket
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from ..data.images import IMAGE_SUFFIXES, ImageError
+from ..data.images import IMAGE_SUFFIXES, ImageError, open_image
 
 #: the largest request body read (bytes): a phone photo must be made smaller first
 MAX_BODY = 1 << 20
-#: the most pixels an image may have; checked from its header, before it is decoded. Pillow's
-#: own decompression-bomb limit (about 89 million pixels warns, 179 million fails) is far
-#: above what a digit needs: a 2048x2048 image decodes to 16 MiB of RGBA.
+#: the most pixels an upload may have by default (``scripts/serve.py --max-pixels`` changes
+#: it); checked from its header, before it is decoded. Lower than scripts/predict.py's
+#: :data:`lenet_xp.data.images.MAX_PIXELS`, since anyone who reaches the server may send one:
+#: a 2048x2048 image decodes to 16 MiB of RGBA.
 MAX_PIXELS = 2048 * 2048
 #: hosts that reach every interface: binding one exposes the server to the network
 ALL_INTERFACES = ("0.0.0.0", "::", "")
@@ -29,25 +30,13 @@ def upload_formats() -> tuple[str, ...]:
     return tuple(sorted({extensions[s] for s in IMAGE_SUFFIXES if s in extensions}))
 
 
-def check_image(data: bytes, name: str) -> None:
+def check_image(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> None:
     """Refuse, from its header alone, an upload that is empty, not in one of
-    :func:`upload_formats`, or larger than :data:`MAX_PIXELS`; raises :class:`ImageError`."""
+    :func:`upload_formats`, or larger than ``max_pixels`` (the guard of
+    :func:`lenet_xp.data.images.open_image`); raises :class:`ImageError`."""
     if not data:
         raise ImageError(f"{name}: empty body: send the bytes of one image file")
-    formats = upload_formats()
-    try:
-        with Image.open(io.BytesIO(data), formats=formats) as image:  # reads the header only
-            width, height = image.size
-    except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image in a format lenet_xp reads "
-                         f"({', '.join(formats)})") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{name}: image too large ({exc})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{name}: truncated or corrupt image ({exc})") from None
-    if width * height > MAX_PIXELS:
-        raise ImageError(f"{name}: {width}x{height} is {width * height:,} pixels, more than "
-                         f"the {MAX_PIXELS:,} this server decodes: make the image smaller")
+    open_image(io.BytesIO(data), name, max_pixels, formats=upload_formats()).close()
 
 
 class HostCheck:

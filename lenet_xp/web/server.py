@@ -12,7 +12,7 @@ from typing import Callable
 
 from .api import Api
 from .handler import Handler
-from .security import ALL_INTERFACES, HostCheck
+from .security import ALL_INTERFACES, MAX_PIXELS, HostCheck
 from .served import Catalogue
 from .static import load_files
 from .testset import TestSet
@@ -33,18 +33,21 @@ class WebApp:
 
 
 class WebServer(ThreadingHTTPServer):
-    """Serves ``app`` on ``host``:``port`` (0: a free port, see :attr:`url`)."""
+    """Serves ``app`` on ``host``:``port`` (0: a free port, see :attr:`url`); uploaded images
+    may have up to ``max_pixels`` pixels."""
 
     daemon_threads = True  # Ctrl-C does not wait for connections still open
     request_queue_size = 64  # connections waiting to be accepted (the default 5 drops bursts)
 
     def __init__(self, catalogue: Catalogue, test_set: TestSet | None = None,
-                 host: str = "127.0.0.1", port: int = 8000, timeout: float = TIMEOUT):
+                 host: str = "127.0.0.1", port: int = 8000, timeout: float = TIMEOUT,
+                 max_pixels: int = MAX_PIXELS):
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
         self.host = host
-        self.app = WebApp(api=Api(catalogue, test_set or TestSet()), files=load_files(),
+        self.app = WebApp(api=Api(catalogue, test_set or TestSet(), max_pixels),
+                          files=load_files(),
                           hosts=HostCheck(host, self.server_port), timeout=timeout)
 
     @property
