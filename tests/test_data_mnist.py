@@ -98,6 +98,36 @@ def test_mnist_checksums_reject_other_data(tmp_path):
     assert "verify=False" in message and "--no-verify" in message
 
 
+def _swap(folder: Path, first: str, second: str) -> None:
+    a, b = folder / f"{first}.gz", folder / f"{second}.gz"
+    a.rename(folder / "swap"), b.rename(a), (folder / "swap").rename(b)
+
+
+def test_swapped_files_are_named_for_what_they_hold(tmp_path):
+    sums = write_fake_mnist(tmp_path, gz=(True, True, True, True))
+    _swap(tmp_path, "train-images-idx3-ubyte", "t10k-images-idx3-ubyte")
+    with pytest.raises(DataError) as info:
+        load_mnist(tmp_path, verify=sums, download=False)
+    assert str(info.value) == (
+        f"MNIST files swapped or misnamed in {tmp_path}: train-images-idx3-ubyte.gz holds "
+        f"{N_TEST} images, the test set's (what t10k-images-idx3-ubyte holds); "
+        f"t10k-images-idx3-ubyte.gz holds {N_TRAIN} images, the training set's (what "
+        "train-images-idx3-ubyte holds). Give each file the name of what it holds")
+    assert "Delete it" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_swapped_real_mnist_files_say_which_is_which(tmp_path):
+    if not REAL_MNIST.is_dir():
+        pytest.skip(f"real MNIST files not found in {REAL_MNIST}")
+    for name in MNIST_FILES:
+        (tmp_path / f"{name}.gz").symlink_to(REAL_MNIST / f"{name}.gz")
+    _swap(tmp_path, "train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte")
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz holds 10,000 labels, the test "
+                                        r"set's \(what t10k-labels-idx1-ubyte holds\)"):
+        load_mnist(tmp_path, download=False)
+
+
 def test_wrong_given_checksum(tmp_path):
     sums = write_fake_mnist(tmp_path)
     wrong = dict(sums, **{"t10k-labels-idx1-ubyte": "0" * 64})

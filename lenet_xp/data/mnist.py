@@ -26,6 +26,10 @@ TEST_IMAGES = "t10k-images-idx3-ubyte"
 TEST_LABELS = "t10k-labels-idx1-ubyte"
 MNIST_FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
 
+#: what each file holds, in words (for messages about swapped files)
+_KIND = {TRAIN_IMAGES: "images, the training set's", TRAIN_LABELS: "labels, the training set's",
+         TEST_IMAGES: "images, the test set's", TEST_LABELS: "labels, the test set's"}
+
 MNIST_SHA256 = {
     TRAIN_IMAGES: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     TRAIN_LABELS: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -103,7 +107,7 @@ def load_mnist(
         raise DataError(_missing_message(folder, missing, "downloading is turned off"))
     if missing:
         _download(folder, missing, checksums)
-    arrays = {name: _read_checked(_find(folder, name), name, checksums) for name in MNIST_FILES}
+    arrays = _read_checked(folder, checksums)
     for images_name, labels_name in ((TRAIN_IMAGES, TRAIN_LABELS), (TEST_IMAGES, TEST_LABELS)):
         _check_pair(folder, images_name, arrays[images_name], labels_name, arrays[labels_name])
     return MnistSplits(
@@ -141,12 +145,24 @@ def _find(folder: Path, name: str) -> Path | None:
     return None
 
 
-def _read_checked(path: Path, name: str, checksums: Mapping[str, str]) -> np.ndarray:
-    array, digest = read_idx(path, return_sha256=True)
-    expected = checksums.get(name)
-    if expected is not None and digest != expected:
-        raise DataError(_checksum_message(str(path), expected, digest, checksums))
-    return array
+def _read_checked(folder: Path, checksums: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """The four files' arrays, each checked against its checksum (where ``checksums`` has
+    one). A file whose sum is another file's is named for what it holds (swapped files)."""
+    read = {name: read_idx(_find(folder, name), return_sha256=True) for name in MNIST_FILES}
+    wrong = [name for name in MNIST_FILES
+             if checksums.get(name) is not None and read[name][1] != checksums[name]]
+    holds = {digest: name for name, digest in checksums.items()}
+    swapped = [f"{_find(folder, name).name} holds {read[name][0].shape[0]:,} "
+               f"{_KIND[holds[read[name][1]]]} (what {holds[read[name][1]]} holds)"
+               for name in wrong if read[name][1] in holds]
+    if swapped:
+        raise DataError(f"MNIST files swapped or misnamed in {folder}: {'; '.join(swapped)}. "
+                        "Give each file the name of what it holds")
+    if wrong:
+        name = wrong[0]
+        raise DataError(_checksum_message(str(_find(folder, name)), checksums[name],
+                                          read[name][1], checksums))
+    return {name: array for name, (array, _) in read.items()}
 
 
 def _checksum_message(source: str, expected: str, found: str, checksums: Mapping[str, str]) -> str:
