@@ -59,6 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", help="output folder (default: runs/MODEL)")
     parser.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN (or from "
                         "the checkpoint file RUN) after its last finished epoch")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run that the --out "
+                        "folder holds (its files are deleted once this run is ready to start)")
     recipe = parser.add_argument_group("recipe (defaults: the model's own recipe)")
     recipe.add_argument("--epochs", type=positive_int)
     recipe.add_argument("--batch-size", type=positive_int)
@@ -91,6 +93,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.config_changes = _config_changes(args)
     if args.resume is not None and args.out is not None:
         parser.error("--resume continues in the checkpoint's own folder: leave out --out")
+    if args.resume is not None and args.overwrite:
+        parser.error("--resume continues the folder's run; --overwrite replaces it: give one")
     return args
 
 
@@ -136,12 +140,17 @@ def train(args) -> int:
         if args.resume is not None:
             resume_run(args.resume, args.config_changes, args.recipe_overrides)
         else:
-            run(RunConfig(**{**args.config_changes, "out": out, "recipe": args.recipe_overrides}))
+            run(RunConfig(**{**args.config_changes, "out": out, "recipe": args.recipe_overrides}),
+                overwrite=args.overwrite)
     except (DeviceError, ValueError) as exc:
         print(f"error{where}: {exc}", file=sys.stderr)
         return 2
     except (DataError, CheckpointError, TrainingDiverged, RuntimeError) as exc:
         print(f"error{where}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a write that failed mid-run: a full disk, a vanished folder
+        print(f"error{where}: cannot write the run's files ({exc}); {out} keeps the last "
+              f"finished epoch's checkpoint", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"interrupted: {out} keeps the last finished epoch's checkpoint; continue with "

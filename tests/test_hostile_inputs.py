@@ -148,3 +148,89 @@ def test_predict_refuses_an_image_bomb_from_its_header_and_goes_on(finished, cap
     code, out, err = call("predict", finished / "model.npz", tmp_path / "seven.png",
                           "--max-pixels", 47_999, capsys=capsys)
     assert code == 1 and "200x240 is 48,000 pixels, more than the 47,999 allowed" in one_line(err)
+
+
+def _files(folder: Path) -> dict:
+    """Every file of ``folder``: name -> (bytes, mtime)."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def test_two_runs_into_one_folder_the_second_is_refused(data_dir, capsys, tmp_path):
+    import json
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"),
+                              *map(str, quick(data_dir, out)), "--epochs", "15"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "run.lock").exists():
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.05)
+        code, out_text, err = call("train", *quick(data_dir, out), capsys=capsys)
+        assert code == 2 and out_text == ""
+        assert one_line(err).startswith(f"error: {out} is in use by another run (pid "
+                                        f"{first.pid} on host ")
+    finally:
+        stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("epoch") for r in records] == [*range(15), None], "one run's epochs, in order"
+    assert not (out / "run.lock").exists()
+
+
+def test_a_new_run_into_a_finished_runs_folder_is_refused_and_changes_nothing(
+        finished, data_dir, capsys, tmp_path):
+    import shutil
+
+    run = shutil.copytree(finished, tmp_path / "run")
+    before = _files(run)
+    code, out, err = call("train", *quick(data_dir, run), capsys=capsys)
+    assert code == 2 and out == "" and one_line(err) == (
+        f"error: {run} holds a finished run (model.npz): continue it with --resume {run} "
+        "--epochs N, choose another --out, or replace it with --overwrite")
+    assert _files(run) == before
+    code, out, err = call("train", *quick(data_dir, run), "--overwrite", "--seed", 3,
+                          capsys=capsys)
+    assert code == 0, err
+    from lenet_xp.runs.checkpoint import load_checkpoint
+    assert load_checkpoint(run / "model.npz").meta["config"]["seed"] == 3
+
+
+def test_out_naming_a_file_is_one_line(data_dir, capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    code, out, err = call("train", *quick(data_dir, tmp_path / "notes.txt"), capsys=capsys)
+    assert code == 2 and one_line(err) == (f"error: --out {tmp_path / 'notes.txt'} is a file, "
+                                           "not a folder: choose a folder for the run's files")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+READ_ONLY_RUN = """
+mount -t tmpfs -o ro,size=64k tmpfs "$1" && shift && exec "$@"
+"""
+
+
+def test_out_on_a_read_only_file_system_is_one_line(data_dir, tmp_path):
+    """A real read-only file system: a tmpfs mounted read-only in a private mount namespace
+    (``unshare -Urm``, no root needed where user namespaces are allowed); skipped elsewhere.
+    tests/test_run_folder.py also simulates it at the OS boundary, everywhere."""
+    import shutil
+    import subprocess
+    import sys
+
+    unshare = shutil.which("unshare")
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if unshare is None or subprocess.run([unshare, "-Urm", "sh", "-c", READ_ONLY_RUN, "sh",
+                                          str(mount), "true"], capture_output=True).returncode:
+        pytest.skip("cannot mount a read-only file system here (unshare -Urm is not allowed)")
+    result = subprocess.run([unshare, "-Urm", "sh", "-c", READ_ONLY_RUN, "sh", str(mount),
+                             sys.executable, str(ROOT / "scripts" / "train.py"),
+                             *map(str, quick(data_dir, mount / "run"))],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and one_line(result.stderr) == (
+        f"error: cannot make the folder {mount / 'run'} (Read-only file system): choose "
+        "another --out")

@@ -4,6 +4,7 @@ on worker processes and on MPI ranks, skipping finished runs, reporting a failed
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib.util
 import json
 import statistics
@@ -15,7 +16,7 @@ import pytest
 
 from lenet_xp.cli.mpi_launch import mpiexec
 from lenet_xp.runs.metrics import read_metrics
-from lenet_xp.tools.sweep import GridError, load_grid, parse_grid, plan
+from lenet_xp.tools.sweep import GridError, load_grid, parse_grid, plan, run_one
 from mnist_files import learnable_arrays, write_fake_mnist
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "sweep.py"
@@ -138,6 +139,22 @@ def test_a_sweep_on_two_workers_tabulates_skips_and_reports_failures(data_dir, t
     again = sweep(grid, "--data-dir", data_dir, "--out", out, "--workers", "2", "--no-plot")
     assert again.returncode == 1 and again.stdout.count(", finished before") == 2
     assert "(2 finished before)" in again.stdout and model.stat().st_mtime_ns == before
+
+
+def test_a_run_that_stopped_before_its_end_continues_from_its_checkpoint(data_dir, tmp_path):
+    grid = parse_grid({"recipe": {"epochs": 2}, "run": {**FAKE, "train_limit": 100}})
+    run = plan(grid, tmp_path)[0]
+    first = run_one(dataclasses.replace(run, recipe={"epochs": 1}), str(data_dir))
+    assert first["status"] == "done" and first["epochs"] == 1
+    folder = Path(run.out)
+    (folder / "model.npz").unlink()  # as if stopped after epoch 1 of 2
+    (folder / "metrics.jsonl").write_text((folder / "metrics.jsonl").read_text().splitlines()[0] + "\n")
+    epoch_1 = read_metrics(folder / "metrics.jsonl")[0]
+    second = run_one(run, str(data_dir))
+    assert second["status"] == "done", second
+    records = read_metrics(folder / "metrics.jsonl")
+    assert [r["event"] for r in records] == ["epoch", "epoch", "test"]
+    assert records[0] == epoch_1, "epoch 1 was kept, not trained again"
 
 
 @needs_mpi

@@ -14,6 +14,10 @@ moment leaves the last good state readable:
 A run killed between writing an epoch's metrics line and its checkpoint leaves one line
 more than the checkpoint knows; :meth:`RunFolder.restart` rewrites the file from the
 checkpoint's own history, so the two always agree after a resume.
+
+A run owns its folder from :meth:`RunFolder.claim` to :meth:`RunFolder.close`: ``run.lock``
+(:mod:`lenet_xp.runs.lock`) refuses a second run meanwhile, and a new run does not start in
+a folder that holds another run's weights unless told to replace them.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Callable
 from ..atomic import atomic_file
 from . import curves
 from .checkpoint import save_checkpoint
+from .lock import FolderBusy, RunLock
 from .metrics import epoch_record, test_record
 
 METRICS = "metrics.jsonl"
@@ -37,6 +42,11 @@ CURVES = "curves.png"
 #: many times as long as that drawing: plotting then costs at most 1/30 of a run, fast models
 #: redraw every few epochs and slow ones after every epoch; the test result is always drawn.
 DRAW_EVERY = 30
+
+
+class RunFolderError(ValueError):
+    """A folder a run cannot have: a file, not writable, in use by another run, or holding
+    another run's weights; the message names it and the way out."""
 
 
 class RunFolder:
@@ -54,6 +64,53 @@ class RunFolder:
         self.log = log
         self.records: list[dict] = []
         self._drawn_at = self._draw_seconds = 0.0  # when the last drawing ended, its duration
+        self._lock: RunLock | None = None
+
+    def claim(self, new: bool = True, overwrite: bool = False) -> None:
+        """Make the folder this run's before it writes anything: create it, lock it against
+        other runs (:mod:`lenet_xp.runs.lock`) and, for a ``new`` run, refuse a folder that
+        holds another run's ``model.npz`` or ``checkpoint.npz`` unless ``overwrite``, which
+        deletes them (and ``curves.png``) now, once the new run is ready to write its own.
+        Raises RunFolderError; :meth:`close` lets go."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise RunFolderError(f"--out {self.path} is a file, not a folder: choose a folder "
+                                 "for the run's files") from None
+        except OSError as exc:
+            raise RunFolderError(f"cannot make the folder {self.path} ({exc.strerror}): choose "
+                                 "another --out") from None
+        try:
+            self._lock = RunLock(self.path, self.log)
+        except FolderBusy as exc:
+            raise RunFolderError(str(exc)) from None
+        except OSError as exc:
+            raise RunFolderError(f"cannot write in {self.path} ({exc.strerror}): choose another "
+                                 "--out") from None
+        if new:
+            try:
+                self._replace_old_run(overwrite)
+            except BaseException:
+                self.close()
+                raise
+
+    def _replace_old_run(self, overwrite: bool) -> None:
+        if not overwrite and self.model.exists():
+            raise RunFolderError(f"{self.path} holds a finished run ({MODEL}): continue it with "
+                                 f"--resume {self.path} --epochs N, choose another --out, or "
+                                 "replace it with --overwrite")
+        if not overwrite and self.checkpoint.exists():
+            raise RunFolderError(f"{self.path} holds a run that stopped before its end "
+                                 f"({CHECKPOINT}): continue it with --resume {self.path}, "
+                                 "choose another --out, or replace it with --overwrite")
+        for old in (self.model, self.checkpoint, self.curves, self.metrics):
+            old.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Let go of the folder (another run may then use it)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @property
     def metrics(self) -> Path:

@@ -19,7 +19,8 @@ folder), :func:`run_one` trains one of them (in a worker process, on one CPU thr
 :func:`summarise` turns the finished runs into one row per configuration (mean ± sample std
 over the seeds). ``scripts/sweep.py`` schedules the runs on a process pool or on MPI ranks and
 writes ``results.md``, ``results.csv`` and ``curves.png``. A run whose folder holds its final
-``model.npz`` (:mod:`lenet_xp.runs.folder`) is finished and is not run again.
+``model.npz`` (:mod:`lenet_xp.runs.folder`) is finished and is not run again; one that stopped
+before its end (a ``checkpoint.npz`` only) continues from its checkpoint.
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ import tomllib
 from pathlib import Path
 
 from ..models import get_model
-from ..runs.folder import METRICS, MODEL
+from ..runs.folder import CHECKPOINT, METRICS, MODEL
 from ..runs.metrics import epochs_of, last_test, read_metrics
 from ..training.communicators import SingleProcess
 from ..training.experiment import RunConfig
 from ..training.experiment import run as train
+from ..training.resume import resume_run
 
 GRID_KEYS = {"name", "description", "models", "seeds", "recipe", "grid", "run"}
 #: a grid names at least one of these (an empty file is a mistake, not the default run)
@@ -191,13 +193,18 @@ def is_finished(run: SweepRun) -> bool:
 
 def run_one(run: SweepRun, data_dir: str | None) -> dict:
     """Train ``run`` on one CPU thread (a worker's share of the machine) unless it has
-    finished already; return :func:`outcome`. Exceptions are returned as a failed outcome."""
+    finished already, continuing it from its checkpoint where it stopped before its end;
+    return :func:`outcome`. Exceptions are returned as a failed outcome."""
     if not is_finished(run):
-        config = RunConfig(model=run.model, seed=run.seed, data_dir=data_dir, out=run.out,
-                           recipe=dict(run.recipe), progress=False, threads=1,
-                           **run.run)
-        try:
-            train(config, log=_quiet, comm=SingleProcess())  # alone, even on an MPI rank
+        where = {"data_dir": data_dir, "progress": False, "threads": 1}
+        try:  # alone, even on an MPI rank
+            if (Path(run.out) / CHECKPOINT).is_file():
+                resume_run(run.out, {**run.run, **where}, dict(run.recipe), log=_quiet,
+                           comm=SingleProcess())
+            else:
+                train(RunConfig(model=run.model, seed=run.seed, out=run.out,
+                                recipe=dict(run.recipe), **run.run, **where),
+                      log=_quiet, comm=SingleProcess())
         except Exception as exc:  # reported in the sweep's table; the other runs go on
             return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
     return outcome(run)

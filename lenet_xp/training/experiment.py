@@ -69,7 +69,8 @@ class Experiment:
 
     Setting up writes nothing, so a run that cannot start (bad device, data or recipe, or a
     checkpoint that does not fit, see :meth:`restore`) leaves the output folder as it was.
-    Raises DeviceError, DataError, KeyError (unknown model) or ValueError (bad recipe).
+    Raises DeviceError, DataError, KeyError (unknown model) or ValueError (bad recipe). The
+    folder becomes the run's with :meth:`claim`, before its first write, until :meth:`close`.
 
     ``comm``: the ranks the run is shared out over (default: every MPI rank launched, see
     :func:`lenet_xp.training.communicators.create_communicator`; a sweep's worker ranks each
@@ -142,6 +143,24 @@ class Experiment:
         the training state (:meth:`TrainingState.to_meta`; its best weights go into the
         checkpoint's groups). :meth:`restore` reads it back."""
         return {**self.meta, "rng_state": self.random.state(), **self.state.to_meta()}
+
+    def __enter__(self) -> "Experiment":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def claim(self, new: bool = True, overwrite: bool = False) -> None:
+        """Take the output folder before anything is written to it (rank 0 alone writes):
+        lock it against other runs, and for a ``new`` run refuse a folder that holds another
+        run's weights unless ``overwrite`` (:meth:`lenet_xp.runs.folder.RunFolder.claim`).
+        Raises RunFolderError; :meth:`close` (or leaving ``with``) lets go of it."""
+        if self.folder is not None:
+            self.folder.claim(new=new, overwrite=overwrite)
+
+    def close(self) -> None:
+        if self.folder is not None:
+            self.folder.close()
 
     def restore(self, checkpoint) -> None:
         """Put this run where ``checkpoint`` (a :class:`~lenet_xp.runs.checkpoint.Checkpoint`
@@ -230,10 +249,15 @@ def _silent(line: str) -> None:
     """The log of ranks other than 0: only rank 0 prints."""
 
 
-def run(config: RunConfig, log: Callable[[str], None] = print, comm=None) -> RunResult:
+def run(config: RunConfig, log: Callable[[str], None] = print, comm=None,
+        overwrite: bool = False) -> RunResult:
     """Train ``config.model`` on MNIST and evaluate it on the test set.
 
     Raises DeviceError (bad device or no GPU), DataError (missing or corrupt data),
-    KeyError (unknown model), ValueError (bad recipe) before any training starts.
+    KeyError (unknown model), ValueError (bad recipe) or RunFolderError (an output folder
+    that is a file, not writable, in use by another run, or holding another run's weights,
+    which ``overwrite`` replaces) before any training starts.
     """
-    return Experiment(config, log, comm).train()
+    with Experiment(config, log, comm) as experiment:
+        experiment.claim(new=True, overwrite=overwrite)
+        return experiment.train()

@@ -69,15 +69,17 @@ def _differs(given, saved) -> bool:
 
 
 def resume_run(source, changes: dict | None = None, recipe_changes: dict | None = None,
-               log: Callable[[str], None] = print) -> RunResult:
+               log: Callable[[str], None] = print, comm=None) -> RunResult:
     """Continue the run whose checkpoint is ``source`` (a run folder or a ``checkpoint.npz``)
     to its last epoch (``recipe_changes={"epochs": N}`` extends it), then test it and write
-    ``model.npz``; ``metrics.jsonl`` keeps the finished epochs and continues.
+    ``model.npz``; ``metrics.jsonl`` keeps the finished epochs and continues. ``comm``: as
+    for :class:`Experiment` (a sweep's worker resumes alone).
 
     Raises:
         CheckpointError: missing, damaged, not lenet_xp's, from a newer lenet_xp, not a
             resumable checkpoint (``model.npz`` holds final weights only), or not fitting.
-        ValueError: a change that contradicts the checkpoint (see :func:`resume_config`).
+        ValueError: a change that contradicts the checkpoint (see :func:`resume_config`);
+            RunFolderError (a ValueError): the folder is in use by another run.
     Nothing in the run's folder is written before all of that has been checked.
     """
     path = find_checkpoint(source)
@@ -89,6 +91,7 @@ def resume_run(source, changes: dict | None = None, recipe_changes: dict | None 
                               f"model.npz holds final weights only; resume from the run's "
                               f"{CHECKPOINT})")
     config = resume_config(checkpoint.meta, path, changes or {}, recipe_changes or {})
-    experiment = Experiment(config, log)
-    experiment.restore(checkpoint)
-    return experiment.train()
+    with Experiment(config, log, comm) as experiment:
+        experiment.claim(new=False)
+        experiment.restore(checkpoint)
+        return experiment.train()

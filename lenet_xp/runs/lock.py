@@ -1,0 +1,98 @@
+"""One run at a time in a run folder: ``run.lock``, locked by the run that owns the folder and
+holding its pid, host, start time and command line for the message that refuses another.
+
+The lock is the operating system's (``flock`` on the open file), so it is released when its
+process ends, however it ends: a file left behind by a killed run is not locked, and the next
+run takes it over, saying whose it was. A released lock's file is removed. POSIX only
+(``fcntl``), as the rest of lenet_xp's process handling (MPI, signals).
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Callable
+
+LOCK = "run.lock"
+
+
+class FolderBusy(RuntimeError):
+    """The folder's lock is held by another run; the message says whose."""
+
+
+class RunLock:
+    """The lock of ``folder`` (which must exist), held from :meth:`acquire` to :meth:`release`.
+
+    Raises FolderBusy when another process holds it, OSError when the file cannot be made.
+    ``log`` is told when a lock left by a run that died is taken over."""
+
+    def __init__(self, folder, log: Callable[[str], None] = print):
+        self.path = Path(folder) / LOCK
+        self._fd: int | None = None
+        self._acquire(log)
+
+    def _acquire(self, log) -> None:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = _describe(_read(fd))
+                os.close(fd)
+                raise FolderBusy(f"{self.path.parent} is in use by another run ({owner}; "
+                                 f"{self.path} says so): wait for it to end, or choose another "
+                                 "--out") from None
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # the owner released it (and removed the file) as we opened it
+        previous = _read(fd)
+        if previous:
+            log(f"{self.path}: taking over from a run that ended without releasing it "
+                f"({_describe(previous)})")
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(_this_process()).encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Remove the file, then unlock (in this order, so no one locks a removed file)."""
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)
+        os.close(self._fd)
+        self._fd = None
+
+
+def _this_process() -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv)}
+
+
+def _read(fd: int) -> dict | None:
+    """The owner a lock file names, or None (empty, or not written by lenet_xp)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    try:
+        owner = json.loads(os.read(fd, 64 * 1024) or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return owner if isinstance(owner, dict) else None
+
+
+def _describe(owner: dict | None) -> str:
+    if not owner:
+        return "its owner unknown"
+    return (f"pid {owner.get('pid', '?')} on host {owner.get('host', '?')}, started "
+            f"{owner.get('started', '?')}")
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
