@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -111,6 +113,26 @@ def test_resuming_from_state_dict_continues_the_same_trajectory(name):
         opt.step()
     np.testing.assert_array_equal(to_numpy(fresh.data), to_numpy(param.data))
     np.testing.assert_allclose(to_numpy(fresh.data), reference(name), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, damage, message", [
+    ("adam", lambda saved: saved["state"][0].pop("v"), "parameter 0's state has m, not m, v"),
+    ("adam", lambda saved: saved["state"][0].update(u=np.zeros(3)), "has m, u, v, not m, v"),
+    ("momentum", lambda saved: saved["state"][0].update(velocity=np.zeros(4)),
+     "parameter 0's velocity has shape (4,), the parameter (3,)"),
+    ("adagrad", lambda saved: saved.update(lr=float("nan")), "lr must be a finite number > 0"),
+    ("adam", lambda saved: saved.update(iterations=-1), "iterations must be an integer >= 0"),
+    ("adam", lambda saved: saved["state"].append({}), "is for 2 parameters, this model has 1"),
+])
+def test_damaged_state_is_refused_before_anything_changes(name, damage, message):
+    backend = get_backend("cpu")
+    _, optimiser = _run(name, backend, steps=GRADS[:2])
+    saved = optimiser.state_dict()
+    damage(saved)
+    fresh = OPTIMISERS[name]([Parameter(backend.asarray(W0))])
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fresh.load_state_dict(saved)
+    assert fresh.iterations == 0 and fresh.state == [{}], "nothing was loaded"
 
 
 def test_bad_arguments_are_refused():

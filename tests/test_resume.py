@@ -3,8 +3,10 @@ clear errors for checkpoints that cannot be resumed, and nothing overwritten by 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from lenet_xp.runs.folder import RunFolder
 from lenet_xp.training.experiment import RunConfig, run
 from lenet_xp.training.resume import resume_run
 from mnist_files import learnable_arrays, write_fake_mnist
+from scripts_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "scripts" / "train.py"
@@ -270,3 +273,95 @@ def test_flags_that_contradict_the_checkpoint(finished_run):
                   "--no-progress")
     assert result.returncode == 0, result.stderr
     assert "resuming after epoch 2 of 2" in result.stdout
+
+
+# ---- everything is checked before the first write --------------------------------------------
+
+@pytest.fixture(scope="module")
+def pristine(data_dir, tmp_path_factory) -> dict[str, Path]:
+    """Finished 2-epoch runs to copy from: lenet5 seeds 0 and 1, lenet1 seed 0, and lenet5
+    seed 0 as it was after epoch 1 (``cut``)."""
+    root = tmp_path_factory.mktemp("pristine")
+    runs = {"lenet5": config(data_dir, root / "lenet5", epochs=2),
+            "seed1": dataclasses.replace(config(data_dir, root / "seed1", epochs=2), seed=1),
+            "lenet1": config(data_dir, root / "lenet1", model="lenet1", epochs=2),
+            "cut": config(data_dir, root / "cut", epochs=1)}
+    for settings in runs.values():
+        run(settings, log=_quiet)
+    return {name: root / name for name in runs}
+
+
+def _files(folder: Path) -> dict:
+    """name -> (bytes, mtime) of every file in ``folder``."""
+    return {path.name: (path.read_bytes(), path.stat().st_mtime_ns)
+            for path in sorted(folder.iterdir())}
+
+
+def _rewrite_arrays(path: Path, change) -> None:
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    change(arrays)
+    with path.open("wb") as file:
+        np.savez(file, **arrays)
+
+
+def _nan_weight(arrays):
+    arrays["param/C3.weight"][0, 0, 0, 0] = np.nan
+
+
+def _bad_rng(meta):
+    meta["rng_state"] = {"bit_generator": "PCG64", "state": "garbage"}
+
+
+def _bad_history(meta):
+    meta["history"][0]["colour"] = "blue"
+
+
+DAMAGES = {
+    # the checkpoint itself
+    "optimiser state without Adam's v": (
+        lambda run, runs: _rewrite_arrays(run / "checkpoint.npz", lambda a: a.pop("optim/0/v")),
+        "optimiser state does not fit: parameter 0's state has m, not m, v"),
+    "optimiser moments of the wrong shape": (
+        lambda run, runs: _rewrite_arrays(run / "checkpoint.npz",
+                                          lambda a: a.update({"optim/2/m": np.zeros((16, 6, 5, 6), np.float32)})),
+        "optim/2/m is declared (16, 6, 5, 6) float32, the lenet5 model has (16, 6, 5, 5)"),
+    "random state": (lambda run, runs: _rewrite_meta(run / "checkpoint.npz", _bad_rng),
+                     "its random state is damaged"),
+    "history": (lambda run, runs: _rewrite_meta(run / "checkpoint.npz", _bad_history),
+                "its training history is damaged"),
+    "NaN weights": (lambda run, runs: _rewrite_arrays(run / "checkpoint.npz", _nan_weight),
+                    "holds non-finite numbers (NaN or infinity) in param/C3.weight (1 of 2,400)"),
+    # a checkpoint that is not the folder's run
+    "another model's checkpoint": (
+        lambda run, runs: shutil.copy(runs["lenet1"] / "checkpoint.npz", run / "checkpoint.npz"),
+        "is not the checkpoint of the run in"),
+    "another seed's checkpoint": (
+        lambda run, runs: shutil.copy(runs["seed1"] / "checkpoint.npz", run / "checkpoint.npz"),
+        "is not the checkpoint of the run in"),
+    "another run's metrics": (
+        lambda run, runs: shutil.copy(runs["seed1"] / "metrics.jsonl", run / "metrics.jsonl"),
+        "metrics.jsonl holds other epochs than"),
+    "an older checkpoint than model.npz": (
+        lambda run, runs: shutil.copy(runs["cut"] / "checkpoint.npz", run / "checkpoint.npz"),
+        "model.npz holds 2 epochs, the checkpoint 1: resuming would replace the longer run"),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGES)
+def test_a_resume_that_refuses_writes_nothing(pristine, tmp_path, capsys, case):
+    damage, message = DAMAGES[case]
+    folder = shutil.copytree(pristine["lenet5"], tmp_path / "run")
+    damage(folder, pristine)
+    before = _files(folder)
+    time.sleep(0.01)  # a rewrite would show in the mtimes
+    try:
+        code = load_script("train").main(["--resume", str(folder), "--epochs", "3", "--no-plot"])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 1, (case, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: ") and message in err, (case, err)
+    assert "epoch" not in out
+    assert _files(folder) == before, f"{case}: the folder changed"

@@ -10,6 +10,8 @@ from .base import Optimizer
 class AdaGrad(Optimizer):
     """G ← G + g²;  w ← w − η g / (√G + ε)."""
 
+    STATE_KEYS = frozenset({"sum_squares"})
+
     def __init__(self, params, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0):
         super().__init__(params, lr, weight_decay)
         self.eps = eps

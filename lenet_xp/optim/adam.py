@@ -14,6 +14,8 @@ class Adam(Optimizer):
         w ← w − η · m̂ / (√v̂ + ε),     m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
     """
 
+    STATE_KEYS = frozenset({"m", "v"})
+
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(params, lr, weight_decay)

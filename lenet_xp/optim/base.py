@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..backend import backend_of, to_numpy
 from ..layers.base import Parameter
 
@@ -18,6 +20,9 @@ class Optimizer:
     Updates happen in place (``p.data -= …``), so the layers see them without re-binding.
     Parameters with a connection mask keep their unconnected entries at exactly 0.
     """
+
+    #: what :meth:`update` keeps per parameter once it has stepped (its ``state`` keys)
+    STATE_KEYS: frozenset = frozenset()
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0):
         self.params: list[Parameter] = list(params.values() if isinstance(params, dict) else params)
@@ -60,11 +65,38 @@ class Optimizer:
                 "state": [{key: to_numpy(value) for key, value in s.items()} for s in self.state]}
 
     def load_state_dict(self, saved: dict) -> None:
-        if len(saved["state"]) != len(self.params):
-            raise ValueError(f"optimiser state is for {len(saved['state'])} parameters, "
-                             f"this model has {len(self.params)}")
+        """Continue from ``saved`` (as :meth:`state_dict` returns it). Everything is checked
+        before anything is set: the learning rate, the step count, and each parameter's
+        state, none yet or exactly :attr:`STATE_KEYS`, each of the parameter's shape; a
+        ValueError says what does not fit."""
+        problems = _state_problems(saved, self.params, self.STATE_KEYS)
+        if problems:
+            raise ValueError("optimiser state does not fit: " + "; ".join(problems))
         self.lr = saved["lr"]
         self.iterations = saved["iterations"]
         self.state = [{key: backend_of(param.data).asarray(value, dtype=param.data.dtype)
                        for key, value in s.items()}
                       for param, s in zip(self.params, saved["state"])]
+
+
+def _state_problems(saved: dict, params: list, keys: frozenset) -> list[str]:
+    """What in a saved optimiser state does not fit ``params`` (an optimiser keeping ``keys``)."""
+    lr, iterations, states = saved.get("lr"), saved.get("iterations"), saved.get("state")
+    problems = []
+    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr)
+            and lr > 0):
+        problems.append(f"lr must be a finite number > 0, got {lr!r}")
+    if not (isinstance(iterations, int) and not isinstance(iterations, bool) and iterations >= 0):
+        problems.append(f"iterations must be an integer >= 0, got {iterations!r}")
+    if not isinstance(states, list) or len(states) != len(params):
+        count = len(states) if isinstance(states, list) else "no"
+        return problems + [f"it is for {count} parameters, this model has {len(params)}"]
+    for index, (param, state) in enumerate(zip(params, states)):
+        if state and set(state) != keys:
+            problems.append(f"parameter {index}'s state has {', '.join(sorted(state))}, not "
+                            f"{', '.join(sorted(keys)) or 'any'}")
+            continue
+        problems += [f"parameter {index}'s {key} has shape {tuple(value.shape)}, the parameter "
+                     f"{tuple(param.data.shape)}" for key, value in state.items()
+                     if tuple(value.shape) != tuple(param.data.shape)]
+    return problems

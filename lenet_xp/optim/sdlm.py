@@ -76,6 +76,8 @@ class SDLM(Optimizer):
         random: draws the P samples (a fresh subset each epoch); default ``Random(0)``.
     """
 
+    STATE_KEYS = frozenset({"curvature"})
+
     def __init__(self, params, lr: float = 5e-4, mu: float = 0.02, samples: int = 500,
                  lr_scale: float = 1.0, chunk_size: int = 100, weight_decay: float = 0.0,
                  random: Random | None = None):

@@ -17,6 +17,8 @@ class SGD(Optimizer):
     With μ = 0 this is plain SGD, w ← w − η g.
     """
 
+    STATE_KEYS = frozenset({"velocity"})
+
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
         super().__init__(params, lr, weight_decay)

@@ -165,7 +165,8 @@ class Experiment:
     def restore(self, checkpoint) -> None:
         """Put this run where ``checkpoint`` (a :class:`~lenet_xp.runs.checkpoint.Checkpoint`
         this class wrote) left it: weights, optimiser, random and training state. Raises
-        CheckpointError if the checkpoint does not fit the model."""
+        CheckpointError if the checkpoint does not fit the model or any of them is damaged;
+        it writes nothing, so a refused checkpoint leaves the folder as it was."""
         meta = checkpoint.meta
         if meta["model"] != self.spec.name:
             raise CheckpointError(f"{checkpoint.path} is a {meta['model']} checkpoint, not "
@@ -176,8 +177,16 @@ class Experiment:
         except (KeyError, ValueError) as exc:
             raise CheckpointError(f"{checkpoint.path} does not fit the {meta['model']} model: "
                                   f"{exc}") from exc
-        self.random.set_state(meta["rng_state"])
-        self.state = TrainingState.from_checkpoint(meta, checkpoint.groups, self.backend)
+        try:
+            self.random.set_state(meta["rng_state"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{checkpoint.path}: its random state is damaged "
+                                  f"({type(exc).__name__}: {exc})") from None
+        try:
+            self.state = TrainingState.from_checkpoint(meta, checkpoint.groups, self.backend)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{checkpoint.path}: its training history is damaged "
+                                  f"({type(exc).__name__}: {exc})") from None
 
     def train(self) -> RunResult:
         """Train to the recipe's last epoch (from ``state.epoch`` on), test, write the files."""

@@ -13,12 +13,15 @@ numbers may differ (:data:`FREE_FIELDS`), and ``epochs``, which may extend the r
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
 from ..runs.checkpoint import CheckpointError, load_checkpoint
-from ..runs.folder import CHECKPOINT
+from ..runs.folder import CHECKPOINT, METRICS, MODEL
+from ..runs.metrics import epoch_record, epochs_of
 from .experiment import RESUME_KEYS, Experiment, RunConfig, RunResult
+from .state import EpochStats
 
 #: RunConfig fields a resumed run may change: where and how it runs, not what it computes.
 FREE_FIELDS = ("device", "data_dir", "verify", "download", "progress", "plot", "threads",
@@ -61,6 +64,84 @@ def resume_config(meta: dict, path: Path, changes: dict, recipe_changes: dict) -
     return config
 
 
+def check_folder(checkpoint, folder: Path) -> None:
+    """The run folder's other files must be the checkpoint's run, which resuming rewrites:
+    its ``model.npz`` (if any) of the same run (model, configuration and recipe, ``epochs``
+    aside) and of no more epochs, its ``metrics.jsonl`` (if any) beginning with the
+    checkpoint's epochs. Raises CheckpointError naming what differs."""
+    meta, source = checkpoint.meta, checkpoint.path
+    final_path = folder / MODEL
+    if final_path.exists():
+        final = load_checkpoint(final_path).meta
+        differences = _run_differences(meta, final)
+        if differences:
+            more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
+            raise CheckpointError(f"{source} is not the checkpoint of the run in {folder}: its "
+                                  f"{'; '.join(differences[:3])}{more}. Resuming would overwrite "
+                                  "that run: give the checkpoint a folder of its own")
+        if final.get("epoch", 0) > len(meta["history"]):
+            raise CheckpointError(f"{final_path} holds {final['epoch']} epochs, the checkpoint "
+                                  f"{len(meta['history'])}: resuming would replace the longer "
+                                  "run with a shorter one")
+    history = [epoch_record(stats) for stats in _history(meta, source)]
+    recorded = epochs_of(_complete_records(folder / METRICS))
+    if recorded and recorded[:len(history)] != history:
+        first = next((i for i, (a, b) in enumerate(zip(recorded, history)) if a != b),
+                     min(len(recorded), len(history)))
+        raise CheckpointError(f"{folder / METRICS} holds other epochs than {source} (from epoch "
+                              f"{first + 1} on): they are two runs, and resuming would "
+                              "overwrite the metrics; give the checkpoint a folder of its own")
+
+
+def _run_differences(meta: dict, final: dict) -> list[str]:
+    """What makes ``final`` (a model.npz's meta) another run than ``meta`` (a checkpoint's)."""
+    differences = [f"model is {meta.get('model')!r}, {MODEL}'s {final.get('model')!r}"
+                   ] if meta.get("model") != final.get("model") else []
+    config, other = meta.get("config", {}), final.get("config", {})
+    differences += [f"{name} is {config.get(name)!r}, {MODEL}'s {other.get(name)!r}"
+                    for name in sorted(config.keys() | other.keys())
+                    if name not in (*FREE_FIELDS, "out", "recipe", "model") and
+                    _differs(config.get(name), other.get(name))]
+    recipe, other = meta.get("recipe", {}), final.get("recipe", {})
+    differences += [f"recipe {name} is {recipe.get(name)!r}, {MODEL}'s {other.get(name)!r}"
+                    for name in sorted(recipe.keys() | other.keys())
+                    if name != "epochs" and _differs(recipe.get(name), other.get(name))]
+    return differences
+
+
+def _history(meta: dict, source) -> list[EpochStats]:
+    try:
+        return [EpochStats(**stats) for stats in meta["history"]]
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{source}: its training history is damaged "
+                              f"({type(exc).__name__}: {exc})") from None
+
+
+def _complete_records(path: Path) -> list[dict]:
+    """The records of a ``metrics.jsonl`` that resuming rewrites (none if there is none); a
+    torn last line (a run killed as it wrote it) is left out. Raises CheckpointError for a
+    file that is not a run's metrics."""
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not a run's metrics ({exc}): move it away to "
+                              "resume") from None
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise CheckpointError(f"{path}:{number} is not JSON: not a run's metrics; move it "
+                                  "away to resume") from None
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
 def _differs(given, saved) -> bool:
     # JSON turns tuples into lists: compare the JSON forms
     def plain(value):
@@ -93,5 +174,6 @@ def resume_run(source, changes: dict | None = None, recipe_changes: dict | None 
     config = resume_config(checkpoint.meta, path, changes or {}, recipe_changes or {})
     with Experiment(config, log, comm) as experiment:
         experiment.claim(new=False)
+        check_folder(checkpoint, Path(config.out))
         experiment.restore(checkpoint)
         return experiment.train()
