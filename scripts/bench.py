@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -114,7 +113,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     from lenet_xp.backend import DeviceError
-    from lenet_xp.cli.mpi_launch import launch_command
+    from lenet_xp.cli.mpi_launch import guard_rank, launch_command, run_on_ranks, under_launcher
+    from lenet_xp.cli.signals import exit_code, restore_handlers, stop_on_signals
     from lenet_xp.tools.bench import BenchConfig, BenchError, format_report, run_benchmark
     from lenet_xp.training.communicators import abort_all, launched_rank, launched_ranks
 
@@ -128,22 +128,30 @@ def main(argv=None) -> int:
     try:
         config.validate()
         if args.ranks > 1 and launched_ranks() == 1:
-            return subprocess.call(launch_command(args.ranks, __file__, argv))
+            return run_on_ranks(launch_command(args.ranks, __file__, argv))
     except (BenchError, DeviceError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as stop:  # the launcher was stopped: so were its ranks
+        print("interrupted", file=sys.stderr)
+        return exit_code(stop)
+    guard_rank()
+    handlers = stop_on_signals()  # `kill` stops it as Ctrl-C does
     try:
         report = run_benchmark(config, progress=None if args.quiet else
                                (lambda line: print(line, file=sys.stderr, flush=True)))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        if launched_rank() == 0 and not under_launcher():
+            print("interrupted", file=sys.stderr)
+        return exit_code(stop)
     except Exception as exc:
         if launched_ranks() > 1:  # the other ranks would wait for this one forever
             print(f"error (MPI rank {launched_rank()} of {launched_ranks()}): {exc}",
                   file=sys.stderr, flush=True)
             abort_all(1)
         raise
+    finally:
+        restore_handlers(handlers)
     if launched_rank() != 0:
         return 0
     print(format_report(report))

@@ -17,12 +17,13 @@ Flags left out take the model's default recipe (``--list-models`` shows them). W
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 
 from lenet_xp.backend import DeviceError
 from lenet_xp.cli.argtypes import finite_float, non_negative_int, positive_int, recipe_setting
-from lenet_xp.cli.mpi_launch import launch_command, without_option
+from lenet_xp.cli.mpi_launch import (guard_rank, launch_command, run_on_ranks, under_launcher,
+                                     without_option)
+from lenet_xp.cli.signals import exit_code, restore_handlers, stop_on_signals
 from lenet_xp.data import DataError
 from lenet_xp.models import MODELS
 from lenet_xp.runs.checkpoint import CheckpointError
@@ -117,16 +118,40 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.ranks is not None and args.ranks > 1 and launched_ranks() == 1:
-        try:
-            command = launch_command(args.ranks, __file__, without_option(argv, "--ranks"))
-        except RuntimeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return subprocess.call(command)
-    code = train(args)
-    if code not in (0, 130) and launched_ranks() > 1:
+        return launch(args, argv)
+    guard_rank()  # a rank ends when its launcher does, or when it cannot stop on a signal
+    handlers = stop_on_signals()  # `kill` stops a run as Ctrl-C does
+    try:
+        code = train(args)
+    finally:
+        restore_handlers(handlers)
+    if 0 < code < 128 and launched_ranks() > 1:
         abort_all(code)  # the other ranks would wait for this one forever
     return code
+
+
+def launch(args, argv) -> int:
+    """``--ranks N``: run this script on N MPI ranks and own the job (Ctrl-C or ``kill`` of
+    this process stops every rank; see lenet_xp.cli.mpi_launch)."""
+    try:
+        command = launch_command(args.ranks, __file__, without_option(argv, "--ranks"))
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return run_on_ranks(command)
+    except KeyboardInterrupt as stop:
+        print(interrupted(run_folder(args)), file=sys.stderr)
+        return exit_code(stop)
+
+
+def run_folder(args) -> str:
+    return args.resume or args.out or f"runs/{args.model or 'lenet5'}"
+
+
+def interrupted(out: str) -> str:
+    return (f"interrupted: {out} keeps the last finished epoch's checkpoint; continue with "
+            f"--resume {out}")
 
 
 def train(args) -> int:
@@ -135,7 +160,7 @@ def train(args) -> int:
             print(f"{name}: {spec.description}\n    recipe: {spec.recipe.to_dict()}")
         return 0
     where = f" (MPI rank {launched_rank()} of {launched_ranks()})" if launched_ranks() > 1 else ""
-    out = args.resume or args.out or f"runs/{args.model or 'lenet5'}"
+    out = run_folder(args)
     try:
         if args.resume is not None:
             resume_run(args.resume, args.config_changes, args.recipe_overrides)
@@ -152,10 +177,10 @@ def train(args) -> int:
         print(f"error{where}: cannot write the run's files ({exc}); {out} keeps the last "
               f"finished epoch's checkpoint", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"interrupted: {out} keeps the last finished epoch's checkpoint; continue with "
-              f"--resume {out}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        if launched_rank() == 0 and not under_launcher():  # one line, not one per rank
+            print(interrupted(out), file=sys.stderr)
+        return exit_code(stop)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -184,3 +185,66 @@ def test_a_batch_smaller_than_the_ranks_is_refused(data_dir, tmp_path):
                    ranks=2)
     assert result.returncode != 0
     assert "batch size 1 cannot be shared by 2 ranks: use at least 2" in result.stderr
+
+
+# ---- stopping the launcher of --ranks 2 stops the job ----------------------------------------
+
+def _job(out: Path) -> list[int]:
+    """The processes whose command line names ``out``: the launcher, mpiexec, the ranks."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if str(out).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass  # ended meanwhile
+    return found
+
+
+def _launch_and_train(data_dir, out) -> subprocess.Popen:
+    """``train.py --ranks 2`` in a session of its own (as a shell runs it), once it trains."""
+    launcher = subprocess.Popen([sys.executable, str(TRAIN), *args(data_dir, out, "--epochs", 500,
+                                                                    "--ranks", 2, "--threads", 2)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.npz").exists():  # rank 0 has finished an epoch
+        assert launcher.poll() is None, launcher.communicate()
+        assert time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.05)
+    assert len(_job(out)) >= 4, "the launcher, mpiexec and two ranks"
+    return launcher
+
+
+def _gone(out, seconds=10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while _job(out):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@needs_mpi
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the job's processes in /proc")
+@pytest.mark.parametrize("how, code", [("SIGTERM", 143), ("Ctrl-C", 130), ("SIGKILL", -9)])
+def test_stopping_the_launcher_stops_mpiexec_and_the_ranks(data_dir, tmp_path, how, code):
+    """Ctrl-C (SIGINT to the terminal's process group) and SIGTERM: one line, exit 128 + the
+    signal, no traceback, every process gone, the folder let go. SIGKILL of the launcher: the
+    ranks notice its end and stop themselves. Each time no rank goes on to write model.npz."""
+    out = tmp_path / "run"
+    launcher = _launch_and_train(data_dir, out)
+    if how == "Ctrl-C":
+        os.killpg(launcher.pid, signal.SIGINT)
+    else:
+        os.kill(launcher.pid, getattr(signal, how))
+    _, stderr = launcher.communicate(timeout=60)
+    assert launcher.returncode == code, stderr
+    if how != "SIGKILL":
+        assert stderr == (f"interrupted: {out} keeps the last finished epoch's checkpoint; "
+                          f"continue with --resume {out}\n")
+    assert _gone(out), f"left running: {_job(out)}"
+    time.sleep(1.0)
+    assert not (out / "model.npz").exists() and not (out / "run.lock").exists()
+    load_checkpoint(out / "checkpoint.npz")  # whole

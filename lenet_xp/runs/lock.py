@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 LOCK = "run.lock"
+#: the locks this process holds (:func:`release_all` lets go of them before an abrupt end)
+_HELD: set["RunLock"] = set()
 
 
 class FolderBusy(RuntimeError):
@@ -58,14 +60,23 @@ class RunLock:
         os.write(fd, json.dumps(_this_process()).encode())
         os.fsync(fd)
         self._fd = fd
+        _HELD.add(self)
 
     def release(self) -> None:
         """Remove the file, then unlock (in this order, so no one locks a removed file)."""
         if self._fd is None:
             return
+        _HELD.discard(self)
         self.path.unlink(missing_ok=True)
         os.close(self._fd)
         self._fd = None
+
+
+def release_all() -> None:
+    """Let go of every lock this process holds: for a process about to end without unwinding
+    (``os._exit`` from another thread, see :func:`lenet_xp.cli.mpi_launch.guard_rank`)."""
+    for lock in list(_HELD):
+        lock.release()
 
 
 def _this_process() -> dict:
