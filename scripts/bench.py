@@ -157,8 +157,12 @@ def main(argv=None) -> int:
     print(format_report(report))
     if args.json:
         path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write {path} ({exc.strerror or exc})", file=sys.stderr)
+            return 1
         print(f"results written to {path}")
     return 0
 

@@ -67,7 +67,11 @@ def main(argv=None) -> int:
     if recipe.distort != "none":
         what.append(recipe.distort)
     title = f"{args.model}: training digits as the recipe distorts them ({', '.join(what) or 'none'})"
-    path = plot_distortions(originals, np.clip(distorted, 0.0, 1.0), args.out, title=title)
+    try:
+        path = plot_distortions(originals, np.clip(distorted, 0.0, 1.0), args.out, title=title)
+    except OSError as exc:
+        print(f"error: cannot write {args.out} ({exc.strerror or exc})", file=sys.stderr)
+        return 1
     print(f"wrote {path}")
     return 0
 

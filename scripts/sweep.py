@@ -24,6 +24,7 @@ from pathlib import Path
 
 from lenet_xp.backend import available_cores
 from lenet_xp.runs.curves import plot_runs
+from lenet_xp.runs.folder import RunFolderError, make_folder
 from lenet_xp.tools.bench import machine_info
 from lenet_xp.tools.sweep import (GridError, csv_table, curves_by_configuration, failures,
                                   is_finished, load_grid, markdown_table, plan, run_one, summarise)
@@ -83,6 +84,11 @@ def main(argv=None) -> int:
             print(f"  {run.label} seed {run.seed}{' (finished)' if done else ''} -> {run.out}")
         return 0
 
+    try:
+        make_folder(out)  # before any run: a file of that name is said now, not at the end
+    except RunFolderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     executor, what = _executor(args.workers)
     print(f"on {what}, one CPU thread each", flush=True)
     outcomes: list[dict | None] = [None] * len(runs)

@@ -234,3 +234,46 @@ def test_out_on_a_read_only_file_system_is_one_line(data_dir, tmp_path):
     assert result.returncode == 2 and one_line(result.stderr) == (
         f"error: cannot make the folder {mount / 'run'} (Read-only file system): choose "
         "another --out")
+
+
+def test_outputs_that_cannot_be_written_are_one_line(data_dir, capsys, tmp_path):
+    """--out (or --json) naming a file, a folder, or a place under a file, in every script."""
+    (tmp_path / "file").write_text("mine")
+    (tmp_path / "folder").mkdir()
+    grid = tmp_path / "grid.toml"
+    grid.write_text('models = ["lenet5"]\n', encoding="utf-8")
+    cases = [
+        (("sweep", grid, "--out", tmp_path / "file", "--data-dir", data_dir), 2,
+         f"error: --out {tmp_path / 'file'} is a file, not a folder"),
+        (("bench", "--batch-size", 4, "--batches", 1, "--warmup", 0, "--repeats", 1, "--quiet",
+          "--json", tmp_path / "folder"), 1, f"error: cannot write {tmp_path / 'folder'}"),
+        (("distortions", "--data-dir", data_dir, "--no-verify", "--count", 1, "--copies", 1,
+          "--out", tmp_path / "file" / "x.png"), 1,
+         f"error: cannot write {tmp_path / 'file' / 'x.png'}"),
+    ]
+    for arguments, expected_code, message in cases:
+        code, _, err = call(*arguments, capsys=capsys)
+        assert code == expected_code and one_line(err).startswith(message), (arguments, err)
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does(data_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"),
+                                *map(str, quick(data_dir, out)), "--epochs", "500"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.npz").exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert err == (f"interrupted: {out} keeps the last finished epoch's checkpoint; continue "
+                   f"with --resume {out}\n")
+    assert not (out / "run.lock").exists(), "the folder was let go"

@@ -3,6 +3,8 @@ ones its readers find."""
 
 from __future__ import annotations
 
+import pytest
+
 from lenet_xp.runs.folder import METRICS, RunFolder
 from lenet_xp.runs.metrics import epochs_of, last_test, read_metrics
 from lenet_xp.training.state import EpochStats
@@ -19,3 +21,10 @@ def test_what_the_folder_writes_the_readers_find(tmp_path):
     records = read_metrics(tmp_path / METRICS)
     assert [r["epoch"] for r in epochs_of(records)] == [0, 1, 2]
     assert last_test(records)["test_accuracy"] == 0.98
+
+
+def test_a_line_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / METRICS
+    path.write_bytes(b'{"event": "epoch"}\n\x82\xff garbage\n')
+    with pytest.raises(ValueError, match=r"metrics.jsonl:2: not UTF-8 text \(byte 0x82"):
+        read_metrics(path)

@@ -49,6 +49,19 @@ class RunFolderError(ValueError):
     another run's weights; the message names it and the way out."""
 
 
+def make_folder(path: Path) -> None:
+    """Create the output folder ``path`` (and its parents) if need be; RunFolderError says
+    why it cannot be (a file of that name, a read-only file system, ...)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RunFolderError(f"--out {path} is a file, not a folder: choose a folder for the "
+                             "run's files") from None
+    except OSError as exc:
+        raise RunFolderError(f"cannot make the folder {path} ({exc.strerror}): choose another "
+                             "--out") from None
+
+
 class RunFolder:
     """Writes a run's files into ``path`` (created if needed).
 
@@ -72,14 +85,7 @@ class RunFolder:
         holds another run's ``model.npz`` or ``checkpoint.npz`` unless ``overwrite``, which
         deletes them (and ``curves.png``) now, once the new run is ready to write its own.
         Raises RunFolderError; :meth:`close` lets go."""
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise RunFolderError(f"--out {self.path} is a file, not a folder: choose a folder "
-                                 "for the run's files") from None
-        except OSError as exc:
-            raise RunFolderError(f"cannot make the folder {self.path} ({exc.strerror}): choose "
-                                 "another --out") from None
+        make_folder(self.path)
         try:
             self._lock = RunLock(self.path, self.log)
         except FolderBusy as exc:

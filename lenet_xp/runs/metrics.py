@@ -44,12 +44,17 @@ def read_metrics(path) -> list[dict]:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a line that is not a JSON object, named as ``file:line``.
+        ValueError: a line that is not UTF-8 text or not a JSON object, named as ``file:line``.
     """
     path = Path(path)
     records = []
-    with path.open(encoding="utf-8") as file:
-        for number, line in enumerate(file, start=1):
+    with path.open("rb") as file:
+        for number, raw in enumerate(file, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not UTF-8 text (byte "
+                                 f"0x{raw[exc.start]:02x})") from None
             if not line.strip():
                 continue
             try:
