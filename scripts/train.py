@@ -17,6 +17,8 @@ Flags left out take the model's default recipe (``--list-models`` shows them). W
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from lenet_xp.backend import DeviceError
@@ -173,6 +175,9 @@ def train(args) -> int:
     except (DataError, CheckpointError, TrainingDiverged, RuntimeError) as exc:
         print(f"error{where}: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the output went to a pipe that closed (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except OSError as exc:  # a write that failed mid-run: a full disk, a vanished folder
         print(f"error{where}: cannot write the run's files ({exc}); {out} keeps the last "
               f"finished epoch's checkpoint", file=sys.stderr)

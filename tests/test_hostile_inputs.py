@@ -257,7 +257,9 @@ def test_outputs_that_cannot_be_written_are_one_line(data_dir, capsys, tmp_path)
     assert (tmp_path / "file").read_text() == "mine"
 
 
-def test_sigterm_stops_a_run_as_ctrl_c_does(data_dir, tmp_path):
+@pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_stops_a_run_with_one_line(data_dir, tmp_path, name, code):
+    """Ctrl-C, and ``kill`` as Ctrl-C: one line, 128 + the signal, the folder let go."""
     import signal
     import subprocess
     import sys
@@ -271,9 +273,57 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(data_dir, tmp_path):
     while not (out / "checkpoint.npz").exists():
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(getattr(signal, name))
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 143
+    assert process.returncode == code
     assert err == (f"interrupted: {out} keeps the last finished epoch's checkpoint; continue "
                    f"with --resume {out}\n")
     assert not (out / "run.lock").exists(), "the folder was let go"
+
+
+def test_a_closed_output_pipe_stops_the_run_quietly(data_dir, tmp_path):
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"),
+                                *map(str, quick(data_dir, tmp_path / "run"))],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # as `| head` does once it has its lines
+    assert process.wait(timeout=300) == 141
+    assert process.stderr.read() == b"" and not (tmp_path / "run" / "run.lock").exists()
+
+
+def test_a_full_disk_mid_run_is_one_line(data_dir, capsys, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from lenet_xp.runs.folder import RunFolder
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "checkpoint.npz")
+    monkeypatch.setattr(RunFolder, "save_checkpoint", full)
+    code, _, err = call("train", *quick(data_dir, tmp_path / "run"), capsys=capsys)
+    assert code == 1 and one_line(err) == (
+        f"error: cannot write the run's files ([Errno 28] No space left on device: "
+        f"'checkpoint.npz'); {tmp_path / 'run'} keeps the last finished epoch's checkpoint")
+
+
+def test_the_page_names_a_test_for_every_hostile_input():
+    """docs/hostile_inputs.md: every row of its tables names the test that checks it, and
+    every test named exists."""
+    text = DOC.read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith(("| input", "| what"))]
+    tests = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "tests").glob("test_*.py"))
+    named = set()
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        if len(cells) == 5:  # input | command | what it gets | exit | test
+            found = re.findall(r"`(test_\w+)", cells[4])
+            assert found or cells[4] == "same" or cells[4].startswith("same"), row
+            named.update(found)
+    assert len(named) >= 40
+    missing = sorted(name for name in named if f"def {name}(" not in tests)
+    assert not missing, f"docs/hostile_inputs.md names tests that do not exist: {missing}"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(docs/hostile_inputs.md)" in readme
