@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 
 from lenet_xp.backend import DeviceError
@@ -177,7 +176,7 @@ def train(args) -> int:
         return 1
     except BrokenPipeError:  # the output went to a pipe that closed (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
+        return 141  # 128 + SIGPIPE, as the shell reports a process its pipe ended
     except OSError as exc:  # a write that failed mid-run: a full disk, a vanished folder
         print(f"error{where}: cannot write the run's files ({exc}); {out} keeps the last "
               f"finished epoch's checkpoint", file=sys.stderr)

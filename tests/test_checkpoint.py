@@ -166,3 +166,15 @@ def test_non_finite_weights_are_refused_naming_the_arrays(tmp_path):
     message = _refused(path)
     assert "holds non-finite numbers (NaN or infinity) in param/C1.weight (1 of 150), " \
            "param/OUT.bias (2 of 10)" in message
+
+
+def test_a_checkpoint_of_a_network_built_by_hand_has_its_size_capped(tmp_path):
+    """Without a zoo model to compare with, the declared total is what is checked."""
+    from lenet_xp.runs import checkpoint
+
+    model, _ = _trained_model(steps=0)
+    path = save_checkpoint(tmp_path / "own.npz", model, {"note": "built by hand"})
+    assert load_checkpoint(path).params.keys() == model.state_dict().keys()
+    _with_entries(path, tmp_path / "big.npz", **{"param/C1.weight": _npy("<f4", (1 << 29,))})
+    assert (f"bytes of arrays, more than the {checkpoint.MAX_UNNAMED_BYTES:,} read from a "
+            "checkpoint that names no model") in _refused(tmp_path / "big.npz")

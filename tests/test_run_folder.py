@@ -114,6 +114,20 @@ def test_a_lock_held_by_another_process_refuses_and_is_free_when_it_dies(tmp_pat
         f"it (pid {holder.pid} on host {socket.gethostname()}, started ")
 
 
+def test_without_flock_the_file_is_the_lock(tmp_path, monkeypatch):
+    from lenet_xp.runs import lock
+
+    monkeypatch.setattr(lock, "fcntl", None)
+    first = _claimed(tmp_path / "run")
+    with pytest.raises(RunFolderError, match="in use by another run .*: wait for it to end, or "
+                                             "choose another --out; if no run uses it any more, "
+                                             "delete .*run.lock"):
+        _claimed(tmp_path / "run")
+    first.close()
+    assert not (tmp_path / "run" / "run.lock").exists()
+    _claimed(tmp_path / "run").close()
+
+
 HOLD_LOCK = """
 import sys, time
 from lenet_xp.runs.lock import RunLock

@@ -33,7 +33,7 @@ STOP_GRACE_S = 5.0
 #: seconds a rank has to stop after a stopping signal, before it ends itself (guard_rank)
 STOP_DEADLINE_S = 2.0
 #: the exit code of a rank that ends because its launcher has gone (128 + SIGHUP: it hung up)
-ORPHAN_EXIT = 128 + signal.SIGHUP
+ORPHAN_EXIT = 129
 
 
 def mpiexec() -> str | None:

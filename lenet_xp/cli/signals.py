@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import signal
 
-#: the signals that stop a run: Ctrl-C, ``kill``, and a terminal that closed
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: the signals that stop a run: Ctrl-C, ``kill``, and a terminal that closed (no SIGHUP on
+#: Windows)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
 
 
 class Stopped(KeyboardInterrupt):

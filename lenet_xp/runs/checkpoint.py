@@ -31,6 +31,9 @@ from .archive import Archive, ArchiveError, Entry
 
 #: the largest meta entry read (JSON: recipe, configuration, the history of every epoch)
 MAX_META_BYTES = 16 << 20
+#: the most array bytes read from a checkpoint that names no zoo model (a network saved by
+#: hand, whose shapes nothing here knows); a zoo model's checkpoint holds exactly its shapes
+MAX_UNNAMED_BYTES = 1 << 30
 
 #: Version 2 added the training state a resumed run needs (history, early stopping).
 FORMAT_VERSION = 2
@@ -107,11 +110,19 @@ def _read_meta(path: Path, archive: Archive) -> dict:
 
 
 def _check_entries(path: Path, meta: dict, entries: dict[str, Entry]) -> int:
-    """Every entry's declared shape and kind against the model the meta names, before any
-    is read: ``param/<name>`` and the other groups (``best/<name>``, ...) hold the model's
-    state entries, ``optim/<i>/<key>`` the optimiser's state of its i-th parameter. Returns
-    the model's number of parameters."""
+    """Every entry's declared shape and kind against the zoo model the meta names, before
+    any is read: ``param/<name>`` and the other groups (``best/<name>``, ...) hold the model's
+    state entries, ``optim/<i>/<key>`` the optimiser's state of its i-th parameter. A
+    checkpoint that names no model (a network saved by hand) may declare up to
+    :data:`MAX_UNNAMED_BYTES` in all. Returns the model's number of parameters."""
     name = meta.get("model")
+    if name is None:  # a network built by hand, not a zoo model: its size alone is checked
+        declared = sum(entry.nbytes for entry in entries.values())
+        if declared > MAX_UNNAMED_BYTES:
+            raise CheckpointError(f"{path} declares {declared:,} bytes of arrays, more than "
+                                  f"the {MAX_UNNAMED_BYTES:,} read from a checkpoint that names "
+                                  "no model")
+        return sum(1 for key in entries if key.startswith("param/"))
     if name not in MODELS:
         raise CheckpointError(f"{path} holds model {name!r}, which this lenet_xp does not have "
                               f"({', '.join(sorted(MODELS))})")
@@ -185,7 +196,8 @@ def load_checkpoint(path) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`; CheckpointError says what is wrong:
     missing, damaged or truncated, not lenet_xp's, from a newer lenet_xp, of a model this
     lenet_xp does not have, with entries that do not fit that model (checked from their
-    headers, before any is read), or with weights that are not finite."""
+    headers, before any is read; see :func:`_check_entries`), or with weights that are not
+    finite."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder: give the path of a .npz checkpoint")

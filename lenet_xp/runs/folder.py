@@ -83,8 +83,8 @@ class RunFolder:
         """Make the folder this run's before it writes anything: create it, lock it against
         other runs (:mod:`lenet_xp.runs.lock`) and, for a ``new`` run, refuse a folder that
         holds another run's ``model.npz`` or ``checkpoint.npz`` unless ``overwrite``, which
-        deletes them (and ``curves.png``) now, once the new run is ready to write its own.
-        Raises RunFolderError; :meth:`close` lets go."""
+        deletes them, with that run's curves and metrics, now: once the new run has its data
+        and model and is about to write its own. Raises RunFolderError; :meth:`close` lets go."""
         make_folder(self.path)
         try:
             self._lock = RunLock(self.path, self.log)

@@ -3,20 +3,25 @@ holding its pid, host, start time and command line for the message that refuses 
 
 The lock is the operating system's (``flock`` on the open file), so it is released when its
 process ends, however it ends: a file left behind by a killed run is not locked, and the next
-run takes it over, saying whose it was. A released lock's file is removed. POSIX only
-(``fcntl``), as the rest of lenet_xp's process handling (MPI, signals).
+run takes it over, saying whose it was. A released lock's file is removed. Where there is no
+``flock`` (Windows) the file's existence is the lock, and one left by a killed run is
+named in the refusal, to be deleted by hand.
 """
 
 from __future__ import annotations
 
 import datetime
-import fcntl
 import json
 import os
 import socket
 import sys
 from pathlib import Path
 from typing import Callable
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 LOCK = "run.lock"
 #: the locks this process holds (:func:`release_all` lets go of them before an abrupt end)
@@ -39,6 +44,8 @@ class RunLock:
         self._acquire(log)
 
     def _acquire(self, log) -> None:
+        if fcntl is None:
+            return self._create()
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -62,13 +69,32 @@ class RunLock:
         self._fd = fd
         _HELD.add(self)
 
+    def _create(self) -> None:
+        """The lock without ``flock``: the file is created only where there is none."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            with open(self.path, "rb") as file:
+                owner = _describe(_read(file.fileno()))
+            raise FolderBusy(f"{self.path.parent} is in use by another run ({owner}; "
+                             f"{self.path} says so): wait for it to end, or choose another "
+                             f"--out; if no run uses it any more, delete {self.path}") from None
+        os.write(fd, json.dumps(_this_process()).encode())
+        self._fd = fd
+        _HELD.add(self)
+
     def release(self) -> None:
-        """Remove the file, then unlock (in this order, so no one locks a removed file)."""
+        """Remove the file, then unlock (in this order, so no one locks a removed file;
+        without ``flock``, close it first)."""
         if self._fd is None:
             return
         _HELD.discard(self)
-        self.path.unlink(missing_ok=True)
-        os.close(self._fd)
+        if fcntl is None:
+            os.close(self._fd)
+            self.path.unlink(missing_ok=True)
+        else:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
         self._fd = None
 
 

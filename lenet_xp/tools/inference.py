@@ -164,9 +164,12 @@ def load_model(path, device: str = "cpu", batch_size: int = 1000) -> TrainedMode
             that do not fit it or are not finite (see :func:`~lenet_xp.runs.checkpoint.load_checkpoint`).
         DeviceError: ``device`` is not usable here.
     """
-    checkpoint = load_checkpoint(path)  # a zoo model's, its entries and weights checked
+    checkpoint = load_checkpoint(path)  # its entries (a zoo model's: all) and weights checked
     meta = checkpoint.meta
-    name = meta["model"]
+    name = meta.get("model")
+    if name is None:
+        raise CheckpointError(f"{path} does not name its model: it was not written by "
+                              "scripts/train.py")
     if "data" not in meta:
         raise CheckpointError(f"{path} does not record how its training images were prepared "
                               "(no 'data' entry): it was not written by scripts/train.py")
