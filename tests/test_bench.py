@@ -7,12 +7,13 @@ import json
 import math
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lenet_xp.backend import DeviceError, Random, get_backend
+from lenet_xp.backend import DeviceError, Random, available_cores, get_backend
 from lenet_xp.tools import bench
 from lenet_xp.tools.bench import BenchConfig, BenchError, Spread, Timing, format_report, run_benchmark
 from lenet_xp.tools.bench import autograd_twin
@@ -117,7 +118,7 @@ def test_bad_device_or_missing_twin_exits_2_with_the_reason(script, monkeypatch,
     assert "no PyTorch twin" in capsys.readouterr().err
 
 
-def test_config_validation():
+def test_config_validation(monkeypatch):
     with pytest.raises(BenchError, match="unknown model"):
         tiny_config(model="nope").validate()
     with pytest.raises(BenchError, match="repeats"):
@@ -126,8 +127,12 @@ def test_config_validation():
         tiny_config(device="tpu").validate()
     with pytest.raises(BenchError, match="--split-batch needs --threads"):
         tiny_config(split_batch=True).validate()
-    with pytest.raises(BenchError, match="--split-batch is for the CPU"):
-        tiny_config(split_batch=True, threads=2, device="cuda").validate()
+    a_gpu = types.SimpleNamespace(name="cuda:0", is_gpu=True, cpu_threads=False,
+                                  dtype=lambda name: name)
+    with monkeypatch.context() as patch:
+        patch.setattr(BenchConfig, "backend", a_gpu)
+        with pytest.raises(BenchError, match="--split-batch is for the CPU"):
+            tiny_config(split_batch=True, threads=2, device="cuda").validate()
 
 
 def test_script_subprocess_threads_and_exit_codes(tmp_path):
@@ -230,13 +235,14 @@ needs_mpi = pytest.mark.skipif(
 
 
 def test_threads_are_shared_out_between_ranks():
-    two = BenchConfig(ranks=2)
-    assert (two.rank_threads, two.torch_threads) == (1, 2)  # one per rank; PyTorch gets both
     four = BenchConfig(ranks=2, threads=4)
     assert (four.rank_threads, four.torch_threads) == (2, 4)
     # each rank splits its share only where the share alone is large enough (64 per worker)
     assert four.workers(256) == 2 and four.workers(128) == 1 and four.blas_threads(128) == 2
-    assert BenchConfig(threads=2).rank_threads == 2 and BenchConfig().torch_threads is None
+    assert BenchConfig(threads=2).rank_threads == 2
+    # without --threads, what a training run takes: every core, shared out between the ranks
+    assert BenchConfig().torch_threads == available_cores() == BenchConfig(ranks=2).torch_threads
+    assert BenchConfig(ranks=2).rank_threads == max(1, available_cores() // 2)
 
 
 def test_ranks_need_batches_they_can_share_and_mpi():

@@ -17,6 +17,7 @@ from lenet_xp.cli.mpi_launch import mpiexec, without_option
 from lenet_xp.runs.checkpoint import load_checkpoint
 from lenet_xp.training.communicators import SingleProcess, create_communicator, launched_ranks
 from lenet_xp.training.data_parallel import shard
+from backends import device_params
 from mnist_files import learnable_arrays, write_fake_mnist
 
 TRAIN = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
@@ -124,8 +125,11 @@ def test_ranks_flag_launches_mpiexec_and_dropout_is_reproducible(data_dir, tmp_p
 
 
 @needs_mpi
-def test_two_ranks_on_the_simulated_accelerator_then_resume(data_dir, tmp_path):
-    device = ["--device", "array_api_strict:device1"]
+@pytest.mark.parametrize("device_name", device_params("apart"))
+def test_two_ranks_on_a_device_then_resume(data_dir, tmp_path, device_name):
+    """Two ranks on array_api_strict's simulated device1, on PyTorch's tensors and on GPUs:
+    train, resume, and get the run that never stopped."""
+    device = ["--device", device_name]
     cut = train(*args(data_dir, tmp_path / "run", "--epochs", 1, *device), ranks=2)
     assert cut.returncode == 0, cut.stderr
     resumed = train("--resume", str(tmp_path / "run"), "--epochs", "2", ranks=2)

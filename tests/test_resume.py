@@ -18,6 +18,7 @@ from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint
 from lenet_xp.runs.folder import RunFolder
 from lenet_xp.training.experiment import RunConfig, run
 from lenet_xp.training.resume import resume_run
+from backends import device_params
 from mnist_files import learnable_arrays, write_fake_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,10 +113,12 @@ def test_resume_extends_a_finished_run_with_epochs(data_dir, tmp_path):
     assert_same_run(tmp_path / "two", tmp_path / "four")  # the old test line is gone
 
 
-def test_resume_on_the_simulated_accelerator(data_dir, tmp_path, monkeypatch):
-    """array_api_strict on device1 refuses any host array: train, checkpoint and resume
-    there, with dropout (deep_cnn), and get the run that never stopped."""
-    device = "array_api_strict:device1"
+@pytest.mark.parametrize("device", device_params("apart"))
+def test_resume_on_a_device(data_dir, tmp_path, monkeypatch, device):
+    """Train, checkpoint and resume with dropout (deep_cnn) where arrays live apart from the
+    host, and get the run that never stopped, bit for bit: array_api_strict's device1 refuses
+    any host array; PyTorch's tensors (torch:cpu) and GPUs draw the dropout masks with their
+    own generator, seeded from the host's at every epoch."""
     run(config(data_dir, tmp_path / "full", "deep_cnn", epochs=3, device=device), log=_quiet)
     kill_after_checkpoint(monkeypatch, epoch=1)
     with pytest.raises(Killed):

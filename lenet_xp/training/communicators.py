@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from ..backend import backend_of, to_numpy
+from ..backend import Backend, backend_of, get_backend, to_numpy
 
 #: environment variables by which the MPI launchers tell a process its rank count
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -138,6 +138,8 @@ def create_communicator():
     return MPICommunicator()
 
 
-def rank_device(device: str) -> str:
-    """One GPU per rank: ``cuda`` becomes ``cuda:{local rank}`` under MPI; others unchanged."""
-    return f"cuda:{local_rank()}" if device.strip().lower() == "cuda" and launched_ranks() > 1 else device
+def rank_backend(device: str) -> Backend:
+    """The backend of ``device`` for this process: one GPU per rank, so a device string that
+    names no GPU number (``cuda``, ``torch:cuda``) takes the GPU of this rank's number on its
+    host under MPI (the first GPU without MPI)."""
+    return get_backend(device, gpu_index=local_rank() if launched_ranks() > 1 else 0)

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Callable
 
 from .._version import __version__
-from ..backend import Random, available_cores, get_backend
+from ..backend import Random
 from ..data import prepare_mnist, random_shift, resolve_data_dir
 from ..models import get_model
 from ..models.recipe import make_distortion, make_optimizer, make_schedule
 from ..runs.checkpoint import CheckpointError
 from ..runs.folder import RunFolder
-from .communicators import create_communicator, rank_device
+from .communicators import create_communicator, rank_backend
 from .loop import fit
 from .split_batch import split_batch_problems
 from .state import META_KEYS, EpochStats, TrainingState
@@ -81,18 +81,17 @@ class Experiment:
         self.log = log if self.comm.rank == 0 else _silent
         self.spec = get_model(config.model)
         self.recipe = self.spec.recipe.replace(**config.recipe)
-        self.backend = get_backend(rank_device(config.device))
+        self.backend = rank_backend(config.device)
         self.backend.dtype(config.dtype)
+        self.backend.use()
         if self.recipe.batch_size < self.comm.size:
             raise ValueError(f"batch size {self.recipe.batch_size} cannot be shared by "
                              f"{self.comm.size} ranks: use at least {self.comm.size}")
-        problems = split_batch_problems(config.threads, self.backend.name) if config.split_batch else []
+        problems = split_batch_problems(config.threads, self.backend) if config.split_batch else []
         if problems:
             raise ValueError("; ".join(problems))
-        on_cpu = self.backend.name == "cpu"
-        self.cpu = CpuPlan.choose(config.threads or (available_cores() if on_cpu else None),
-                                  self.comm.size, self.recipe.batch_size, self.backend.name,
-                                  config.split_batch)
+        self.cpu = CpuPlan.choose(config.threads, self.comm.size, self.recipe.batch_size,
+                                  self.backend, config.split_batch)
         self.config = dataclasses.replace(config, data_dir=str(resolve_data_dir(config.data_dir)))
         self.progress = (self.comm.rank == 0 and
                          (config.progress if config.progress is not None else sys.stderr.isatty()))
@@ -165,7 +164,7 @@ class Experiment:
             log(f"MPI: {self.comm.size} ranks, each with its share of every batch of "
                 f"{recipe.batch_size}")
         if self.cpu.threads is not None:
-            self.cpu.apply()
+            self.cpu.apply(self.backend)
             log(f"CPU threads{' per rank' if self.comm.size > 1 else ''}: {self.cpu.threads}, "
                 + ("each batch split across them" if self.cpu.split
                    else "in the BLAS matrix products"))

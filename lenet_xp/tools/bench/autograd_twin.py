@@ -65,14 +65,16 @@ TORCH_OPTIMIZERS = {
 }
 
 
-def torch_device(torch, device: str) -> tuple[Any, str | None]:
-    """(torch device, None) for a lenet_xp device string, or (None, why not)."""
-    if device.strip().lower().startswith("cuda"):
-        if not torch.cuda.is_available():
-            return None, (f"this PyTorch ({torch.__version__}) sees no CUDA GPU, so the "
-                          "comparison on the GPU is skipped")
-        return torch.device(device.strip().lower()), None
-    return torch.device("cpu"), None
+def torch_device(torch, backend) -> tuple[Any, str | None]:
+    """(torch device, None) for the hardware lenet_xp's ``backend`` computes on (the same
+    GPU), or (None, why not)."""
+    if backend.hardware == "cpu":
+        return torch.device("cpu"), None
+    module = getattr(torch, backend.hardware, None)
+    if module is None or not module.is_available():
+        return None, (f"this PyTorch ({torch.__version__}) sees no {backend.hardware} device, "
+                      "so the comparison on the GPU is skipped")
+    return torch.device(backend.hardware, backend.index), None
 
 
 class TorchAutogradTwin:
@@ -103,8 +105,8 @@ class TorchAutogradTwin:
         """Nothing to release (the twin has no worker threads)."""
 
     def _sync(self):
-        if self.device.type == "cuda":
-            self.torch.cuda.synchronize(self.device)
+        if self.device.type != "cpu":
+            getattr(self.torch, self.device.type).synchronize()
 
     def _step(self, x, y):
         self.optimizer.zero_grad(set_to_none=True)

@@ -9,9 +9,9 @@ import math
 import sys
 from typing import Any, Callable
 
-from ...backend import Backend, Random, get_backend
+from ...backend import Backend, Random
 from ...data.augment import Distortion
-from ...training.communicators import SingleProcess, create_communicator, rank_device
+from ...training.communicators import SingleProcess, create_communicator, rank_backend
 from .autograd_twin import TORCH_VERSION_HINT, TorchAutogradTwin, import_torch, torch_device
 from .config import BenchConfig, BenchError
 from .lenet_runner import LenetRunner
@@ -46,12 +46,13 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
     lead = comm.rank == 0
     say = (progress or (lambda message: None)) if lead else (lambda message: None)
     notes: list[str] = []
-    backend = get_backend(rank_device(config.device))
+    backend = rank_backend(config.device)
+    backend.use()
     busy = busy_note() if lead else None
     if busy:
         notes.append(busy)
         say(f"note: {busy}")
-    torch, torch_dev = _torch_peer(config, notes, say) if lead else (None, None)
+    torch, torch_dev = _torch_peer(config, backend, notes, say) if lead else (None, None)
     machine = machine_info(backend, torch)  # before any batch size changes the BLAS threads
     if config.ranks > 1:
         machine["mpi_ranks"] = config.ranks
@@ -60,7 +61,7 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
                for batch_size in config.batch_sizes]
     if not lead:
         return BenchReport(config, machine, [], notes)
-    if backend.is_cuda is False and any(r.torch for r in results):
+    if not backend.is_gpu and any(r.torch for r in results):
         notes.append("peak mem on the CPU is the whole process's peak RSS (lenet_xp and "
                      "PyTorch together, all batch sizes so far)")
     return BenchReport(config, machine, results, notes)
@@ -76,7 +77,7 @@ def _communicator(config: BenchConfig):
     return comm
 
 
-def _torch_peer(config: BenchConfig, notes: list[str], say) -> tuple[Any, Any]:
+def _torch_peer(config: BenchConfig, backend: Backend, notes: list[str], say) -> tuple[Any, Any]:
     """(torch, torch device) for ``--vs-torch``, or (None, None) with a note saying why not."""
     if not config.vs_torch:
         return None, None
@@ -87,7 +88,7 @@ def _torch_peer(config: BenchConfig, notes: list[str], say) -> tuple[Any, Any]:
         return None, None
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
-    torch_dev, why = torch_device(torch, config.device)
+    torch_dev, why = torch_device(torch, backend)
     if torch_dev is None:
         notes.append(f"--vs-torch skipped: {why}")
         say(notes[-1])
@@ -103,7 +104,7 @@ def _bench_batch_size(config: BenchConfig, comm, backend: Backend, batch_size: i
     pool_batches = max(1, min(POOL_BATCHES, batches + config.warmup))
     gc.collect()
     backend.free_memory_pool()
-    config.cpu_plan(batch_size).apply()
+    config.cpu_plan(batch_size).apply(backend)
     lenet = LenetRunner(config, backend, batch_size, Random(config.seed), pool_batches, comm)
     solo: list = []  # what rank 0 runs alone while the other ranks sleep
     if comm.rank == 0 and comm.size > 1:

@@ -10,7 +10,7 @@ from ...data.augment import DISTORTION_KINDS
 from ...models import get_model
 from ...models.recipe import OPTIMIZERS
 from ...training.split_batch import split_batch_problems
-from ...training.strategy import CpuPlan, threads_per_rank
+from ...training.strategy import CpuPlan, default_threads, threads_per_rank
 from . import autograd_twin
 from .results import EPOCH_IMAGES
 
@@ -45,14 +45,16 @@ class BenchConfig:
     distort: str = "none"  # also time this distortion of a batch (lenet_xp.data.augment kinds)
 
     @property
-    def on_cpu(self) -> bool:
-        return self.device.strip().lower() == "cpu"
+    def backend(self):
+        """The device's backend (its first GPU where the string names none)."""
+        return get_backend(self.device)
 
     @property
     def total_threads(self) -> int | None:
-        """The CPU threads of the whole benchmark: ``threads``; by default the libraries' own
-        (None) on one rank, one per rank on several."""
-        return self.threads if self.threads is not None or self.ranks == 1 else self.ranks
+        """The CPU threads of the whole benchmark: ``threads``; by default what a training run
+        takes (:func:`lenet_xp.training.strategy.default_threads`: every core where lenet_xp
+        sets the backend's threads, else the libraries' own, None)."""
+        return self.threads if self.threads is not None else default_threads(self.backend)
 
     @property
     def rank_threads(self) -> int | None:
@@ -68,7 +70,7 @@ class BenchConfig:
     def cpu_plan(self, batch_size: int) -> CpuPlan:
         """How each lenet_xp rank uses its threads at ``batch_size``, as a training run would
         (:class:`lenet_xp.training.strategy.CpuPlan`)."""
-        return CpuPlan.choose(self.total_threads, self.ranks, batch_size, self.device,
+        return CpuPlan.choose(self.total_threads, self.ranks, batch_size, self.backend,
                               self.split_batch)
 
     def workers(self, batch_size: int) -> int:
@@ -102,8 +104,6 @@ class BenchConfig:
             problems.append(f"ranks must be >= 1 (got {self.ranks})")
         if self.ranks > 1 and any(int(b) < self.ranks for b in self.batch_sizes):
             problems.append(f"every batch size must be >= the {self.ranks} ranks sharing it")
-        if self.split_batch:
-            problems += split_batch_problems(self.threads, self.device)
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             problems.append(f"unknown optimizer {self.optimizer!r} (choose {', '.join(OPTIMIZERS)})")
         if self.lr is not None and not self.lr > 0:
@@ -121,7 +121,11 @@ class BenchConfig:
                             f"{self.recipe_optimizer()!r} (have: {', '.join(optimizers)})")
         if problems:
             raise BenchError("; ".join(problems))
-        get_backend(self.device).dtype(self.dtype)  # DeviceError / ValueError for bad ones
+        self.backend.dtype(self.dtype)  # DeviceError / ValueError for bad ones
+        if self.split_batch:
+            problems += split_batch_problems(self.threads, self.backend)
+        if problems:
+            raise BenchError("; ".join(problems))
 
     def recipe(self):
         """The model's recipe with this config's optimizer and lr."""

@@ -60,7 +60,7 @@ def _threads_cell(config: BenchConfig, result: BatchResult) -> str:
     ranks = f"{result.ranks} ranks × " if result.ranks > 1 else ""
     if result.workers > 1:
         return f"{ranks}split {result.workers}"
-    if not config.on_cpu:
+    if not config.backend.cpu_threads:
         return ranks.removesuffix(" × ") or "-"
     threads = config.rank_threads
     return ranks + (f"BLAS {threads}" if threads is not None else "BLAS")
@@ -118,7 +118,7 @@ def format_report(report: BenchReport) -> str:
         if r.distort_ms is not None:
             lines.append(f"distortion {c.distort}: {r.distort_ms:.2f} ms a batch of {r.batch_size}"
                          f" ({100 * r.distort_share:.0f} % of a training step)")
-    if c.on_cpu:
+    if c.backend.cpu_threads:
         lines.append("threads: how lenet_xp used the CPU threads, BLAS N (matrix products) or "
                      "split N (each batch split across N threads, one BLAS thread each)")
     kinds = sorted({r.lenet_xp.peak_memory_kind for r in report.results})
