@@ -2,7 +2,8 @@
 """Benchmark training and inference speed of a lenet_xp model (synthetic data, no MNIST needed).
 
     python scripts/bench.py                                   # lenet5, cpu, batches 64 and 256
-    python scripts/bench.py --vs-torch --threads 2            # against the same net in PyTorch
+    python scripts/bench.py --vs-torch                        # against the same net in PyTorch
+    python scripts/bench.py --device cpu,torch:cpu --vs-torch # numpy and torch tensors side by side
     python scripts/bench.py --device cuda --batch-size 256,1024 --json bench.json
     python scripts/bench.py --epochs 1 --repeats 3            # time whole epochs
     python scripts/bench.py --vs-torch --ranks 2              # 2 MPI ranks vs PyTorch, 2 threads
@@ -57,7 +58,15 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _devices(text: str) -> list[str]:
+    devices = [part.strip() for part in text.split(",") if part.strip()]
+    if not devices:
+        raise argparse.ArgumentTypeError(f"expected device strings, got {text!r}")
+    return devices
+
+
 def parse_args(argv=None) -> argparse.Namespace:
+    from lenet_xp.backend import DEVICE_STRINGS
     from lenet_xp.cli.argtypes import non_negative_int, positive_float, positive_int
     from lenet_xp.models import MODELS
     from lenet_xp.models.recipe import OPTIMIZERS
@@ -66,7 +75,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="lenet5", choices=sorted(MODELS),
                         help="model to benchmark (default: lenet5)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or array_api_strict (default: cpu)")
+    parser.add_argument("--device", type=_devices, action="append", metavar="DEVICE[,DEVICE...]",
+                        help=f"{DEVICE_STRINGS}; several (repeat the flag or give a comma "
+                             "list) run side by side, interleaved, on the first one's hardware "
+                             "(default: cpu)")
     parser.add_argument("--batch-size", type=_batch_sizes, action="append", metavar="B[,B...]",
                         help="batch size(s): repeat the flag or give a comma list (default: 64,256)")
     size = parser.add_mutually_exclusive_group()
@@ -105,6 +117,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     args.batch_sizes = [b for group in (args.batch_size or [[64, 256]]) for b in group]
+    args.devices = [d for group in (args.device or [["cpu"]]) for d in group]
     return args
 
 
@@ -118,7 +131,7 @@ def main(argv=None) -> int:
     from lenet_xp.tools.bench import BenchConfig, BenchError, format_report, run_benchmark
     from lenet_xp.training.communicators import abort_all, launched_rank, launched_ranks
 
-    config = BenchConfig(model=args.model, device=args.device,
+    config = BenchConfig(model=args.model, devices=tuple(args.devices),
                          batch_sizes=tuple(dict.fromkeys(args.batch_sizes)),
                          batches=args.batches, epochs=args.epochs, warmup=args.warmup,
                          repeats=args.repeats, dtype=args.dtype, optimizer=args.optimizer,

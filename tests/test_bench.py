@@ -7,13 +7,13 @@ import json
 import math
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lenet_xp.backend import DeviceError, Random, available_cores, get_backend
+from lenet_xp import backend as backend_module
+from lenet_xp.backend import Backend, DeviceError, Random, available_cores, get_backend
 from lenet_xp.tools import bench
 from lenet_xp.tools.bench import BenchConfig, BenchError, Spread, Timing, format_report, run_benchmark
 from lenet_xp.tools.bench import autograd_twin
@@ -124,15 +124,13 @@ def test_config_validation(monkeypatch):
     with pytest.raises(BenchError, match="repeats"):
         tiny_config(repeats=0).validate()
     with pytest.raises(DeviceError):
-        tiny_config(device="tpu").validate()
+        tiny_config(devices=("tpu",)).validate()
     with pytest.raises(BenchError, match="--split-batch needs --threads"):
         tiny_config(split_batch=True).validate()
-    a_gpu = types.SimpleNamespace(name="cuda:0", is_gpu=True, cpu_threads=False,
-                                  dtype=lambda name: name)
-    with monkeypatch.context() as patch:
-        patch.setattr(BenchConfig, "backend", a_gpu)
-        with pytest.raises(BenchError, match="--split-batch is for the CPU"):
-            tiny_config(split_batch=True, threads=2, device="cuda").validate()
+    a_gpu = Backend("cuda:0", np, None, hardware="cuda", index=0)  # what CuPy's would answer
+    monkeypatch.setitem(backend_module._BY_SPEC, ("cuda", 0), a_gpu)
+    with pytest.raises(BenchError, match="--split-batch is for the CPU"):
+        tiny_config(split_batch=True, threads=2, devices=("cuda",)).validate()
 
 
 def test_script_subprocess_threads_and_exit_codes(tmp_path):
@@ -280,3 +278,42 @@ def test_distortion_cost_is_timed_against_the_step():
     assert run_benchmark(tiny_config(), progress=None).results[0].distort_ms is None
     with pytest.raises(BenchError, match="unknown distortion 'wobble'"):
         tiny_config(distort="wobble").validate()
+
+
+# ---------------------------------------------------------------------------------------------
+# Several lenet_xp devices side by side (numpy and PyTorch's tensors)
+
+
+@pytest.mark.torch
+def test_numpy_and_torch_tensors_side_by_side_against_the_twin(torch_one_thread, tmp_path,
+                                                                 script, capsys):
+    """`--device cpu,torch:cpu --vs-torch`: both lenet_xp backends and the PyTorch twin,
+    interleaved, each with its ratio to the twin, in the table and the JSON."""
+    out = tmp_path / "bench.json"
+    assert script.main(TINY + ["--device", "cpu,torch:cpu", "--vs-torch", "--threads", "1",
+                               "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = [line for line in printed.splitlines() if line.startswith("lenet5 ")]
+    assert [row.split()[1] for row in rows] == ["cpu", "torch:cpu"]
+    result = json.loads(out.read_text())["results"][0]
+    assert result["lenet_xp"]["device"] == "cpu" and result["torch"]["device"] == "torch cpu"
+    other = result["others"][0]
+    assert other["framework"] == "lenet_xp[torch:cpu]" and other["device"] == "torch:cpu"
+    assert len(other["repeats"]) == 2 and other["ratio_epoch_seconds"] == pytest.approx(
+        other["epoch_seconds"]["median"] / result["torch"]["epoch_seconds"]["median"])
+    for row, ratio in zip(rows, [result["ratio_epoch_seconds"], other["ratio_epoch_seconds"]]):
+        assert row.split()[-1] == f"{ratio:.2f}"
+
+
+def test_devices_side_by_side_share_their_hardware(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from lenet_xp.backends.torch_backend import TorchBackend
+
+    monkeypatch.setitem(backend_module._BY_SPEC, ("torch:mps", 0),
+                        TorchBackend(torch, "mps", None))  # what a Mac's GPU would answer
+    with pytest.raises(BenchError, match="side by side on one piece of hardware"):
+        tiny_config(devices=("cpu", "torch:mps")).validate()
+    with pytest.raises(BenchError, match="named twice"):
+        tiny_config(devices=("cpu", "cpu")).validate()
+    with pytest.raises(BenchError, match="give one --device"):
+        tiny_config(devices=("cpu", "array_api_strict"), ranks=2).validate()

@@ -46,7 +46,8 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
     lead = comm.rank == 0
     say = (progress or (lambda message: None)) if lead else (lambda message: None)
     notes: list[str] = []
-    backend = rank_backend(config.device)
+    backends = [rank_backend(device) for device in config.devices]
+    backend = backends[0]  # the hardware all devices share: its GPU is made current
     backend.use()
     busy = busy_note() if lead else None
     if busy:
@@ -57,7 +58,7 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
     if config.ranks > 1:
         machine["mpi_ranks"] = config.ranks
 
-    results = [_bench_batch_size(config, comm, backend, batch_size, torch, torch_dev, notes, say)
+    results = [_bench_batch_size(config, comm, backends, batch_size, torch, torch_dev, notes, say)
                for batch_size in config.batch_sizes]
     if not lead:
         return BenchReport(config, machine, [], notes)
@@ -96,28 +97,30 @@ def _torch_peer(config: BenchConfig, backend: Backend, notes: list[str], say) ->
     return torch, torch_dev
 
 
-def _bench_batch_size(config: BenchConfig, comm, backend: Backend, batch_size: int, torch,
+def _bench_batch_size(config: BenchConfig, comm, backends: list[Backend], batch_size: int, torch,
                       torch_dev, notes: list[str], say) -> BatchResult | None:
-    """Every repeat at one batch size: the (data-parallel) lenet_xp runner on all ranks, then,
-    on rank 0 alone, the 1-rank reference (several ranks only) and PyTorch."""
+    """Every repeat at one batch size: the (data-parallel) lenet_xp runner on all ranks, one per
+    device, then, on rank 0 alone, the 1-rank reference (several ranks only) and PyTorch."""
     batches = config.timed_batches(batch_size)
     pool_batches = max(1, min(POOL_BATCHES, batches + config.warmup))
     gc.collect()
-    backend.free_memory_pool()
-    config.cpu_plan(batch_size).apply(backend)
-    lenet = LenetRunner(config, backend, batch_size, Random(config.seed), pool_batches, comm)
+    for backend in backends:
+        backend.free_memory_pool()
+    lenets = [LenetRunner(config, backend, batch_size, Random(config.seed), pool_batches, comm,
+                          framework="lenet_xp" if k == 0 else f"lenet_xp[{backend.name}]")
+              for k, backend in enumerate(backends)]
+    lenet = lenets[0]
     solo: list = []  # what rank 0 runs alone while the other ranks sleep
     if comm.rank == 0 and comm.size > 1:
         one_rank = dataclasses.replace(config, ranks=1, threads=config.rank_threads)
-        solo.append(LenetRunner(one_rank, backend, batch_size, Random(config.seed), pool_batches,
-                                framework=ONE_RANK))
+        solo.append(LenetRunner(one_rank, backends[0], batch_size, Random(config.seed),
+                                pool_batches, framework=ONE_RANK))
     if torch is not None:
-        if config.torch_threads is not None:  # limit_cpu_threads resizes its pool too
-            torch.set_num_threads(config.torch_threads)
         solo.append(TorchAutogradTwin(torch, torch_dev, config, twin_of=lenet))
+    runners = [*lenets, *solo]
     say(f"batch {batch_size}: warm-up {config.warmup} batches, then {config.repeats} "
         f"repeats of {batches} batches" + (f" on {comm.size} ranks" if comm.size > 1 else ""))
-    for runner in [lenet, *solo]:
+    for runner in runners:
         runner.warm_up(config.warmup)
     step_alloc = lenet.step_alloc_peak_bytes()
     allreduce_us = lenet.allreduce_microseconds() if comm.size > 1 else None
@@ -125,10 +128,10 @@ def _bench_batch_size(config: BenchConfig, comm, backend: Backend, batch_size: i
     if config.distort != "none" and comm.rank == 0:
         distort_ms = lenet.distortion_milliseconds(Distortion(config.distort), Random(config.seed))
     comm.idle_barrier()
-    timings: dict[str, list[Timing]] = {runner.framework: [] for runner in [lenet, *solo]}
+    timings: dict[str, list[Timing]] = {runner.framework: [] for runner in runners}
     for repeat in range(config.repeats):
         parts = []
-        for runner in [lenet, *solo]:  # interleaved, so that machine noise hits all alike
+        for runner in runners:  # interleaved, so that machine noise hits all alike
             timing = runner.run(batches)
             timings[runner.framework].append(timing)
             parts.append(f"{runner.framework} {timing.epoch_seconds:.2f} s/epoch")
@@ -138,14 +141,16 @@ def _bench_batch_size(config: BenchConfig, comm, backend: Backend, batch_size: i
         comm.idle_barrier()
         say(f"batch {batch_size}: repeat {repeat + 1}/{config.repeats}: " + ", ".join(parts))
     results = {}
-    for runner in [lenet, *solo]:
+    for runner in runners:
         memory, kind = runner.peak_memory()
-        results[runner.framework] = FrameworkResult(runner.framework, timings[runner.framework],
-                                                    memory, kind,
-                                                    step_alloc if runner is lenet else None)
+        results[runner.framework] = FrameworkResult(
+            runner.framework, timings[runner.framework], memory, kind,
+            step_alloc if runner is lenet else None, device=runner.device_name,
+            workers=runner.workers)
         runner.close()
     if comm.rank != 0:
         return None
     return BatchResult(batch_size, batches, results["lenet_xp"], results.get("torch"),
                        lenet.workers, ranks=comm.size, one_rank=results.get(ONE_RANK),
-                       allreduce_us=allreduce_us, distort_ms=distort_ms)
+                       allreduce_us=allreduce_us, distort_ms=distort_ms,
+                       others=[results[runner.framework] for runner in lenets[1:]])
