@@ -38,8 +38,11 @@ def args(data_dir, out, *extra):
 
 
 def train(*arguments, ranks=1, prefix=(), timeout=300):
-    command = ([mpiexec(), "-n", str(ranks)] if ranks > 1 else []) + [sys.executable, *prefix,
-                                                                      str(TRAIN), *arguments]
+    """scripts/train.py on ``ranks`` MPI ranks (mpiexec -n), or on one process (--ranks 1:
+    the comparisons need one, where --ranks auto could launch two)."""
+    launcher = [mpiexec(), "-n", str(ranks)] if ranks > 1 else []
+    alone = ["--ranks", "1"] if ranks == 1 else []
+    command = launcher + [sys.executable, *prefix, str(TRAIN), *alone, *arguments]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 

@@ -130,13 +130,15 @@ def test_resume_on_a_device(data_dir, tmp_path, monkeypatch, device):
 
 
 def _cli(*args, **kwargs):
-    return subprocess.run([sys.executable, str(TRAIN), *args], capture_output=True, text=True,
-                          timeout=300, **kwargs)
+    return subprocess.run([sys.executable, str(TRAIN), *args, "--ranks", "1"], capture_output=True,
+                          text=True, timeout=300, **kwargs)
 
 
 def _train_args(data_dir, out, epochs=4):
+    """One process (--ranks 1): these runs are killed, and compared bit for bit with runs of
+    one process."""
     return ["--data-dir", str(data_dir), "--no-verify", "--no-download", "--val-size", "100",
-            "--epochs", str(epochs), "--out", str(out), "--no-plot"]
+            "--epochs", str(epochs), "--out", str(out), "--no-plot", "--ranks", "1"]
 
 
 # Dies (exit code 137, no clean-up, like kill -9) when epoch 3's metrics line is written
