@@ -94,7 +94,9 @@ def prepare(python: str = sys.executable) -> int:
     """Download the wheels and copy MNIST, for ``carry: [".whl", ".gpu-data"]``."""
     WHEELS.mkdir(exist_ok=True)
     pip = [python, "-m", "pip", "download", "--only-binary=:all:", "--no-deps", "-d", str(WHEELS)]
-    subprocess.run([*pip, *PURE_WHEELS], check=True)
+    # pure wheels only (tomli also comes compiled for one Python), for the oldest Python
+    subprocess.run([*pip, "--python-version", PILLOW_PYTHONS[0], "--implementation", "py",
+                    "--abi", "none", "--platform", "any", *PURE_WHEELS], check=True)
     for version in PILLOW_PYTHONS:
         subprocess.run([*pip, "--python-version", version, "--implementation", "cp",
                         "--platform", "manylinux_2_28_x86_64", "--platform",

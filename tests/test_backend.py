@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 
-from lenet_xp.backend import DeviceError, Random, backend_of, get_backend, to_numpy
+from lenet_xp.backend import DeviceError, Random, backend_of, get_backend, limit_cpu_threads, to_numpy
 
 from backends import device_params
 
@@ -264,3 +264,42 @@ def test_a_run_makes_its_device_current(monkeypatch, tmp_path):
         Experiment(RunConfig(device="array_api_strict:device1", data_dir=str(tmp_path),
                              download=False, out=None))
     assert used == ["array_api_strict:device1"]
+
+
+#: PyTorch's devices among the test devices (torch:cpu, and torch:cuda where there is one)
+TORCH_DEVICES = [p for p in device_params("all") if "torch" in {m.name for m in p.marks}]
+
+
+@pytest.mark.parametrize("device", TORCH_DEVICES)
+def test_no_autograd_anywhere_in_a_training_step_on_torch(device):
+    """lenet_xp's own passes give every gradient: after a step no tensor of the model, its
+    gradients or the optimiser's state requires grad or holds an autograd graph."""
+    from lenet_xp.models import get_model
+    from lenet_xp.models.recipe import make_optimizer
+    from lenet_xp.training.step import forward_backward
+
+    backend = get_backend(device)
+    spec = get_model("deep_cnn")  # dropout: draws on the device too
+    model = spec.build(Random(0)).to(backend)
+    optimizer = make_optimizer(spec.recipe, model.parameters())
+    x = Random(1).normal(backend, (4, 1, 28, 28))
+    outputs, batch_loss = forward_backward(model, spec.loss(), x, backend.asarray(np.arange(4)))
+    optimizer.step()
+    tensors = [outputs, batch_loss, *(v for p in model.parameters().values() for v in (p.data, p.grad)),
+               *(v for state in optimizer.state for v in state.values())]
+    assert all(not t.requires_grad and t.grad_fn is None for t in tensors)
+    assert {backend_of(t).name for t in tensors} == {backend.name}
+
+
+@pytest.mark.parametrize("device", [p for p in TORCH_DEVICES if p.values[0] == "torch:cpu"])
+def test_torch_cpu_threads_are_set_with_numpys(device):
+    """A plan's threads reach PyTorch's intra-op pool as well as numpy's BLAS."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        get_backend(device).limit_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+        limit_cpu_threads(before)

@@ -79,7 +79,8 @@ class Backend:
         return getattr(self.xp, name)
 
     def asarray(self, host_array, dtype=None):
-        """A copy of a host (numpy) array, or anything numpy accepts, on this device (never an alias)."""
+        """A copy of a host (numpy) array, or anything numpy accepts, on this device (never an
+        alias)."""
         return self.xp.asarray(np.asarray(host_array), dtype=dtype, device=self.device, copy=True)
 
     def to_numpy(self, x) -> np.ndarray:

@@ -23,9 +23,9 @@ class StrictBackend(Backend):
     (numpy's numbers, so runs here match numpy's) and copied to the device."""
 
     def __init__(self, xp, device_name: str):
-        name = "array_api_strict" if device_name == STRICT_DEVICES[0] else f"array_api_strict:{device_name}"
-        super().__init__(name, xp, xp.Device(device_name.upper() if device_name == STRICT_DEVICES[0]
-                                             else device_name))
+        on_host = device_name == STRICT_DEVICES[0]
+        super().__init__("array_api_strict" if on_host else f"array_api_strict:{device_name}", xp,
+                         xp.Device(device_name.upper() if on_host else device_name))
 
     def to_numpy(self, x) -> np.ndarray:
         # arrays on array_api_strict's other devices refuse np.asarray, as CuPy's do
