@@ -99,12 +99,15 @@ def test_spawned_streams_follow_from_the_parents_state():
     assert not np.array_equal(child.permutation(10), first)
 
 
-def test_cuda_without_cupy_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
+@pytest.mark.parametrize("library, spec, needs, install", [
+    ("cupy", "cuda", "needs CuPy", 'pip install "lenet_xp[cuda12]"'),
+    ("torch", "torch:cuda:3", "needs PyTorch", 'pip install "lenet_xp[torch]"')])
+def test_a_missing_library_says_how_to_install(monkeypatch, library, spec, needs, install):
+    monkeypatch.setitem(sys.modules, library, None)  # makes `import LIBRARY` raise ImportError
     with pytest.raises(DeviceError) as error:
-        get_backend("cuda")
+        get_backend(spec)
     message = str(error.value)
-    assert 'pip install "lenet_xp[cuda12]"' in message and "--device cpu" in message
+    assert needs in message and install in message and "--device cpu" in message
 
 
 def test_cuda_without_a_gpu_says_so(monkeypatch):
@@ -160,14 +163,6 @@ def test_torch_devices_missing_here_say_so(spec, message):
     with pytest.raises(DeviceError, match=message) as error:
         get_backend(spec)
     assert "\n" not in str(error.value)
-
-
-def test_torch_missing_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
-    with pytest.raises(DeviceError) as error:
-        get_backend("torch:cuda:3")
-    message = str(error.value)
-    assert "needs PyTorch" in message and 'pip install "lenet_xp[torch]"' in message
 
 
 @pytest.mark.torch
