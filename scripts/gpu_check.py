@@ -83,7 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--budget", type=float, default=BUDGET_SECONDS,
                         help=f"seconds for all steps together (default: {BUDGET_SECONDS})")
     parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes (the dry run in the tests): 5 timed batches, 2,000 "
+                        help="tiny sizes (the dry run in the tests): 2 timed batches, 2,000 "
                              "training images")
     return parser.parse_args(argv)
 
@@ -193,7 +193,7 @@ def check(args) -> int:
     devices = [args.device]
     if args.device.startswith("cuda") and torch_twin_device(python, env):
         devices.append("torch:cuda")
-    sizes = ["--batches", "5", "--warmup", "2", "--repeats", "2"] if args.quick else [
+    sizes = ["--batches", "2", "--warmup", "1", "--repeats", "1"] if args.quick else [
         "--batches", "50", "--warmup", "10", "--repeats", "3"]
     work.run("bench", f"bench {','.join(devices)} against PyTorch's eager twin",
              [python, "scripts/bench.py", "--device", ",".join(devices), "--vs-torch",
