@@ -1,265 +1,126 @@
 """Devices, host/device transfer and random numbers: everything the array API standard lacks.
 
-This is the one module of lenet_xp that names numpy or CuPy for numerical work. Every other
-module gets its namespace from ``array_api_compat.array_namespace(x)`` and calls only the
-standard's functions, so the same code runs on:
+Numerical code (layers, losses, optimisers, models) gets its namespace from
+``array_api_compat.array_namespace(x)`` and calls only the standard's functions. Everything
+else asks this module for a :class:`Backend` (:func:`get_backend` from a device string,
+:func:`backend_of` from an array) and asks the backend, by capability, never by name, for what
+the standard lacks. One small class per array library answers (:mod:`lenet_xp.backends`):
 
-========================  =========================================  ==========================
-device string             namespace                                  used for
-========================  =========================================  ==========================
-``cpu``                   numpy (through ``array_api_compat.numpy``)  training on the CPU
-``cuda`` / ``cuda:N``     CuPy (through ``array_api_compat.cupy``)    training on an NVIDIA GPU
-``array_api_strict``      ``array_api_strict``                        proof of portability
-``array_api_strict:D``    ``array_api_strict`` on its device ``D``    a simulated accelerator
-========================  =========================================  ==========================
+=========================================  ==================  ===============================
+device string                              library             used for
+=========================================  ==================  ===============================
+``cpu``                                    numpy               training on the CPU
+``cuda`` / ``cuda:N``                      CuPy                an NVIDIA GPU
+``torch`` / ``torch:cpu``                  PyTorch's tensors   the CPU, through PyTorch
+``torch:cuda`` / ``torch:cuda:N``          PyTorch's tensors   an NVIDIA GPU, or AMD (ROCm)
+``torch:mps``                              PyTorch's tensors   Apple silicon (float32 only)
+``torch:xpu`` / ``torch:xpu:N``            PyTorch's tensors   an Intel GPU
+``array_api_strict``                       array_api_strict    proof of portability
+``array_api_strict:device1`` (``device2``)  array_api_strict    a simulated accelerator
+=========================================  ==================  ===============================
 
-``array_api_strict:device1`` (or ``device2``) puts every array on a device other than the
-host's: like a CuPy array, it refuses implicit conversion to numpy and any mix with host
-arrays, so a whole run there proves that nothing leaks off the device path without a GPU.
-
-Random numbers are drawn on the host with numpy's PCG64 and then moved, so one seed gives the
-same initial weights on every backend (CuPy's generator gives other numbers for the same seed).
-Per-batch randomness that must stay on the GPU (dropout masks) uses CuPy's own generator,
-seeded from the host generator afresh at every epoch (:meth:`Random.start_epoch`), so the host
-generator's state between epochs fixes every later number: what a checkpoint needs to resume
-a run exactly (CuPy's generator states cannot be saved). :func:`limit_cpu_threads` sets how many threads numpy's BLAS
-(and OpenMP libraries loaded later) may use.
+Random numbers for weights are drawn on the host with numpy's PCG64 and then moved, so one
+seed gives the same initial weights on every backend. Per-batch randomness (dropout masks,
+elastic fields) is drawn where the batch is: on numpy and array_api_strict from the host
+generator itself; on a GPU library (CuPy, PyTorch) from that library's generator on the
+device, seeded from the host generator afresh at every epoch (:meth:`Random.start_epoch`), so
+the host generator's state between epochs fixes every later number: what a checkpoint needs
+to resume a run exactly, and nothing crosses the bus per batch.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from typing import Any
-
-import array_api_compat
 import numpy as np
-import threadpoolctl
 
-CUDA_INSTALL_HINT = 'pip install "lenet_xp[cuda12]" (or "lenet_xp[cuda13]" for CUDA 13)'
+from .backends import cupy_backend, numpy_backend, strict_backend, torch_backend
+from .backends.base import (THREAD_ENV_VARS, Backend, DeviceError, available_cores, blas_info,
+                            limit_cpu_threads)
+from .backends.strict_backend import STRICT_DEVICES
 
-_FLOAT_DTYPES = ("float32", "float64")
+__all__ = ["STRICT_DEVICES", "THREAD_ENV_VARS", "Backend", "DeviceError", "Random",
+           "available_cores", "backend_of", "blas_info", "get_backend", "limit_cpu_threads",
+           "to_numpy"]
 
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-"""The variables BLAS and OpenMP libraries read, once, when they are loaded."""
+#: device string family (before the first ':') -> its library's parser
+_LIBRARIES = {"cpu": numpy_backend, "cuda": cupy_backend, "torch": torch_backend,
+              "array_api_strict": strict_backend}
 
-#: array_api_strict's devices (lower case, as device strings are): the host's, then two others
-STRICT_DEVICES = ("cpu_device", "device1", "device2")
+DEVICE_STRINGS = ("cpu, cuda[:N], torch[:cpu], torch:cuda[:N], torch:mps, torch:xpu[:N], "
+                  "array_api_strict[:device1]")
+"""The device strings, for help texts and error messages."""
 
-_THREAD_LIMITS = None  # keeps the threadpoolctl limit in force for the process
+_BY_SPEC: dict[tuple[str, int], Backend] = {}  # (device string, GPU index) -> backend
+_BY_NAME: dict[str, Backend] = {}  # one backend object per device
+_BY_ARRAY: dict[tuple[type, str], Backend] = {}  # (array type, str(its device)) -> backend
 
 
-class DeviceError(RuntimeError):
-    """A device string that names no usable device; the message says why and what to do."""
+def get_backend(spec: str, gpu_index: int = 0) -> Backend:
+    """The backend of a device string (see the table above), made once per device.
 
+    ``gpu_index``: the GPU to take where ``spec`` names a kind of GPU but no number (``cuda``,
+    ``torch:cuda``): an MPI rank passes its rank on the host.
 
-@dataclasses.dataclass(frozen=True)
-class Backend:
-    """An array namespace and a device in it.
-
-    Attributes:
-        name: the device string it was made from, normalised (``cpu``, ``cuda:0``,
-            ``array_api_strict``).
-        xp: the array API namespace.
-        device: the namespace's device object, passed as ``device=`` to creation functions.
+    Raises:
+        DeviceError: unknown string, library missing, or no such device; the message gives the fix.
     """
-
-    name: str
-    xp: Any
-    device: Any
-
-    @property
-    def is_cuda(self) -> bool:
-        return self.name.startswith("cuda")
-
-    def dtype(self, name: str):
-        """The namespace's dtype for ``"float32"`` or ``"float64"``."""
-        if name not in _FLOAT_DTYPES:
-            raise ValueError(f"unsupported dtype {name!r}: use one of {', '.join(_FLOAT_DTYPES)}")
-        return getattr(self.xp, name)
-
-    def asarray(self, host_array, dtype=None):
-        """A copy of a host (numpy) array, or anything numpy accepts, on this device (never an alias)."""
-        host_array = np.asarray(host_array)
-        if self.is_cuda:
-            import cupy
-
-            with cupy.cuda.Device(self.device.id):
-                return cupy.asarray(host_array, dtype=dtype)
-        return self.xp.asarray(host_array, dtype=dtype, device=self.device, copy=True)
-
-    def describe(self) -> dict:
-        """For reports: the GPU's name and the CuPy version on CUDA; nothing on the CPU."""
-        if not self.is_cuda:
-            return {}
-        import cupy
-
-        name = cupy.cuda.runtime.getDeviceProperties(self.device.id)["name"]
-        return {"gpu": name.decode() if isinstance(name, bytes) else str(name),
-                "cupy": cupy.__version__}
-
-    def memory_pool_bytes(self) -> int | None:
-        """Bytes CuPy's default memory pool holds on the GPU now; None off the GPU."""
-        if not self.is_cuda:
-            return None
-        import cupy
-
-        return int(cupy.get_default_memory_pool().total_bytes())
-
-    def free_memory_pool(self) -> None:
-        """Return the GPU memory CuPy's pool caches but no array uses (a no-op off the GPU)."""
-        if self.is_cuda:
-            import cupy
-
-            cupy.get_default_memory_pool().free_all_blocks()
-
-    def synchronize(self) -> None:
-        """Wait until all work queued on the device is done (a no-op on the CPU)."""
-        if self.is_cuda:
-            import cupy
-
-            cupy.cuda.Device(self.device.id).synchronize()
-
-
-def limit_cpu_threads(threads: int) -> None:
-    """Let numpy's BLAS (and OpenMP libraries loaded later, such as PyTorch's) use ``threads``
-    threads, for the rest of the process.
-
-    Resizes the running BLAS pool with ``threadpoolctl`` and sets :data:`THREAD_ENV_VARS` for
-    libraries not loaded yet. One thread is what :class:`lenet_xp.training.split_batch.SplitBatch` wants
-    per worker.
-    """
-    global _THREAD_LIMITS
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    for var in THREAD_ENV_VARS:
-        os.environ[var] = str(threads)
-    _THREAD_LIMITS = threadpoolctl.threadpool_limits(limits=threads)
-
-
-def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def blas_info() -> dict:
-    """numpy's BLAS: ``{"name", "version", "threads"}`` (None where unknown)."""
-    for lib in threadpoolctl.threadpool_info():
-        if lib.get("user_api") == "blas":
-            return {"name": lib.get("internal_api"), "version": lib.get("version"),
-                    "threads": lib.get("num_threads")}
-    return {"name": None, "version": None, "threads": None}
-
-
-def to_numpy(x) -> np.ndarray:
-    """A host numpy copy (or view, on the CPU) of an array from any supported backend."""
-    if array_api_compat.is_cupy_array(x):
-        return x.get()
-    if type(x).__module__.startswith("array_api_strict"):
-        import array_api_strict
-
-        # arrays on array_api_strict's other devices refuse np.asarray, as CuPy's do
-        x = x.to_device(array_api_strict.Device("CPU_DEVICE"))
-    return np.asarray(x)
+    key = (spec.strip().lower(), gpu_index)
+    backend = _BY_SPEC.get(key)
+    if backend is None:
+        library = _LIBRARIES.get(key[0].partition(":")[0])
+        if library is None:
+            raise DeviceError(f"unknown device {spec.strip()!r}: use {DEVICE_STRINGS}")
+        made = library.parse(*key)
+        backend = _BY_SPEC[key] = _BY_NAME.setdefault(made.name, made)
+    return backend
 
 
 def backend_of(x) -> Backend:
-    """The :class:`Backend` an existing array lives on."""
-    if array_api_compat.is_cupy_array(x):
-        return get_backend(f"cuda:{x.device.id}")
-    if array_api_compat.is_numpy_array(x):
+    """The :class:`Backend` an existing array lives on (looked up, not made, after the first
+    array of its kind and device: it is asked several times per batch)."""
+    if isinstance(x, np.ndarray):
         return get_backend("cpu")
-    xp = array_api_compat.array_namespace(x)
-    device = array_api_compat.device(x)
-    if xp.__name__ == "array_api_strict":
-        for name in STRICT_DEVICES[1:]:
-            if device == xp.Device(name):
-                return Backend(name=f"array_api_strict:{name}", xp=xp, device=device)
-    return Backend(name=xp.__name__, xp=xp, device=device)
+    key = (type(x), str(x.device))
+    backend = _BY_ARRAY.get(key)
+    if backend is None:
+        backend = _BY_ARRAY[key] = get_backend(_device_string(x))
+    return backend
 
 
-def get_backend(spec: str) -> Backend:
-    """Parse a device string (``cpu``, ``cuda``, ``cuda:N``, ``array_api_strict``).
+def _device_string(x) -> str:
+    import array_api_compat
 
-    Raises:
-        DeviceError: unknown string, CuPy missing, or no usable GPU; the message gives the fix.
-    """
-    spec = spec.strip().lower()
-    if spec == "cpu":
-        import array_api_compat.numpy as xp_numpy
-
-        return Backend(name="cpu", xp=xp_numpy, device="cpu")
-    if spec == "array_api_strict":
-        try:
-            import array_api_strict
-        except ImportError as exc:
-            raise DeviceError(
-                "device 'array_api_strict' needs the array-api-strict package: "
-                'pip install "lenet_xp[test]"'
-            ) from exc
-        return Backend(name="array_api_strict", xp=array_api_strict,
-                       device=array_api_strict.Device("CPU_DEVICE"))
-    if spec.startswith("array_api_strict:"):
-        return _strict_device_backend(spec)
-    if spec == "cuda" or spec.startswith("cuda:"):
-        return _cuda_backend(spec)
-    raise DeviceError(f"unknown device {spec!r}: use cpu, cuda, cuda:N or array_api_strict")
+    if array_api_compat.is_torch_array(x):
+        return torch_backend.device_string(x)
+    if array_api_compat.is_cupy_array(x):
+        return cupy_backend.device_string(x)
+    if type(x).__module__.startswith("array_api_strict"):
+        return strict_backend.device_string(x)
+    raise TypeError(f"{type(x).__module__}.{type(x).__name__} is no array of a lenet_xp "
+                    f"backend ({DEVICE_STRINGS})")
 
 
-def _strict_device_backend(spec: str) -> Backend:
-    xp = get_backend("array_api_strict").xp
-    name = spec.partition(":")[2]
-    if name not in STRICT_DEVICES:
-        raise DeviceError(f"bad device {spec!r}: array_api_strict's devices are "
-                          f"{', '.join(STRICT_DEVICES)}")
-    if name == STRICT_DEVICES[0]:
-        return get_backend("array_api_strict")
-    return Backend(name=spec, xp=xp, device=xp.Device(name))
-
-
-def _cuda_backend(spec: str) -> Backend:
-    index_text = spec.partition(":")[2] or "0"
-    if not index_text.isdigit():
-        raise DeviceError(f"bad device {spec!r}: the GPU index must be a number, as in cuda:0")
-    index = int(index_text)
-    try:
-        import cupy
-    except ImportError as exc:
-        raise DeviceError(
-            f"device {spec!r} needs CuPy, which is not installed: {CUDA_INSTALL_HINT}, "
-            "or train on the CPU with --device cpu"
-        ) from exc
-    # `import cupy` succeeds without a GPU; is_available() is the reliable check.
-    if not cupy.cuda.is_available():
-        raise DeviceError(
-            f"device {spec!r}: CuPy is installed but sees no usable NVIDIA GPU (no GPU, or no "
-            "driver that matches this CuPy build); check `nvidia-smi`, or use --device cpu"
-        )
-    count = cupy.cuda.runtime.getDeviceCount()
-    if index >= count:
-        raise DeviceError(f"device {spec!r}: this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}")
-    import array_api_compat.cupy as xp_cupy
-
-    return Backend(name=f"cuda:{index}", xp=xp_cupy, device=cupy.cuda.Device(index))
+def to_numpy(x) -> np.ndarray:
+    """A host numpy copy (or view, on the CPU) of an array from any backend (or of anything
+    numpy takes, such as nested lists)."""
+    if isinstance(x, np.ndarray) or not hasattr(x, "device"):
+        return np.asarray(x)
+    return backend_of(x).to_numpy(x)
 
 
 class Random:
     """A seeded random source whose draws land on any backend.
 
     Weight draws happen on the host (numpy PCG64), so the same seed gives bit-identical
-    initial weights on numpy, array_api_strict and CuPy. The training loop calls
-    :meth:`start_epoch` before every epoch: the GPU generator and the streams made by
-    :meth:`spawn` are then re-derived from the host generator, so its state between two
-    epochs (:meth:`state`, what a checkpoint keeps) decides every number drawn after.
+    initial weights on every backend. The training loop calls :meth:`start_epoch` before every
+    epoch: the device generators and the streams made by :meth:`spawn` are then re-derived
+    from the host generator, so its state between two epochs (:meth:`state`, what a
+    checkpoint keeps) decides every number drawn after.
     """
 
     def __init__(self, seed: int | list[int] | None = 0):
         self.seed = seed
         self.host = np.random.default_rng(seed)
-        self._cuda_generator = None
+        self._device_generators: dict[str, object] = {}
         self._children: list[Random] = []
         self._key = 0
 
@@ -280,20 +141,21 @@ class Random:
         return self.host.permutation(n)
 
     def uniform_like(self, x):
-        """U(0, 1) samples of x's shape, dtype and device, drawn on that device where possible.
+        """U(0, 1) samples of x's shape, dtype and device, drawn on that device where its
+        library can (:attr:`Backend.draws_on_device`).
 
-        Used per batch (dropout), so on the GPU the numbers are made there, with CuPy's own
-        generator, seeded from the host generator at its first use in each epoch, and nothing
-        crosses the bus.
+        Used per batch (dropout, elastic fields), so on a GPU the numbers are made there, by
+        the library's own generator, seeded from the host generator at its first use in each
+        epoch, and nothing crosses the bus. Elsewhere they are the host generator's.
         """
-        if array_api_compat.is_cupy_array(x):
-            if self._cuda_generator is None:
-                import cupy
-
-                self._cuda_generator = cupy.random.default_rng(self._draw_seed())
-            return self._cuda_generator.random(x.shape, dtype=x.dtype)
-        # float64 draws, then a cast: numpy and array_api_strict get the same numbers.
-        return backend_of(x).asarray(self.host.random(x.shape), dtype=x.dtype)
+        backend = backend_of(x)
+        if not backend.draws_on_device:
+            # float64 draws, then a cast: numpy and array_api_strict get the same numbers.
+            return backend.asarray(self.host.random(tuple(x.shape)), dtype=x.dtype)
+        generator = self._device_generators.get(backend.name)
+        if generator is None:
+            generator = self._device_generators[backend.name] = backend.generator(self._draw_seed())
+        return generator.random(tuple(x.shape), x.dtype)
 
     def spawn(self, key: int = 0) -> "Random":
         """An independent stream (a replica's or a rank's dropout), re-seeded from this one by
@@ -309,10 +171,10 @@ class Random:
         return child
 
     def start_epoch(self) -> None:
-        """Re-derive the GPU generator (at its next use) and the spawned streams from the host
-        generator. Draws from the host only for spawned streams: without them, the host stream is
-        the same as if it were never called."""
-        self._cuda_generator = None
+        """Re-derive the device generators (at their next use) and the spawned streams from the
+        host generator. Draws from the host only for spawned streams: without them, the host
+        stream is the same as if it were never called."""
+        self._device_generators = {}
         for child in self._children:
             child.host = np.random.default_rng([self._draw_seed(), child._key])
             child.start_epoch()

@@ -11,6 +11,7 @@ differences. ``check_loss`` does the same for a loss's gradient.
 from __future__ import annotations
 
 import itertools
+import math
 
 from array_api_compat import array_namespace
 
@@ -26,7 +27,8 @@ def numerical_gradient(f, x, eps: float = 1e-6):
     xp = array_namespace(x)
     grad = xp.zeros_like(x)
     for index in _indices(x.shape):
-        original = x[index]
+        # a copy: whether x[index] is a view is left open by the standard (torch: it is)
+        original = xp.asarray(x[index], copy=True)
         x[index] = original + eps
         plus = float(f())
         x[index] = original - eps
@@ -41,7 +43,7 @@ def numerical_jacobian(f, x, eps: float = 1e-6):
     xp = array_namespace(x)
     columns = []
     for index in _indices(x.shape):
-        original = x[index]
+        original = xp.asarray(x[index], copy=True)  # not a view (see numerical_gradient)
         x[index] = original + eps
         plus = xp.asarray(f(), copy=True)  # f() may return a view of x
         x[index] = original - eps
@@ -57,7 +59,7 @@ def assert_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 
     if actual.shape != expected.shape:
         raise AssertionError(f"{name}: shape {tuple(actual.shape)} != {tuple(expected.shape)}")
     error = xp.abs(actual - expected) - (atol + rtol * xp.abs(expected))
-    worst = float(xp.max(error)) if error.size else 0.0
+    worst = float(xp.max(error)) if math.prod(error.shape) else 0.0
     if worst > 0:
         raise AssertionError(f"{name}: analytic and numerical values differ by up to "
                              f"{worst + atol:.3g} beyond tolerance (max |expected| = "

@@ -2,7 +2,8 @@
 """Benchmark training and inference speed of a lenet_xp model (synthetic data, no MNIST needed).
 
     python scripts/bench.py                                   # lenet5, cpu, batches 64 and 256
-    python scripts/bench.py --vs-torch --threads 2            # against the same net in PyTorch
+    python scripts/bench.py --vs-torch                        # against the same net in PyTorch
+    python scripts/bench.py --device cpu,torch:cpu --vs-torch # numpy and torch tensors side by side
     python scripts/bench.py --device cuda --batch-size 256,1024 --json bench.json
     python scripts/bench.py --epochs 1 --repeats 3            # time whole epochs
     python scripts/bench.py --vs-torch --ranks 2              # 2 MPI ranks vs PyTorch, 2 threads
@@ -29,15 +30,16 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _early_threads(argv) -> None:
-    """Apply --threads N (shared out between --ranks R: N // R each, one per rank by default)
-    to the environment before numpy is imported (its BLAS reads it once)."""
+    """Apply --threads N (shared out between --ranks R: N // R each) to the environment before
+    numpy is imported (its BLAS reads it once); without it the threads are set once the plan
+    is known (every core, as a training run takes)."""
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--threads", type=int)
-    early.add_argument("--ranks", type=int, default=1)
+    early.add_argument("--ranks", default="1")
     early.add_argument("--split-batch", action=argparse.BooleanOptionalAction)
     known, _ = early.parse_known_args(argv)
-    ranks = max(1, known.ranks)
-    threads = known.threads if known.threads is not None else (ranks if ranks > 1 else None)
+    ranks = max(1, int(known.ranks)) if known.ranks.isdigit() else 1
+    threads = known.threads
     if threads is not None and threads >= 1 and "numpy" not in sys.modules:
         # torch.set_num_threads comes later; where the batch size decides (no flag), the
         # benchmark lowers BLAS to one thread per worker for the batch sizes it splits.
@@ -56,8 +58,17 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _devices(text: str) -> list[str]:
+    devices = [part.strip() for part in text.split(",") if part.strip()]
+    if not devices:
+        raise argparse.ArgumentTypeError(f"expected device strings, got {text!r}")
+    return devices
+
+
 def parse_args(argv=None) -> argparse.Namespace:
+    from lenet_xp.backend import DEVICE_STRINGS
     from lenet_xp.cli.argtypes import non_negative_int, positive_float, positive_int
+    from lenet_xp.cli.ranks import parse_ranks
     from lenet_xp.models import MODELS
     from lenet_xp.models.recipe import OPTIMIZERS
 
@@ -65,7 +76,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="lenet5", choices=sorted(MODELS),
                         help="model to benchmark (default: lenet5)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or array_api_strict (default: cpu)")
+    parser.add_argument("--device", type=_devices, action="append", metavar="DEVICE[,DEVICE...]",
+                        help=f"{DEVICE_STRINGS}; several (repeat the flag or give a comma "
+                             "list) run side by side, interleaved, on the first one's hardware "
+                             "(default: cpu)")
     parser.add_argument("--batch-size", type=_batch_sizes, action="append", metavar="B[,B...]",
                         help="batch size(s): repeat the flag or give a comma list (default: 64,256)")
     size = parser.add_mutually_exclusive_group()
@@ -90,10 +104,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "split where every thread gets at least 64 images (batch 128 and "
                              "up with 2 threads), else BLAS threads. PyTorch keeps its "
                              "--threads intra-op threads")
-    parser.add_argument("--ranks", type=positive_int, default=1,
+    parser.add_argument("--ranks", type=parse_ranks, default="auto",
                         help="run lenet_xp data-parallel on N MPI ranks (launches mpiexec -n N; "
-                             "--threads, default N, are shared out between them), PyTorch "
-                             "with N threads (default: 1)")
+                             "--threads, default every core, are shared out between them), "
+                             "PyTorch with all the threads; auto (default): what a training run "
+                             "takes for the smallest batch size (lenet_xp.cli.ranks)")
     parser.add_argument("--distort", default="none",
                         choices=["none", "affine", "elastic", "affine+elastic"],
                         help="also time distorting a batch (lenet_xp.data.augment, the recipe "
@@ -104,6 +119,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     args.batch_sizes = [b for group in (args.batch_size or [[64, 256]]) for b in group]
+    args.devices = [d for group in (args.device or [["cpu"]]) for d in group]
     return args
 
 
@@ -112,23 +128,41 @@ def main(argv=None) -> int:
     _early_threads(argv)
     args = parse_args(argv)
 
-    from lenet_xp.backend import DeviceError
-    from lenet_xp.cli.mpi_launch import guard_rank, launch_command, run_on_ranks, under_launcher
+    from lenet_xp.backend import DeviceError, get_backend
+    from lenet_xp.cli.mpi_launch import (guard_rank, launch_command, run_on_ranks, under_launcher,
+                                         without_option)
+    from lenet_xp.cli.ranks import auto_ranks
     from lenet_xp.cli.signals import exit_code, restore_handlers, stop_on_signals
     from lenet_xp.tools.bench import BenchConfig, BenchError, format_report, run_benchmark
     from lenet_xp.training.communicators import abort_all, launched_rank, launched_ranks
 
-    config = BenchConfig(model=args.model, device=args.device,
+    ranks = args.ranks
+    if ranks == "auto":
+        if launched_ranks() > 1:
+            ranks = launched_ranks()
+        elif len(args.devices) > 1:
+            ranks = 1  # devices side by side run in one process
+        else:
+            try:
+                ranks, why = auto_ranks(get_backend(args.devices[0]), min(args.batch_sizes),
+                                        args.threads)
+            except DeviceError:
+                ranks, why = 1, ""  # config.validate() reports the device
+            if ranks > 1:
+                print(f"--ranks auto: {why}", file=sys.stderr, flush=True)
+    config = BenchConfig(model=args.model, devices=tuple(args.devices),
                          batch_sizes=tuple(dict.fromkeys(args.batch_sizes)),
                          batches=args.batches, epochs=args.epochs, warmup=args.warmup,
                          repeats=args.repeats, dtype=args.dtype, optimizer=args.optimizer,
                          lr=args.lr, threads=args.threads, seed=args.seed, vs_torch=args.vs_torch,
-                         split_batch=args.split_batch, ranks=args.ranks,
+                         split_batch=args.split_batch, ranks=ranks,
                          distort=args.distort)
     try:
         config.validate()
-        if args.ranks > 1 and launched_ranks() == 1:
-            return run_on_ranks(launch_command(args.ranks, __file__, argv))
+        if ranks > 1 and launched_ranks() == 1:
+            return run_on_ranks(launch_command(ranks, __file__,
+                                               [*without_option(argv, "--ranks"),
+                                                "--ranks", str(ranks)]))
     except (BenchError, DeviceError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

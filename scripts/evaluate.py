@@ -30,7 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("model", metavar="MODEL.npz", help="a model.npz (or checkpoint.npz) written by scripts/train.py")
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $LENET_XP_DATA, "
                         "else ~/.cache/lenet_xp/mnist)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or array_api_strict[:device1]")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu, cuda[:N], torch[:cpu], torch:cuda[:N], torch:mps, "
+                             "torch:xpu[:N] or array_api_strict[:device1] (README: Backends)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     parser.add_argument("--plots", metavar="DIR", help="write the evaluation's figures into DIR")
     parser.add_argument("--no-verify", action="store_true", help="skip the MNIST checksums (other IDX datasets)")

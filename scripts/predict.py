@@ -33,7 +33,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("model", metavar="MODEL.npz", help="a model.npz written by scripts/train.py")
     parser.add_argument("images", metavar="IMAGE", nargs="+",
                         help="image files, folders of them, or - for one image on standard input")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or array_api_strict[:device1]")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu, cuda[:N], torch[:cpu], torch:cuda[:N], torch:mps, "
+                             "torch:xpu[:N] or array_api_strict[:device1] (README: Backends)")
     parser.add_argument("--top", type=positive_int, default=3, help="how many classes to show (default 3)")
     parser.add_argument("--json", action="store_true",
                         help='one JSON object per line and file: {"file": ..., "top": [[class, score], ...]} '

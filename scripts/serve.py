@@ -36,7 +36,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="address to listen on (default 127.0.0.1: this machine only; "
                         "0.0.0.0 opens the server to your network)")
     parser.add_argument("--port", type=port, default=8000, help="port (default 8000; 0: any free port)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or array_api_strict[:device1]")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu, cuda[:N], torch[:cpu], torch:cuda[:N], torch:mps, "
+                             "torch:xpu[:N] or array_api_strict[:device1] (README: Backends)")
     parser.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS,
                         help=f"the most pixels an uploaded image may have, checked before it is "
                              f"decoded (default {MAX_PIXELS:,}: 2048x2048)")

@@ -6,12 +6,14 @@
     python scripts/train.py --model lenet5 --epochs 3 --lr 1e-3 --recipe schedule=constant
     python scripts/train.py --resume runs/lenet5                       # after a crash or kill
     python scripts/train.py --resume runs/lenet5 --epochs 15           # train 5 epochs more
-    python scripts/train.py --ranks 2 --data-dir ../shared/data/mnist  # on 2 MPI ranks
+    python scripts/train.py --ranks 1 --data-dir ../shared/data/mnist  # one process, no MPI
     mpiexec -n 8 -hosts a,b python scripts/train.py --device cuda ...  # 8 GPUs on two hosts
 
 Flags left out take the model's default recipe (``--list-models`` shows them). With
 ``--resume`` everything comes from the checkpoint; only ``--epochs`` and where the run goes
-(device, threads, data folder, progress bars, plots) may be given.
+(device, threads, data folder, progress bars, plots) may be given. On a CPU with several
+cores and MPI installed, the run is launched on MPI ranks where each gets enough of every
+batch to gain (``--ranks auto``, the default: lenet_xp.cli.ranks), and says so first.
 """
 
 from __future__ import annotations
@@ -20,18 +22,20 @@ import argparse
 import os
 import sys
 
-from lenet_xp.backend import DeviceError
+from lenet_xp.backend import DEVICE_STRINGS, DeviceError, get_backend
 from lenet_xp.cli.argtypes import finite_float, non_negative_int, positive_int, recipe_setting
 from lenet_xp.cli.mpi_launch import (guard_rank, launch_command, run_on_ranks, under_launcher,
                                      without_option)
+from lenet_xp.cli.ranks import MIN_RANK_SHARE, auto_ranks, parse_ranks
 from lenet_xp.cli.signals import exit_code, restore_handlers, stop_on_signals
 from lenet_xp.data import DataError
 from lenet_xp.models import MODELS
-from lenet_xp.runs.checkpoint import CheckpointError
-from lenet_xp.training.communicators import abort_all, launched_rank, launched_ranks
+from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint
+from lenet_xp.training.communicators import (abort_all, launched_rank, launched_ranks,
+                                             reports_error)
 from lenet_xp.training.experiment import RunConfig, run
 from lenet_xp.training.loop import TrainingDiverged
-from lenet_xp.training.resume import resume_run
+from lenet_xp.training.resume import find_checkpoint, resume_run
 
 # flag -> Recipe field, for the flags that override one field of the model's recipe
 RECIPE_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
@@ -52,7 +56,7 @@ SWITCHES = {"verify": ("no_verify", False), "download": ("no_download", False),
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), help="model to train (default: lenet5)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:N or array_api_strict[:device1] (default: cpu)")
+    parser.add_argument("--device", help=f"{DEVICE_STRINGS} (default: cpu)")
     parser.add_argument("--dtype", choices=["float32", "float64"], help="default: float32")
     parser.add_argument("--seed", type=non_negative_int, help="seeds weights, split, shuffling and dropout (default: 0)")
     parser.add_argument("--data-dir", help="folder with the four MNIST IDX files (raw or .gz); "
@@ -77,8 +81,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=positive_int, help="the run's CPU threads, shared out "
                         "between its MPI ranks: numpy's BLAS threads, or the threads each batch "
                         "is split across (default: every core)")
-    parser.add_argument("--ranks", type=positive_int, help="launch the run on N MPI ranks on this "
-                        "machine (mpiexec -n N ...), each with its share of every batch")
+    parser.add_argument("--ranks", type=parse_ranks, default="auto",
+                        help="launch the run on N MPI ranks on this machine (mpiexec -n N ...), "
+                             "each with its share of every batch; auto (default): several on a "
+                             "multi-core CPU where MPI is installed and each rank gets at least "
+                             f"{MIN_RANK_SHARE} images of every batch, else 1 (one process)")
     parser.add_argument("--split-batch", action=argparse.BooleanOptionalAction,
                         help="split each batch across the --threads threads, one BLAS thread "
                              "each, or never; default: split where every thread gets at least "
@@ -118,24 +125,48 @@ def _config_changes(args) -> dict:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    if args.ranks is not None and args.ranks > 1 and launched_ranks() == 1:
-        return launch(args, argv)
+    ranks = args.ranks
+    if ranks == "auto" and launched_ranks() == 1 and not args.list_models:
+        ranks, why = _auto_ranks(args)
+        if ranks > 1:
+            print(f"--ranks auto: {why}", flush=True)
+    if ranks != "auto" and ranks > 1 and launched_ranks() == 1:
+        return launch(args, argv, ranks)
     guard_rank()  # a rank ends when its launcher does, or when it cannot stop on a signal
     handlers = stop_on_signals()  # `kill` stops a run as Ctrl-C does
     try:
         code = train(args)
     finally:
         restore_handlers(handlers)
-    if 0 < code < 128 and launched_ranks() > 1:
-        abort_all(code)  # the other ranks would wait for this one forever
     return code
 
 
-def launch(args, argv) -> int:
+def _auto_ranks(args) -> tuple[int, str]:
+    """``--ranks auto``'s choice for this command line: the device, batch size and threads it
+    will run with (the checkpoint's with --resume). One process where any of them is not
+    clear yet: the run itself then reports what is wrong."""
+    try:
+        if args.resume is not None:
+            meta = load_checkpoint(find_checkpoint(args.resume)).meta
+            device = args.device or meta["config"]["device"]
+            batch_size = meta["recipe"]["batch_size"]
+        else:
+            device = args.device or RunConfig.device
+            batch_size = args.recipe_overrides.get(
+                "batch_size", MODELS[args.model or RunConfig.model].recipe.batch_size)
+        return auto_ranks(get_backend(device), int(batch_size), args.threads)
+    except (CheckpointError, DeviceError, KeyError, TypeError, ValueError):
+        return 1, "one process: the run's device or batch size is not known yet"
+
+
+def launch(args, argv, ranks: int) -> int:
     """``--ranks N``: run this script on N MPI ranks and own the job (Ctrl-C or ``kill`` of
     this process stops every rank; see lenet_xp.cli.mpi_launch)."""
     try:
-        command = launch_command(args.ranks, __file__, without_option(argv, "--ranks"))
+        passed_on = without_option(argv, "--ranks")
+        if args.progress is None and sys.stderr.isatty():
+            passed_on.append("--progress")  # the ranks' output is piped, not a terminal
+        command = launch_command(ranks, __file__, passed_on)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -155,12 +186,27 @@ def interrupted(out: str) -> str:
             f"--resume {out}")
 
 
+def failed(error: Exception, code: int) -> int:
+    """Report ``error`` and return the exit ``code``. Under MPI, an error of setting the run
+    up is every rank's (lenet_xp.training.communicators.set_up_together): the rank it came from
+    alone prints it, and the ranks stop together; an error mid-run ends the whole job at once,
+    as the other ranks would wait for this one forever."""
+    if not reports_error(error):
+        return code
+    shared = hasattr(error, "from_rank")
+    where = (f" (MPI rank {launched_rank()} of {launched_ranks()})"
+             if launched_ranks() > 1 and not (shared and launched_rank() == 0) else "")
+    print(f"error{where}: {error}", file=sys.stderr)
+    if launched_ranks() > 1 and not shared:
+        abort_all(code)
+    return code
+
+
 def train(args) -> int:
     if args.list_models:
         for name, spec in sorted(MODELS.items()):
             print(f"{name}: {spec.description}\n    recipe: {spec.recipe.to_dict()}")
         return 0
-    where = f" (MPI rank {launched_rank()} of {launched_ranks()})" if launched_ranks() > 1 else ""
     out = run_folder(args)
     try:
         if args.resume is not None:
@@ -169,18 +215,15 @@ def train(args) -> int:
             run(RunConfig(**{**args.config_changes, "out": out, "recipe": args.recipe_overrides}),
                 overwrite=args.overwrite)
     except (DeviceError, ValueError) as exc:
-        print(f"error{where}: {exc}", file=sys.stderr)
-        return 2
+        return failed(exc, 2)
     except (DataError, CheckpointError, TrainingDiverged, RuntimeError) as exc:
-        print(f"error{where}: {exc}", file=sys.stderr)
-        return 1
+        return failed(exc, 1)
     except BrokenPipeError:  # the output went to a pipe that closed (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as the shell reports a process its pipe ended
     except OSError as exc:  # a write that failed mid-run: a full disk, a vanished folder
-        print(f"error{where}: cannot write the run's files ({exc}); {out} keeps the last "
-              f"finished epoch's checkpoint", file=sys.stderr)
-        return 1
+        return failed(RuntimeError(f"cannot write the run's files ({exc}); {out} keeps the "
+                                   "last finished epoch's checkpoint"), 1)
     except KeyboardInterrupt as stop:
         if launched_rank() == 0 and not under_launcher():  # one line, not one per rank
             print(interrupted(out), file=sys.stderr)

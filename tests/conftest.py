@@ -1,8 +1,10 @@
-"""Shared fixtures: the backends every numerical test runs on.
+"""Shared fixtures: the backends every numerical test runs on (listed once, in
+tests/backends.py), and the real MNIST folder.
 
 ``backend_name`` runs a test on numpy (``cpu``), on ``array_api_strict`` (which refuses any
-call outside the array API standard) and, marked ``gpu``, on CuPy. GPU tests skip with the
-reason where CuPy or a GPU is missing.
+call outside the array API standard), on PyTorch's tensors (``torch:cpu``, marked ``torch``)
+and, marked ``gpu``, on CuPy and PyTorch's CUDA. A device that cannot run here is skipped with
+the reason.
 """
 
 from __future__ import annotations
@@ -11,42 +13,43 @@ from pathlib import Path
 
 import pytest
 
-from lenet_xp.backend import DeviceError, get_backend
+from backends import device_params, unavailable
 
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
-PORTABLE_BACKENDS = ["cpu", "array_api_strict"]
-ALL_BACKENDS = PORTABLE_BACKENDS + [pytest.param("cuda", marks=pytest.mark.gpu)]
-
-
-def _gpu_unavailable_reason() -> str | None:
-    try:
-        get_backend("cuda")
-    except DeviceError as exc:
-        return str(exc)
-    return None
+#: the devices a test marked by hand with one of these markers could run on
+_MARKER_DEVICES = {"gpu": ("cuda", "torch:cuda"), "torch": ("torch:cpu",)}
 
 
 def pytest_collection_modifyitems(config, items):
-    gpu_items = [item for item in items if "gpu" in item.keywords]
-    if not gpu_items:
-        return
-    reason = _gpu_unavailable_reason()
-    if reason is not None:
-        skip = pytest.mark.skip(reason=f"no GPU to run on: {reason}")
-        for item in gpu_items:
-            item.add_marker(skip)
+    """A test marked ``gpu`` or ``torch`` skips with the reason where none of the marker's
+    devices can run (a test on one device of tests/backends.py also skips where that one
+    cannot)."""
+    for marker, devices in _MARKER_DEVICES.items():
+        reasons = [f"{device}: {unavailable(device)}" for device in devices]
+        if all(unavailable(device) is not None for device in devices):
+            skip = pytest.mark.skip(reason="; ".join(reasons))
+            for item in items:
+                if marker in item.keywords:
+                    item.add_marker(skip)
 
 
-@pytest.fixture(params=ALL_BACKENDS)
+@pytest.fixture(params=device_params("every"))
 def backend_name(request) -> str:
-    """Every backend: cpu, array_api_strict, and cuda where a GPU is present."""
+    """One device per library: cpu, array_api_strict, torch:cpu, and the GPUs where present."""
     return request.param
 
 
-@pytest.fixture(params=["array_api_strict", pytest.param("cuda", marks=pytest.mark.gpu)])
+@pytest.fixture(params=device_params("others"))
 def other_backend_name(request) -> str:
     """The backends whose numbers must match numpy's."""
+    return request.param
+
+
+@pytest.fixture(params=device_params("end_to_end"))
+def device_name(request) -> str:
+    """numpy, and every library on a device apart from the host: array_api_strict:device1,
+    torch:cpu, the GPUs (for whole runs, models and checkpoints)."""
     return request.param
 
 

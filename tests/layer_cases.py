@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from lenet_xp.backend import Random, get_backend
+from lenet_xp.backend import Random, backend_of, get_backend
 from lenet_xp.layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, EuclideanRBF, Flatten, Linear, MaxPool2d,
                              ReLU, RepeatMaps, ScaledTanh, Sequential, Sigmoid, Subsample2d,
                              Tanh, Zoom2d)
 
 
 class FrozenMaskRandom(Random):
-    """Draws the same numbers at every call, so dropout's mask is fixed for finite differences."""
+    """Draws the same numbers at every call, on the host for every backend, so dropout's mask
+    is fixed for finite differences and the same on every backend (a library that draws on
+    its device, such as CuPy or PyTorch, would draw other numbers)."""
 
     def uniform_like(self, x):
-        self.host = np.random.default_rng(self.seed)
-        return super().uniform_like(x)
+        numbers = np.random.default_rng(self.seed).random(tuple(x.shape))
+        return backend_of(x).asarray(numbers, dtype=x.dtype)
 
 
 def _small_network():

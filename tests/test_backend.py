@@ -8,7 +8,9 @@ import types
 import numpy as np
 import pytest
 
-from lenet_xp.backend import DeviceError, Random, backend_of, get_backend, to_numpy
+from lenet_xp.backend import DeviceError, Random, backend_of, get_backend, limit_cpu_threads, to_numpy
+
+from backends import device_params
 
 
 def test_device_strings():
@@ -25,7 +27,7 @@ def test_device_strings():
 def test_a_simulated_accelerator_device():
     """array_api_strict's device1 behaves like a GPU where bugs hide: no implicit numpy."""
     device1 = get_backend("array_api_strict:device1")
-    assert device1.name == "array_api_strict:device1" and not device1.is_cuda
+    assert device1.name == "array_api_strict:device1" and not device1.is_gpu
     x = device1.asarray(np.arange(6, dtype=np.float32))
     assert backend_of(x).name == "array_api_strict:device1"
     np.testing.assert_array_equal(to_numpy(x), np.arange(6, dtype=np.float32))
@@ -97,12 +99,15 @@ def test_spawned_streams_follow_from_the_parents_state():
     assert not np.array_equal(child.permutation(10), first)
 
 
-def test_cuda_without_cupy_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
+@pytest.mark.parametrize("library, spec, needs, install", [
+    ("cupy", "cuda", "needs CuPy", 'pip install "lenet_xp[cuda12]"'),
+    ("torch", "torch:cuda:3", "needs PyTorch", 'pip install "lenet_xp[torch]"')])
+def test_a_missing_library_says_how_to_install(monkeypatch, library, spec, needs, install):
+    monkeypatch.setitem(sys.modules, library, None)  # makes `import LIBRARY` raise ImportError
     with pytest.raises(DeviceError) as error:
-        get_backend("cuda")
+        get_backend(spec)
     message = str(error.value)
-    assert 'pip install "lenet_xp[cuda12]"' in message and "--device cpu" in message
+    assert needs in message and install in message and "--device cpu" in message
 
 
 def test_cuda_without_a_gpu_says_so(monkeypatch):
@@ -113,7 +118,183 @@ def test_cuda_without_a_gpu_says_so(monkeypatch):
         get_backend("cuda:0")
 
 
-@pytest.mark.gpu
-def test_cuda_index_out_of_range():
-    with pytest.raises(DeviceError, match="GPU"):
-        get_backend("cuda:99")
+@pytest.mark.parametrize("device", [d for d in device_params("all") if "gpu" in
+                                    {m.name for m in d.marks}])
+def test_gpu_index_out_of_range(device):
+    with pytest.raises(DeviceError, match=r"this machine has \d+ GPU\(s\)"):
+        get_backend(f"{device}:99")
+
+
+def test_backend_of_is_looked_up_once_per_kind_of_array(monkeypatch):
+    """backend_of runs several times per batch: after the first array of a kind and device it
+    is a dictionary look-up, and it gives the very backend get_backend gives."""
+    from lenet_xp import backend as backend_module
+
+    device1 = get_backend("array_api_strict:device1")
+    first = backend_of(device1.asarray(np.zeros(3)))
+    calls = []
+    monkeypatch.setattr(backend_module, "_device_string", lambda x: calls.append(x) or "cpu")
+    assert all(backend_of(device1.asarray(np.ones(2))) is first for _ in range(5))
+    assert first is device1 and calls == []
+
+
+@pytest.mark.parametrize("spec, name", [("torch", "torch:cpu"), (" Torch:CPU ", "torch:cpu")])
+@pytest.mark.torch
+def test_torch_device_strings(spec, name):
+    backend = get_backend(spec)
+    assert backend.name == name and backend.cpu_threads and not backend.is_gpu
+    assert backend is get_backend("torch:cpu")
+    x = backend.asarray(np.arange(4, dtype=np.float32))
+    assert not x.requires_grad, "lenet_xp computes its own gradients: tensors never require grad"
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("spec, message", [
+    ("torch:mps", "sees no Apple GPU"), ("torch:cuda", "sees no CUDA or ROCm GPU"),
+    ("torch:xpu:1", "sees no Intel GPU"), ("torch:tpu", "PyTorch's devices are torch:cpu"),
+    ("torch:cuda:x", "the GPU index must be a number"), ("torch:mps:1", "use torch:mps")])
+def test_torch_devices_missing_here_say_so(spec, message):
+    import torch
+
+    if spec.startswith("torch:mps") and torch.backends.mps.is_available():
+        pytest.skip("this machine has an Apple GPU")
+    if spec == "torch:cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(DeviceError, match=message) as error:
+        get_backend(spec)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.torch
+def test_mps_computes_in_float32_only():
+    """Apple's GPUs have no float64: asking for it is one clear error (made without a Mac:
+    the torch backend's own rule)."""
+    import torch
+
+    from lenet_xp.backends.torch_backend import TorchBackend
+
+    mps = TorchBackend(torch, "mps", None)
+    assert mps.name == "torch:mps" and mps.is_gpu and not mps.cpu_threads
+    assert mps.dtype("float32") is torch.float32
+    with pytest.raises(DeviceError, match="'torch:mps' computes in float32 only.*--dtype float32"):
+        mps.dtype("float64")
+
+
+@pytest.mark.torch
+def test_torch_draws_on_its_device_reseeded_from_the_host_every_epoch():
+    """Per-batch draws on PyTorch come from a torch.Generator seeded from the host generator
+    at the first draw of each epoch: the host's state between epochs fixes them all, and the
+    host stream moves by one seed an epoch, not by the batch's size."""
+    backend = get_backend("torch:cpu")
+    x = backend.asarray(np.zeros((64, 32), dtype=np.float32))
+    first, second = Random(3), Random(3)
+    first.start_epoch()
+    draws = [first.uniform_like(x) for _ in range(3)]
+    assert not any(bool((draws[0] == d).all()) for d in draws[1:]), "a fresh mask every batch"
+    second.start_epoch()
+    assert all(bool((second.uniform_like(x) == d).all()) for d in draws)
+    after = Random(3)
+    after.host.integers(2**63)  # the one seed the epoch took
+    np.testing.assert_array_equal(first.permutation(10), after.permutation(10))
+    first.start_epoch()
+    assert not bool((first.uniform_like(x) == draws[0]).all()), "a new epoch, new numbers"
+
+
+def _fake_cupy(monkeypatch, gpus: int = 2) -> list:
+    """A stand-in for CuPy with ``gpus`` GPUs that records which device is made current."""
+    used = []
+
+    class Device:
+        def __init__(self, index):
+            self.id = index
+
+        def use(self):
+            used.append(self.id)
+
+        def __enter__(self):
+            used.append(("with", self.id))
+
+        def __exit__(self, *exc):
+            pass
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(is_available=lambda: True, Device=Device,
+                                      runtime=types.SimpleNamespace(getDeviceCount=lambda: gpus))
+    fake.random = types.SimpleNamespace(default_rng=lambda seed: ("generator", seed))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setitem(sys.modules, "array_api_compat.cupy", types.ModuleType("xp_cupy"))
+    return used
+
+
+def test_each_mpi_rank_computes_on_its_own_gpu(monkeypatch):
+    """`--device cuda` on MPI ranks: rank r of a host takes cuda:r and makes it the current
+    device (CuPy launches kernels on the current one), and its generator is made there."""
+    from lenet_xp.training.communicators import rank_backend
+
+    used = _fake_cupy(monkeypatch)
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setenv("PMI_RANK", "1")
+    monkeypatch.setenv("MPI_LOCALRANKID", "1")
+    monkeypatch.setattr("lenet_xp.backend._BY_SPEC", {})  # no backend made before counts
+    monkeypatch.setattr("lenet_xp.backend._BY_NAME", {})
+    backend = rank_backend("cuda")
+    assert backend.name == "cuda:1" and backend.is_gpu and backend.draws_on_device
+    backend.use()
+    assert used == [1]
+    assert backend.generator(7) == ("generator", 7) and used[-1] == ("with", 1)
+    assert rank_backend("cuda:0").name == "cuda:0"  # a number given is kept
+    with pytest.raises(DeviceError, match="this machine has 2 GPU"):
+        get_backend("cuda:2")
+
+
+def test_a_run_makes_its_device_current(monkeypatch, tmp_path):
+    """Experiment (a training run) calls use() on its backend before any array is made."""
+    from lenet_xp.backends.strict_backend import StrictBackend
+    from lenet_xp.data import DataError
+    from lenet_xp.training.experiment import Experiment, RunConfig
+
+    used = []
+    monkeypatch.setattr(StrictBackend, "use", lambda self: used.append(self.name))
+    with pytest.raises(DataError):  # no data there: the run stops after choosing its device
+        Experiment(RunConfig(device="array_api_strict:device1", data_dir=str(tmp_path),
+                             download=False, out=None))
+    assert used == ["array_api_strict:device1"]
+
+
+#: PyTorch's devices among the test devices (torch:cpu, and torch:cuda where there is one)
+TORCH_DEVICES = [p for p in device_params("all") if "torch" in {m.name for m in p.marks}]
+
+
+@pytest.mark.parametrize("device", TORCH_DEVICES)
+def test_no_autograd_anywhere_in_a_training_step_on_torch(device):
+    """lenet_xp's own passes give every gradient: after a step no tensor of the model, its
+    gradients or the optimiser's state requires grad or holds an autograd graph."""
+    from lenet_xp.models import get_model
+    from lenet_xp.models.recipe import make_optimizer
+    from lenet_xp.training.step import forward_backward
+
+    backend = get_backend(device)
+    spec = get_model("deep_cnn")  # dropout: draws on the device too
+    model = spec.build(Random(0)).to(backend)
+    optimizer = make_optimizer(spec.recipe, model.parameters())
+    x = Random(1).normal(backend, (4, 1, 28, 28))
+    outputs, batch_loss = forward_backward(model, spec.loss(), x, backend.asarray(np.arange(4)))
+    optimizer.step()
+    tensors = [outputs, batch_loss, *(v for p in model.parameters().values() for v in (p.data, p.grad)),
+               *(v for state in optimizer.state for v in state.values())]
+    assert all(not t.requires_grad and t.grad_fn is None for t in tensors)
+    assert {backend_of(t).name for t in tensors} == {backend.name}
+
+
+@pytest.mark.parametrize("device", [p for p in TORCH_DEVICES if p.values[0] == "torch:cpu"])
+def test_torch_cpu_threads_are_set_with_numpys(device):
+    """A plan's threads reach PyTorch's intra-op pool as well as numpy's BLAS."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        get_backend(device).limit_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+        limit_cpu_threads(before)

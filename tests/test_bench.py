@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet_xp.backend import DeviceError, Random, get_backend
+from lenet_xp import backend as backend_module
+from lenet_xp.backend import Backend, DeviceError, Random, available_cores, get_backend
 from lenet_xp.tools import bench
 from lenet_xp.tools.bench import BenchConfig, BenchError, Spread, Timing, format_report, run_benchmark
 from lenet_xp.tools.bench import autograd_twin
@@ -117,17 +118,19 @@ def test_bad_device_or_missing_twin_exits_2_with_the_reason(script, monkeypatch,
     assert "no PyTorch twin" in capsys.readouterr().err
 
 
-def test_config_validation():
+def test_config_validation(monkeypatch):
     with pytest.raises(BenchError, match="unknown model"):
         tiny_config(model="nope").validate()
     with pytest.raises(BenchError, match="repeats"):
         tiny_config(repeats=0).validate()
     with pytest.raises(DeviceError):
-        tiny_config(device="tpu").validate()
+        tiny_config(devices=("tpu",)).validate()
     with pytest.raises(BenchError, match="--split-batch needs --threads"):
         tiny_config(split_batch=True).validate()
+    a_gpu = Backend("cuda:0", np, None, hardware="cuda", index=0)  # what CuPy's would answer
+    monkeypatch.setitem(backend_module._BY_SPEC, ("cuda", 0), a_gpu)
     with pytest.raises(BenchError, match="--split-batch is for the CPU"):
-        tiny_config(split_batch=True, threads=2, device="cuda").validate()
+        tiny_config(split_batch=True, threads=2, devices=("cuda",)).validate()
 
 
 def test_script_subprocess_threads_and_exit_codes(tmp_path):
@@ -230,13 +233,14 @@ needs_mpi = pytest.mark.skipif(
 
 
 def test_threads_are_shared_out_between_ranks():
-    two = BenchConfig(ranks=2)
-    assert (two.rank_threads, two.torch_threads) == (1, 2)  # one per rank; PyTorch gets both
     four = BenchConfig(ranks=2, threads=4)
     assert (four.rank_threads, four.torch_threads) == (2, 4)
     # each rank splits its share only where the share alone is large enough (64 per worker)
     assert four.workers(256) == 2 and four.workers(128) == 1 and four.blas_threads(128) == 2
-    assert BenchConfig(threads=2).rank_threads == 2 and BenchConfig().torch_threads is None
+    assert BenchConfig(threads=2).rank_threads == 2
+    # without --threads, what a training run takes: every core, shared out between the ranks
+    assert BenchConfig().torch_threads == available_cores() == BenchConfig(ranks=2).torch_threads
+    assert BenchConfig(ranks=2).rank_threads == max(1, available_cores() // 2)
 
 
 def test_ranks_need_batches_they_can_share_and_mpi():
@@ -274,3 +278,42 @@ def test_distortion_cost_is_timed_against_the_step():
     assert run_benchmark(tiny_config(), progress=None).results[0].distort_ms is None
     with pytest.raises(BenchError, match="unknown distortion 'wobble'"):
         tiny_config(distort="wobble").validate()
+
+
+# ---------------------------------------------------------------------------------------------
+# Several lenet_xp devices side by side (numpy and PyTorch's tensors)
+
+
+@pytest.mark.torch
+def test_numpy_and_torch_tensors_side_by_side_against_the_twin(torch_one_thread, tmp_path,
+                                                                 script, capsys):
+    """`--device cpu,torch:cpu --vs-torch`: both lenet_xp backends and the PyTorch twin,
+    interleaved, each with its ratio to the twin, in the table and the JSON."""
+    out = tmp_path / "bench.json"
+    assert script.main(TINY + ["--device", "cpu,torch:cpu", "--vs-torch", "--threads", "1",
+                               "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = [line for line in printed.splitlines() if line.startswith("lenet5 ")]
+    assert [row.split()[1] for row in rows] == ["cpu", "torch:cpu"]
+    result = json.loads(out.read_text())["results"][0]
+    assert result["lenet_xp"]["device"] == "cpu" and result["torch"]["device"] == "torch cpu"
+    other = result["others"][0]
+    assert other["framework"] == "lenet_xp[torch:cpu]" and other["device"] == "torch:cpu"
+    assert len(other["repeats"]) == 2 and other["ratio_epoch_seconds"] == pytest.approx(
+        other["epoch_seconds"]["median"] / result["torch"]["epoch_seconds"]["median"])
+    for row, ratio in zip(rows, [result["ratio_epoch_seconds"], other["ratio_epoch_seconds"]]):
+        assert row.split()[-1] == f"{ratio:.2f}"
+
+
+def test_devices_side_by_side_share_their_hardware(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from lenet_xp.backends.torch_backend import TorchBackend
+
+    monkeypatch.setitem(backend_module._BY_SPEC, ("torch:mps", 0),
+                        TorchBackend(torch, "mps", None))  # what a Mac's GPU would answer
+    with pytest.raises(BenchError, match="side by side on one piece of hardware"):
+        tiny_config(devices=("cpu", "torch:mps")).validate()
+    with pytest.raises(BenchError, match="named twice"):
+        tiny_config(devices=("cpu", "cpu")).validate()
+    with pytest.raises(BenchError, match="give one --device"):
+        tiny_config(devices=("cpu", "array_api_strict"), ranks=2).validate()

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from lenet_xp.backend import Random, available_cores, get_backend, to_numpy
+from lenet_xp.cli.ranks import mpi_installed
 from lenet_xp.data import PixelStats, load_mnist, normalise, pad_images, prepare_mnist
 from lenet_xp.models import get_model
 from lenet_xp.runs.checkpoint import load_checkpoint
@@ -26,7 +27,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
 
 
 def train_cli(*args, env=None):
-    return subprocess.run([sys.executable, str(SCRIPT), "--no-progress", *args],
+    """scripts/train.py in one process (--ranks 1: these tests read one process's lines)."""
+    return subprocess.run([sys.executable, str(SCRIPT), "--no-progress", "--ranks", "1", *args],
                           capture_output=True, text=True, timeout=600, env=env)
 
 
@@ -55,6 +57,19 @@ def test_cuda_without_a_gpu_is_one_clear_error(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: device 'cuda'") and "--device cpu" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("device", ["torch:mps", "torch:cuda"])
+def test_a_torch_gpu_this_machine_lacks_is_one_line_and_exit_2(device, tmp_path):
+    import torch
+
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("this machine has a GPU PyTorch can use")
+    result = train_cli("--device", device, "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: device '{device}': this PyTorch")
+    assert len(result.stderr.splitlines()) == 1 and "--device torch:cpu" in result.stderr
 
 
 def test_output_to_a_pipe_has_epoch_lines_and_no_progress_bars(tmp_path):
@@ -135,3 +150,45 @@ def test_short_real_run_learns_and_writes_its_files(shared_mnist, tmp_path, thre
     resumable = load_checkpoint(out / "checkpoint.npz")
     assert resumable.optimizer_state is not None and "rng_state" in resumable.meta
     assert np.isfinite(resumable.meta["metrics"]["train_loss"])
+
+
+def test_auto_ranks_choose_by_backend_cores_batch_and_mpi(monkeypatch):
+    """--ranks auto: several ranks on a multi-core CPU with MPI where each rank gets at least
+    MIN_RANK_SHARE images of every batch; one process otherwise, saying why."""
+    from lenet_xp.cli import ranks
+
+    cpu = get_backend("cpu")
+    share = ranks.MIN_RANK_SHARE
+    monkeypatch.setattr(ranks, "mpi_installed", lambda: True)
+    assert ranks.auto_ranks(cpu, 2 * share, threads=2)[0] == 2
+    assert ranks.auto_ranks(cpu, 2 * share, threads=16)[0] == 2  # the batch limits them
+    assert ranks.auto_ranks(cpu, 16 * share, threads=16)[0] == 16
+    assert ranks.auto_ranks(cpu, 16 * share, threads=4)[0] == 4  # the cores limit them
+    for backend, batch, threads, why in [
+            (cpu, 2 * share - 1, 2, f"fewer than {share} images"),
+            (cpu, 1024, 1, "one core"),
+            (get_backend("array_api_strict"), 1024, 2, "does not compute on this host's cores")]:
+        chosen, reason = ranks.auto_ranks(backend, batch, threads)
+        assert chosen == 1 and reason.startswith("one process: ") and why in reason
+    monkeypatch.setattr(ranks, "mpi_installed", lambda: False)
+    assert ranks.auto_ranks(cpu, 1024, threads=2) == (
+        1, 'one process: MPI is not installed (pip install "lenet_xp[mpi]")')
+
+
+@pytest.mark.skipif(available_cores() < 2, reason="--ranks auto launches ranks on 2+ cores")
+@pytest.mark.skipif(not mpi_installed(), reason="needs mpi4py and mpiexec: pip install 'lenet_xp[mpi]'")
+def test_the_default_launches_mpi_ranks_and_says_so(tmp_path):
+    """No flag: lenet5's batch of 64 on 2+ cores goes to 2 MPI ranks, said in the first line;
+    --ranks 1 keeps one process."""
+    write_fake_mnist(tmp_path / "data", learnable_arrays(n_train=300, n_test=50))
+    common = [sys.executable, str(SCRIPT), "--data-dir", str(tmp_path / "data"), "--no-verify",
+              "--val-size", "50", "--epochs", "1", "--no-plot", "--threads", "2"]
+    auto = subprocess.run([*common, "--out", str(tmp_path / "auto")], capture_output=True,
+                          text=True, timeout=300)
+    assert auto.returncode == 0, auto.stderr
+    first = auto.stdout.splitlines()[0]
+    assert first.startswith("--ranks auto: 2 MPI ranks, each with 32+ images of every batch of 64")
+    assert "MPI: 2 ranks" in auto.stdout and auto.stdout.count("test accuracy") == 1
+    alone = subprocess.run([*common, "--out", str(tmp_path / "one"), "--ranks", "1"],
+                           capture_output=True, text=True, timeout=300)
+    assert alone.returncode == 0 and "MPI" not in alone.stdout and "--ranks auto" not in alone.stdout

@@ -23,6 +23,8 @@ from lenet_xp.data.augment import (
     warp,
 )
 
+from backends import device_params
+
 
 def _images(backend):
     host = np.zeros((16, 1, 12, 12), dtype=np.float32)
@@ -227,8 +229,11 @@ def test_elastic_matches_numpy_on_array_api_strict():
         np.testing.assert_allclose(strict, expected, rtol=1e-6, atol=1e-6)
 
 
-def test_runs_on_a_device_other_than_the_host():
-    backend = get_backend("array_api_strict:device1")  # refuses any silent trip to numpy
+@pytest.mark.parametrize("device", device_params("apart"))
+def test_runs_on_a_device_other_than_the_host(device):
+    """On array_api_strict's device1 (which refuses any silent trip to numpy), PyTorch's tensors
+    and GPUs: the distorted batch stays where the batch is."""
+    backend = get_backend(device)
     images = backend.asarray(_digits())
     for kind in ("affine", "elastic", "affine+elastic"):
         out = Distortion(kind, rotation=10.0)(images, Random(0))

@@ -5,16 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lenet_xp.backend import DeviceError, Random, get_backend, to_numpy
+from lenet_xp.backend import Random, get_backend, to_numpy
 from lenet_xp.data.batching import DeviceDataset, iterate_batches
 
 
-@pytest.fixture(params=["cpu", "array_api_strict", pytest.param("cuda", marks=pytest.mark.gpu)])
-def backend(request):
-    try:
-        return get_backend(request.param)
-    except DeviceError as exc:
-        pytest.skip(str(exc))
+@pytest.fixture
+def backend(backend_name):
+    return get_backend(backend_name)
 
 
 def _dataset(backend, n=10, size=3):

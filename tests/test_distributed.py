@@ -18,6 +18,7 @@ from lenet_xp.cli.mpi_launch import mpiexec, without_option
 from lenet_xp.runs.checkpoint import load_checkpoint
 from lenet_xp.training.communicators import SingleProcess, create_communicator, launched_ranks
 from lenet_xp.training.data_parallel import shard
+from backends import device_params
 from mnist_files import learnable_arrays, write_fake_mnist
 
 TRAIN = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
@@ -38,8 +39,11 @@ def args(data_dir, out, *extra):
 
 
 def train(*arguments, ranks=1, prefix=(), timeout=300):
-    command = ([mpiexec(), "-n", str(ranks)] if ranks > 1 else []) + [sys.executable, *prefix,
-                                                                      str(TRAIN), *arguments]
+    """scripts/train.py on ``ranks`` MPI ranks (mpiexec -n), or on one process (--ranks 1:
+    the comparisons need one, where --ranks auto could launch two)."""
+    launcher = [mpiexec(), "-n", str(ranks)] if ranks > 1 else []
+    alone = ["--ranks", "1"] if ranks == 1 else []
+    command = launcher + [sys.executable, *prefix, str(TRAIN), *alone, *arguments]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
@@ -125,8 +129,11 @@ def test_ranks_flag_launches_mpiexec_and_dropout_is_reproducible(data_dir, tmp_p
 
 
 @needs_mpi
-def test_two_ranks_on_the_simulated_accelerator_then_resume(data_dir, tmp_path):
-    device = ["--device", "array_api_strict:device1"]
+@pytest.mark.parametrize("device_name", device_params("apart"))
+def test_two_ranks_on_a_device_then_resume(data_dir, tmp_path, device_name):
+    """Two ranks on array_api_strict's simulated device1, on PyTorch's tensors and on GPUs:
+    train, resume, and get the run that never stopped."""
+    device = ["--device", device_name]
     cut = train(*args(data_dir, tmp_path / "run", "--epochs", 1, *device), ranks=2)
     assert cut.returncode == 0, cut.stderr
     resumed = train("--resume", str(tmp_path / "run"), "--epochs", "2", ranks=2)
@@ -185,6 +192,51 @@ def test_a_batch_smaller_than_the_ranks_is_refused(data_dir, tmp_path):
                    ranks=2)
     assert result.returncode != 0
     assert "batch size 1 cannot be shared by 2 ranks: use at least 2" in result.stderr
+
+
+@needs_mpi
+@pytest.mark.parametrize("flags, code, message", [
+    (["--recipe", "pieces=[[2]]"], 2, "error: bad recipe: pieces must be [[epochs, lr], ...]"),
+    (["--data-dir", "/nonexistent/mnist"], 1, "error: MNIST files missing from /nonexistent/mnist"),
+], ids=["bad-recipe", "missing-data"])
+def test_a_run_that_cannot_start_on_ranks_says_so_once(data_dir, tmp_path, flags, code, message):
+    """Every rank meets the problem while setting up; they agree, and rank 0 alone says it,
+    as one process would: one line, its exit code, no MPI abort (the launcher is --ranks 2,
+    what --ranks auto launches on a 2-core machine)."""
+    result = subprocess.run([sys.executable, str(TRAIN), *args(data_dir, tmp_path / "run"),
+                             "--epochs", "1", "--ranks", "2", *flags],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == code
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith(message), result.stderr
+
+
+def test_setting_up_together_shares_the_lowest_failing_rank_s_error(monkeypatch):
+    """set_up_together seen from rank 1 of two, where rank 0 failed and rank 1 did not: rank
+    1 raises rank 0's exception, marked as rank 0's, and leaves the reporting to rank 0."""
+    from lenet_xp.training.communicators import reports_error, set_up_together
+
+    class RankOneOfTwo:
+        rank, size = 1, 2
+
+        def allreduce(self, buffer):
+            return buffer + np.eye(2)[0]  # what rank 0 adds: it failed
+
+        def broadcast_object(self, value, root):
+            assert value is None and root == 0  # rank 0's error comes from rank 0
+            return ValueError("bad recipe")
+
+    with pytest.raises(ValueError, match="bad recipe") as raised:
+        with set_up_together(RankOneOfTwo()):
+            pass  # rank 1 set up fine
+    assert raised.value.from_rank == 0
+    monkeypatch.setenv("PMI_RANK", "1")
+    assert not reports_error(raised.value)
+    monkeypatch.setenv("PMI_RANK", "0")
+    assert reports_error(raised.value)
+    with pytest.raises(KeyError):  # one process: the block's own exception, as it is
+        with set_up_together(SingleProcess()):
+            raise KeyError("lenet6")
 
 
 # ---- stopping the launcher of --ranks 2 stops the job ----------------------------------------

@@ -14,10 +14,10 @@ from PIL import Image
 
 from lenet_xp.tools.evaluation import Evaluation
 from lenet_xp.training.experiment import RunConfig, run
+from backends import device_params, float_tolerance
 from mnist_files import learnable_arrays, write_fake_mnist
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-DEVICES = ["cpu", "array_api_strict:device1"]
 
 
 def script(name, *args, input=None):
@@ -56,7 +56,7 @@ def test_evaluation_figures_from_known_predictions():
     json.dumps(record)  # JSON-able
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", device_params("end_to_end"))
 def test_evaluate_reports_the_training_runs_figure(trained, tmp_path, device):
     run_dir, data_dir = trained
     test_record = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
@@ -65,7 +65,8 @@ def test_evaluate_reports_the_training_runs_figure(trained, tmp_path, device):
     assert result.returncode == 0, result.stderr
     figures = json.loads((tmp_path / "e.json").read_text())
     assert figures["test_accuracy"] == test_record["test_accuracy"]  # exactly
-    assert figures["test_loss"] == pytest.approx(test_record["test_loss"], rel=1e-6)
+    assert figures["test_loss"] == pytest.approx(test_record["test_loss"],
+                                                 rel=float_tolerance(device))
     assert np.array(figures["confusion"]).shape == (10, 10)
     assert np.array(figures["confusion"]).sum() == figures["count"] == 200
     assert len(figures["per_class_accuracy"]) == 10 and figures["epochs"] == 2

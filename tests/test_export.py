@@ -27,6 +27,7 @@ from lenet_xp.models.lenet5_paper import C3_TABLE
 from lenet_xp.models.registry import ModelSpec
 from lenet_xp.models.recipe import Recipe
 from lenet_xp.tools import export
+from backends import device_params
 from mnist_files import learnable_arrays, write_fake_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -587,10 +588,12 @@ def test_a_graph_that_fails_onnx_s_checks_is_an_export_error(onnx, monkeypatch, 
     assert not list(tmp_path.iterdir())
 
 
-def test_a_model_on_another_device_exports_the_same_graph(onnx, trained_run):
-    """Weights on the simulated accelerator (array_api_strict's device1) come to the host."""
+@pytest.mark.parametrize("device", device_params("apart"))
+def test_a_model_on_another_device_exports_the_same_graph(onnx, trained_run, device):
+    """Weights on another device (array_api_strict's simulated device1, PyTorch's, a GPU)
+    come to the host."""
     on_cpu = export.to_onnx(load_model(trained_run[0]))
-    on_device = export.to_onnx(load_model(trained_run[0], device="array_api_strict:device1"))
+    on_device = export.to_onnx(load_model(trained_run[0], device=device))
     assert on_device.SerializeToString() == on_cpu.SerializeToString()
 
 

@@ -40,8 +40,10 @@ def one_line(err: str) -> str:
 
 
 def quick(data_dir, out, *extra):
+    """A short run's flags, in one process (--ranks 1: what one process does with bad input;
+    the same refusals on MPI ranks are tested in test_distributed.py)."""
     return ["--data-dir", data_dir, "--no-verify", "--no-download", "--val-size", 100,
-            "--no-plot", "--no-progress", "--epochs", 1, "--out", out, *extra]
+            "--no-plot", "--no-progress", "--epochs", 1, "--out", out, "--ranks", 1, *extra]
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -57,7 +59,7 @@ def quick(data_dir, out, *extra):
     (["--seed", "-1"], "argument --seed: must be >= 0, got -1"),
 ], ids=lambda value: value if isinstance(value, str) and value.startswith("-") else None)
 def test_train_refuses_nonsense_at_parse_time(flags, message, capsys, tmp_path):
-    code, _, err = call("train", "--out", tmp_path / "run", *flags, capsys=capsys)
+    code, _, err = call("train", "--out", tmp_path / "run", "--ranks", 1, *flags, capsys=capsys)
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
 

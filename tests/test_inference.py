@@ -1,5 +1,6 @@
 """lenet_xp.load_model: a trained model classifies raw digits and image files, on numpy and
-on the simulated accelerator (array_api_strict's device1), with clear errors."""
+on every library where its arrays live apart from the host (array_api_strict's simulated
+device1, PyTorch, GPUs: tests/backends.py), with clear errors."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from lenet_xp.data import load_mnist
 from lenet_xp.losses import MAPLoss, RBFCrossEntropy, SoftmaxCrossEntropy
 from lenet_xp.runs.checkpoint import CheckpointError
 from lenet_xp.training.experiment import RunConfig, run
+from backends import device_params
 from mnist_files import learnable_arrays, write_fake_mnist
 
-DEVICES = ["cpu", "array_api_strict:device1"]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def trained(tmp_path_factory):
     return root / "run", root / "data"
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", device_params("end_to_end"))
 def test_predict_raw_digits(trained, device):
     run_dir, data_dir = trained
     model = lenet_xp.load_model(run_dir / "model.npz", device=device)
@@ -47,13 +48,14 @@ def test_predict_raw_digits(trained, device):
     assert one.labels.tolist() == [predictions.labels[5]]
 
 
-def test_same_predictions_on_every_backend(trained):
+@pytest.mark.parametrize("device", device_params("apart"))
+def test_same_predictions_on_every_backend(trained, device):
     run_dir, data_dir = trained
     digits = load_mnist(data_dir, verify=False, download=False).test_images[:50]
-    cpu, device1 = (lenet_xp.load_model(run_dir / "model.npz", device=d).predict(digits)
-                    for d in DEVICES)
-    np.testing.assert_array_equal(device1.labels, cpu.labels)
-    np.testing.assert_allclose(device1.scores, cpu.scores, rtol=1e-5, atol=1e-7)
+    cpu, other = (lenet_xp.load_model(run_dir / "model.npz", device=d).predict(digits)
+                  for d in ("cpu", device))
+    np.testing.assert_array_equal(other.labels, cpu.labels)
+    np.testing.assert_allclose(other.scores, cpu.scores, rtol=1e-5, atol=1e-7)
 
 
 def test_predict_rejects_images_of_the_wrong_shape(trained):
@@ -70,7 +72,7 @@ def _png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", device_params("end_to_end"))
 def test_predict_files_keeps_going_past_bad_files(trained, tmp_path, device):
     model = lenet_xp.load_model(trained[0] / "model.npz", device=device)
     digit = np.zeros((28, 28), np.uint8)

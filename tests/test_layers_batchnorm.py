@@ -15,9 +15,9 @@ from lenet_xp.layers import (BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, 
 from lenet_xp.losses import SoftmaxCrossEntropy
 from lenet_xp.optim import SDLM
 
+from backends import device_params
 from layer_cases import batchnorm
 
-DEVICES = ["cpu", "array_api_strict", "array_api_strict:device1"]
 KINDS = {"2d": (BatchNorm2d, (6, 3, 4, 5), (0, 2, 3)), "1d": (BatchNorm1d, (7, 4), (0,))}
 
 
@@ -35,7 +35,7 @@ def _broadcast(values, ndim):
     return values.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", device_params("all"))
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_training_normalises_by_the_batch_and_updates_the_running_statistics(kind, device):
     layer, batches, axes = _layer_and_inputs(kind, device, count=2)
@@ -55,7 +55,7 @@ def test_training_normalises_by_the_batch_and_updates_the_running_statistics(kin
         np.testing.assert_allclose(to_numpy(layer.running_var), running_var, rtol=1e-12)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", device_params("all"))
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_evaluation_uses_the_running_statistics_and_updates_nothing(kind, device):
     layer, batches, _ = _layer_and_inputs(kind, device, count=4)
@@ -108,10 +108,11 @@ def test_same_numbers_as_pytorch(kind):
                                atol=1e-12)
 
 
+@pytest.mark.parametrize("device", device_params("apart"))
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_gradients_and_curvature_on_the_simulated_accelerator(kind):
-    layer, batches, _ = _layer_and_inputs(kind, "array_api_strict:device1")
-    x = get_backend("array_api_strict:device1").asarray(batches[0])
+def test_gradients_and_curvature_where_arrays_live_apart_from_the_host(kind, device):
+    layer, batches, _ = _layer_and_inputs(kind, device)
+    x = get_backend(device).asarray(batches[0])
     check_backward(layer, x)
     check_curvature(layer, x)
 

@@ -10,6 +10,8 @@ from lenet_xp.backend import get_backend, to_numpy
 from lenet_xp.layers import RepeatMaps, Zoom2d
 from lenet_xp.layers.zoom import zoom_matrix
 
+from backends import device_params
+
 
 def test_zoom_matrix_rows_average_and_scale_one_is_the_identity():
     for size, scale in [(28, 0.8), (29, 1.3), (5, 0.5)]:
@@ -18,7 +20,7 @@ def test_zoom_matrix_rows_average_and_scale_one_is_the_identity():
     np.testing.assert_array_equal(zoom_matrix(7, 1.0), np.eye(7))
 
 
-@pytest.mark.parametrize("device", ["cpu", "array_api_strict:device1"])
+@pytest.mark.parametrize("device", device_params("end_to_end"))
 def test_a_20x20_digit_box_becomes_16x16_about_the_centre(device):
     image = np.full((1, 1, 28, 28), -0.1)  # "lecun" background
     image[..., 4:24, 4:24] = 1.175  # MNIST's 20×20 box, centred

@@ -13,6 +13,7 @@ from lenet_xp.backend import Random, to_numpy
 from lenet_xp.models import get_model
 from lenet_xp.runs.checkpoint import load_checkpoint
 from lenet_xp.training.experiment import RunConfig, run
+from backends import device_params
 from mnist_files import learnable_arrays, write_fake_mnist
 from scripts_loader import load_script
 
@@ -40,7 +41,7 @@ def test_same_network_recipe_that_distorts(name):
                for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()))
 
 
-@pytest.mark.parametrize("device", ["cpu", "array_api_strict:device1"])
+@pytest.mark.parametrize("device", device_params("end_to_end"))
 @pytest.mark.parametrize("name", ENTRIES)
 def test_each_entry_trains_on_distorted_batches(name, device, data_dir, tmp_path):
     out = tmp_path / name

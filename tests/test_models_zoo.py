@@ -152,7 +152,7 @@ def check_model_gradient(model, loss, x, targets, *, entries: int = 3, seed: int
         candidates = np.argwhere(np.ones(param.shape) if param.mask is None else to_numpy(param.mask))
         for flat in rng.choice(len(candidates), size=min(entries, len(candidates)), replace=False):
             index = tuple(int(i) for i in candidates[flat])
-            original = param.data[index]
+            original = float(param.data[index])  # a number, not a view (torch)
             param.data[index] = original + eps
             plus = float(loss.forward(model.forward(x), targets))
             param.data[index] = original - eps

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 
@@ -79,13 +81,16 @@ def test_workers_must_be_positive():
 
 
 def test_choose_split_by_images_per_thread_unless_told():
-    rule = [choose_split(None, 2, n, "cpu") for n in (64, SPLIT_MIN_SLICE * 2 - 1,
-                                                      SPLIT_MIN_SLICE * 2, 256)]
+    cpu = get_backend("cpu")
+    rule = [choose_split(None, 2, n, cpu) for n in (64, SPLIT_MIN_SLICE * 2 - 1,
+                                                    SPLIT_MIN_SLICE * 2, 256)]
     assert rule == [False, False, True, True]
-    assert choose_split(None, 4, 255, "cpu") is False and choose_split(None, 4, 256, "cpu")
-    # no threads given (BLAS's own), one thread, or a device other than the CPU: no split
-    assert not any(choose_split(None, threads, 4096, device)
-                   for threads, device in [(None, "cpu"), (1, "cpu"), (2, "cuda"),
-                                           (2, "array_api_strict")])
+    assert choose_split(None, 4, 255, cpu) is False and choose_split(None, 4, 256, cpu)
+    # no threads given (BLAS's own), one thread, or a library whose threads lenet_xp leaves
+    # alone (a GPU's, array_api_strict's): no split
+    a_gpu = types.SimpleNamespace(cpu_threads=False, is_gpu=True)
+    assert not any(choose_split(None, threads, 4096, backend)
+                   for threads, backend in [(None, cpu), (1, cpu), (2, a_gpu),
+                                            (2, get_backend("array_api_strict"))])
     # the caller's choice wins either way
-    assert choose_split(True, 2, 4, "cpu") and not choose_split(False, 2, 4096, "cpu")
+    assert choose_split(True, 2, 4, cpu) and not choose_split(False, 2, 4096, cpu)

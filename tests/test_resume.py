@@ -20,6 +20,7 @@ from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint
 from lenet_xp.runs.folder import RunFolder
 from lenet_xp.training.experiment import RunConfig, run
 from lenet_xp.training.resume import resume_run
+from backends import device_params
 from mnist_files import learnable_arrays, write_fake_mnist
 from scripts_loader import load_script
 
@@ -115,10 +116,12 @@ def test_resume_extends_a_finished_run_with_epochs(data_dir, tmp_path):
     assert_same_run(tmp_path / "two", tmp_path / "four")  # the old test line is gone
 
 
-def test_resume_on_the_simulated_accelerator(data_dir, tmp_path, monkeypatch):
-    """array_api_strict on device1 refuses any host array: train, checkpoint and resume
-    there, with dropout (deep_cnn), and get the run that never stopped."""
-    device = "array_api_strict:device1"
+@pytest.mark.parametrize("device", device_params("apart"))
+def test_resume_on_a_device(data_dir, tmp_path, monkeypatch, device):
+    """Train, checkpoint and resume with dropout (deep_cnn) where arrays live apart from the
+    host, and get the run that never stopped, bit for bit: array_api_strict's device1 refuses
+    any host array; PyTorch's tensors (torch:cpu) and GPUs draw the dropout masks with their
+    own generator, seeded from the host's at every epoch."""
     run(config(data_dir, tmp_path / "full", "deep_cnn", epochs=3, device=device), log=_quiet)
     kill_after_checkpoint(monkeypatch, epoch=1)
     with pytest.raises(Killed):
@@ -130,13 +133,15 @@ def test_resume_on_the_simulated_accelerator(data_dir, tmp_path, monkeypatch):
 
 
 def _cli(*args, **kwargs):
-    return subprocess.run([sys.executable, str(TRAIN), *args], capture_output=True, text=True,
-                          timeout=300, **kwargs)
+    return subprocess.run([sys.executable, str(TRAIN), *args, "--ranks", "1"], capture_output=True,
+                          text=True, timeout=300, **kwargs)
 
 
 def _train_args(data_dir, out, epochs=4):
+    """One process (--ranks 1): these runs are killed, and compared bit for bit with runs of
+    one process."""
     return ["--data-dir", str(data_dir), "--no-verify", "--no-download", "--val-size", "100",
-            "--epochs", str(epochs), "--out", str(out), "--no-plot"]
+            "--epochs", str(epochs), "--out", str(out), "--no-plot", "--ranks", "1"]
 
 
 # Dies (exit code 137, no clean-up, like kill -9) when epoch 3's metrics line is written
@@ -356,7 +361,9 @@ def test_a_resume_that_refuses_writes_nothing(pristine, tmp_path, capsys, case):
     before = _files(folder)
     time.sleep(0.01)  # a rewrite would show in the mtimes
     try:
-        code = load_script("train").main(["--resume", str(folder), "--epochs", "3", "--no-plot"])
+        # one process (--ranks 1), whose output capsys sees; on ranks the refusal is the same
+        code = load_script("train").main(["--resume", str(folder), "--epochs", "3", "--no-plot",
+                                          "--ranks", "1"])
     except SystemExit as exc:
         code = exc.code
     out, err = capsys.readouterr()

@@ -17,8 +17,8 @@ def _stats(epoch):
                       float(epoch + 1), {"rate_min": 1e-4})
 
 
-def test_the_state_survives_its_checkpoint_entries():
-    backend = get_backend("array_api_strict")
+def test_the_state_survives_its_checkpoint_entries(other_backend_name):
+    backend = get_backend(other_backend_name)
     best = {"C1.weight": backend.asarray(np.arange(6.0).reshape(2, 3))}
     state = TrainingState(history=[_stats(0), _stats(1)], best_error=0.07, best_weights=best,
                           waited=1)

@@ -41,6 +41,8 @@ evaluation, so that all ranks score the model that is saved.
 
 from __future__ import annotations
 
+import math
+
 from array_api_compat import array_namespace
 
 from .. import init as initializers
@@ -86,7 +88,7 @@ class _BatchNorm(Layer):
             scale = self.gamma.data / xp.sqrt(self.running_var + self.eps)
             shift = self.beta.data - self.running_mean * scale
             return x * self._per_channel(xp, scale) + self._per_channel(xp, shift)
-        count = x.size // self.channels
+        count = math.prod(x.shape) // self.channels
         if count < 2:
             raise ValueError(f"{type(self).__name__} in training needs more than one value per "
                              f"channel to take statistics over, got input {tuple(x.shape)}: use "
@@ -120,7 +122,7 @@ class _BatchNorm(Layer):
         self.beta.grad, self.gamma.grad = xp.reshape(d_beta, (-1,)), xp.reshape(d_gamma, (-1,))
         if not self.needs_input_grad:
             return None
-        count = normalised.size // self.channels
+        count = math.prod(normalised.shape) // self.channels
         scale = self._per_channel(xp, self.gamma.data) * self._inv_std
         return scale * (dy - (d_beta + normalised * d_gamma) / count)
 
@@ -135,7 +137,7 @@ class _BatchNorm(Layer):
         self.beta.curvature, self.gamma.curvature = xp.reshape(s0, (-1,)), xp.reshape(s2, (-1,))
         if not self.needs_input_grad:
             return None
-        count = normalised.size // self.channels
+        count = math.prod(normalised.shape) // self.channels
         squared = normalised * normalised
         gain = (self._per_channel(xp, self.gamma.data) * self._inv_std) ** 2
         own = d2y * (1.0 - 2.0 * (1.0 + squared) / count)

@@ -175,6 +175,8 @@ def load_model(path, device: str = "cpu", batch_size: int = 1000) -> TrainedMode
                               "(no 'data' entry): it was not written by scripts/train.py")
     backend = get_backend(device)
     dtype = meta.get("config", {}).get("dtype", "float32")
+    backend.dtype(dtype)  # DeviceError where the device lacks it (float64 on Apple's GPUs)
+    backend.use()
     spec = get_model(name)
     network = spec.build(Random(0), dtype).to(backend)
     try:

@@ -5,7 +5,9 @@ A run launched under MPI (``mpiexec -n 2 python scripts/train.py ...``, or
 its rank and its rank on its host from the launcher's environment; :func:`create_communicator`
 then chooses the transport once, at start: a :class:`SingleProcess` without MPI, else
 :class:`MPICommunicator` (mpi4py, imported only then). Both have one interface: ``rank``,
-``size``, ``allreduce``, ``broadcast``, ``abort``, ``idle_barrier``.
+``size``, ``allreduce``, ``broadcast``, ``broadcast_object``, ``abort``, ``idle_barrier``.
+:func:`set_up_together` makes the ranks agree on how setting a run up went, so that a bad
+flag or file stops every rank with one message.
 
 Arrays cross ranks through the host: a CPU rank hands its numpy buffer to MPI directly; a
 device buffer (CuPy, array_api_strict's device1) is copied to the host, reduced, and copied
@@ -14,11 +16,15 @@ back.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import sys
 import time
 
-from ..backend import backend_of, to_numpy
+import numpy as np
+
+from ..backend import Backend, backend_of, get_backend, to_numpy
 
 #: environment variables by which the MPI launchers tell a process its rank count
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -40,6 +46,9 @@ class SingleProcess:
 
     def broadcast(self, buffer):
         return buffer
+
+    def broadcast_object(self, value, root: int = 0):
+        return value
 
     def abort(self, code: int = 1) -> None:
         raise SystemExit(code)
@@ -69,6 +78,10 @@ class MPICommunicator:
         host = self._host(buffer)
         self._comm.Bcast(host, root=0)
         return self._back(host, buffer)
+
+    def broadcast_object(self, value, root: int = 0):
+        """Rank ``root``'s ``value`` (any picklable object: a small one) on every rank."""
+        return self._comm.bcast(value, root=root)
 
     @staticmethod
     def _host(buffer):
@@ -125,6 +138,47 @@ def abort_all(code: int = 1) -> None:
     MPI.COMM_WORLD.Abort(code)
 
 
+@contextlib.contextmanager
+def set_up_together(comm):
+    """Run the block that sets a run up (data, model, output folder) on every rank, then agree
+    on how it went before any rank goes on. Where one or more ranks failed, every rank raises
+    the exception of the lowest such rank, its ``from_rank`` attribute naming that rank: all
+    ranks stop together with one exit code, the rank it came from alone reports it
+    (:func:`reports_error`), and no rank waits in the first training step for one that is gone.
+    One process (``comm.size`` 1) runs the block as it is."""
+    error = None
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 -- every rank must hear of any failure
+        error = exc
+    if comm.size > 1:
+        failed = np.zeros(comm.size)
+        failed[comm.rank] = error is not None
+        failed = to_numpy(comm.allreduce(failed))
+        if failed.any():
+            root = int(np.flatnonzero(failed)[0])
+            shared = comm.broadcast_object(_picklable(error) if comm.rank == root else None, root)
+            error = error if comm.rank == root else shared
+            error.from_rank = root
+    if error is not None:
+        raise error
+
+
+def _picklable(error: Exception) -> Exception:
+    """``error``, or a RuntimeError with its message where it cannot cross to other ranks."""
+    try:
+        pickle.dumps(error)
+        return error
+    except Exception:  # noqa: BLE001 -- whatever pickling raises, the message still goes
+        return RuntimeError(str(error))
+
+
+def reports_error(error: BaseException) -> bool:
+    """Whether this rank reports ``error``: one that :func:`set_up_together` shared is
+    reported by the rank it came from alone; any other by the rank that raised it."""
+    return getattr(error, "from_rank", launched_rank()) == launched_rank()
+
+
 def create_communicator():
     """MPI's communicator when this process is one of several MPI ranks, else a
     :class:`SingleProcess`. Raises RuntimeError with the fix when mpi4py is missing."""
@@ -138,6 +192,8 @@ def create_communicator():
     return MPICommunicator()
 
 
-def rank_device(device: str) -> str:
-    """One GPU per rank: ``cuda`` becomes ``cuda:{local rank}`` under MPI; others unchanged."""
-    return f"cuda:{local_rank()}" if device.strip().lower() == "cuda" and launched_ranks() > 1 else device
+def rank_backend(device: str) -> Backend:
+    """The backend of ``device`` for this process: one GPU per rank, so a device string that
+    names no GPU number (``cuda``, ``torch:cuda``) takes the GPU of this rank's number on its
+    host under MPI (the first GPU without MPI)."""
+    return get_backend(device, gpu_index=local_rank() if launched_ranks() > 1 else 0)

@@ -8,19 +8,20 @@ epoch, ``model.npz`` at the end and ``curves.png``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
 from typing import Callable
 
 from .._version import __version__
-from ..backend import Random, available_cores, get_backend
+from ..backend import Random
 from ..data import prepare_mnist, random_shift, resolve_data_dir
 from ..models import get_model
 from ..models.recipe import make_distortion, make_optimizer, make_schedule
 from ..runs.checkpoint import CheckpointError
 from ..runs.folder import RunFolder
-from .communicators import create_communicator, rank_device
+from .communicators import create_communicator, rank_backend, set_up_together
 from .loop import fit
 from .split_batch import split_batch_problems
 from .state import META_KEYS, EpochStats, TrainingState
@@ -82,21 +83,20 @@ class Experiment:
         self.log = log if self.comm.rank == 0 else _silent
         self.spec = get_model(config.model)
         self.recipe = self.spec.recipe.replace(**config.recipe)
-        self.backend = get_backend(rank_device(config.device))
+        self.backend = rank_backend(config.device)
         self.backend.dtype(config.dtype)
+        self.backend.use()
         if self.recipe.batch_size < self.comm.size:
             raise ValueError(f"batch size {self.recipe.batch_size} cannot be shared by "
                              f"{self.comm.size} ranks: use at least {self.comm.size}")
-        problems = split_batch_problems(config.threads, self.backend.name) if config.split_batch else []
+        problems = split_batch_problems(config.threads, self.backend) if config.split_batch else []
         if problems:
             raise ValueError("; ".join(problems))
         if config.train_limit is not None and config.train_limit < 1:
             raise ValueError(f"train_limit must be >= 1, got {config.train_limit}")
-        on_cpu = self.backend.name == "cpu"
-        threads = fit_threads(config.threads, self.log) if on_cpu else config.threads
-        self.cpu = CpuPlan.choose(threads or (available_cores() if on_cpu else None),
-                                  self.comm.size, self.recipe.batch_size, self.backend.name,
-                                  config.split_batch)
+        threads = fit_threads(config.threads, self.log) if self.backend.cpu_threads else config.threads
+        self.cpu = CpuPlan.choose(threads, self.comm.size, self.recipe.batch_size,
+                                  self.backend, config.split_batch)
         self.config = dataclasses.replace(config, data_dir=str(resolve_data_dir(config.data_dir)),
                                           threads=threads)
         self.progress = (self.comm.rank == 0 and
@@ -201,7 +201,7 @@ class Experiment:
             log(f"MPI: {self.comm.size} ranks, each with its share of every batch of "
                 f"{recipe.batch_size}")
         if self.cpu.threads is not None:
-            self.cpu.apply()
+            self.cpu.apply(self.backend)
             log(f"CPU threads{' per rank' if self.comm.size > 1 else ''}: {self.cpu.threads}, "
                 + ("each batch split across them" if self.cpu.split
                    else "in the BLAS matrix products"))
@@ -267,6 +267,9 @@ def run(config: RunConfig, log: Callable[[str], None] = print, comm=None,
     that is a file, not writable, in use by another run, or holding another run's weights,
     which ``overwrite`` replaces) before any training starts.
     """
-    with Experiment(config, log, comm) as experiment:
-        experiment.claim(new=True, overwrite=overwrite)
+    comm = comm if comm is not None else create_communicator()
+    with contextlib.ExitStack() as stack:
+        with set_up_together(comm):  # a rank that cannot start stops them all, with one message
+            experiment = stack.enter_context(Experiment(config, log, comm))
+            experiment.claim(new=True, overwrite=overwrite)
         return experiment.train()

@@ -1,8 +1,8 @@
 """The training loop: epochs of forward, loss, backward and optimiser step, and evaluation.
 
 Per batch nothing leaves the device: the loss and the count of correct predictions are summed
-into device scalars, read once per epoch (and every ``progress_every`` batches for the
-progress bar).
+into device scalars, read at the epoch's end, and by the progress bar at most once every
+:data:`PROGRESS_REFRESH_S` seconds (every read waits for the device's queue to drain).
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from tqdm import tqdm
 from ..data import DeviceDataset, iterate_batches
 from .state import EpochStats, TrainingState
 from .step import forward_backward as one_pass
+
+
+PROGRESS_REFRESH_S = 1.0
+"""Seconds between two readings of the running loss and accuracy for the progress bar."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -49,7 +53,7 @@ def evaluate_sums(model, loss, dataset: DeviceDataset, start: int, stop: int,
 
 def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = None,
                 forward_backward: Callable | None = None, description: str = "",
-                progress: bool = True, progress_every: int = 50) -> tuple[float, float]:
+                progress: bool = True) -> tuple[float, float]:
     """One pass over ``batches`` (each passed through ``augment`` if given); returns the mean
     training loss and accuracy.
 
@@ -64,8 +68,9 @@ def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = N
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(total=len(dataset), desc=description, unit="img", unit_scale=True, leave=False,
                disable=not progress, dynamic_ncols=True)
+    shown = time.monotonic()
     with bar:
-        for step, (x, y) in enumerate(batches, start=1):
+        for x, y in batches:
             if augment is not None:
                 x = augment(x)
             outputs, batch_loss = forward_backward(x, y)
@@ -74,8 +79,10 @@ def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = N
             correct = correct + xp.sum(xp.astype(loss.predict(outputs) == y, xp.int64))
             seen += y.shape[0]
             bar.update(y.shape[0])
-            if progress and step % progress_every == 0:
-                bar.set_postfix(loss=f"{float(total_loss) / seen:.4f}")
+            if progress and time.monotonic() - shown >= PROGRESS_REFRESH_S:
+                bar.set_postfix(loss=f"{float(total_loss) / seen:.4f}",
+                                acc=f"{int(correct) / seen:.4f}")
+                shown = time.monotonic()
     return float(total_loss) / seen, int(correct) / seen
 
 

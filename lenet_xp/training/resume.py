@@ -14,12 +14,14 @@ numbers may differ (:data:`FREE_FIELDS`), and ``epochs``, which may extend the r
 from __future__ import annotations
 
 import json
+import contextlib
 from pathlib import Path
 from typing import Callable
 
 from ..runs.checkpoint import CheckpointError, load_checkpoint
 from ..runs.folder import CHECKPOINT, METRICS, MODEL
 from ..runs.metrics import epoch_record, epochs_of
+from .communicators import create_communicator, set_up_together
 from .experiment import RESUME_KEYS, Experiment, RunConfig, RunResult
 from .state import EpochStats
 
@@ -163,17 +165,20 @@ def resume_run(source, changes: dict | None = None, recipe_changes: dict | None 
             RunFolderError (a ValueError): the folder is in use by another run.
     Nothing in the run's folder is written before all of that has been checked.
     """
-    path = find_checkpoint(source)
-    checkpoint = load_checkpoint(path)
-    missing = [key for key in RESUME_KEYS if key not in checkpoint.meta] + (
-        [] if checkpoint.optimizer_state else ["optimizer"])
-    if missing:
-        raise CheckpointError(f"{path} cannot be resumed: it has no {', '.join(missing)} (a "
-                              f"model.npz holds final weights only; resume from the run's "
-                              f"{CHECKPOINT})")
-    config = resume_config(checkpoint.meta, path, changes or {}, recipe_changes or {})
-    with Experiment(config, log, comm) as experiment:
-        experiment.claim(new=False)
-        check_folder(checkpoint, Path(config.out))
-        experiment.restore(checkpoint)
+    comm = comm if comm is not None else create_communicator()
+    with contextlib.ExitStack() as stack:
+        with set_up_together(comm):  # a rank that cannot start stops them all, with one message
+            path = find_checkpoint(source)
+            checkpoint = load_checkpoint(path)
+            missing = [key for key in RESUME_KEYS if key not in checkpoint.meta] + (
+                [] if checkpoint.optimizer_state else ["optimizer"])
+            if missing:
+                raise CheckpointError(f"{path} cannot be resumed: it has no {', '.join(missing)} "
+                                      f"(a model.npz holds final weights only; resume from the "
+                                      f"run's {CHECKPOINT})")
+            config = resume_config(checkpoint.meta, path, changes or {}, recipe_changes or {})
+            experiment = stack.enter_context(Experiment(config, log, comm))
+            experiment.claim(new=False)
+            check_folder(checkpoint, Path(config.out))
+            experiment.restore(checkpoint)
         return experiment.train()

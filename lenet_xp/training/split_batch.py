@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from array_api_compat import array_namespace
 
+from ..backend import Backend
 from .step import forward_backward, spawn_streams
 
 #: Images per thread from which :func:`choose_split` splits a batch: below it the slices are too
@@ -34,28 +35,30 @@ SPLIT_MIN_SLICE = 64
 
 
 def choose_split(split_batch: bool | None, threads: int | None, batch_size: int,
-                 device: str) -> bool:
-    """Whether batches of ``batch_size`` are split across ``threads`` CPU threads.
+                 backend: Backend) -> bool:
+    """Whether batches of ``batch_size`` are split across ``threads`` CPU threads on ``backend``.
 
     ``split_batch`` True or False decides; None (the default of ``scripts/train.py`` and
-    ``scripts/bench.py``) splits on the CPU when two or more threads are asked for and each
-    gets at least :data:`SPLIT_MIN_SLICE` images, and otherwise leaves the threads to BLAS.
+    ``scripts/bench.py``) splits where lenet_xp sets the backend's CPU threads
+    (:attr:`~lenet_xp.backend.Backend.cpu_threads`: numpy, torch:cpu), two or more are asked
+    for and each gets at least :data:`SPLIT_MIN_SLICE` images, and otherwise leaves the threads
+    to the library (BLAS).
     """
     if split_batch is not None:
         return split_batch
-    return (device.strip().lower() == "cpu" and threads is not None and threads > 1
+    return (backend.cpu_threads and threads is not None and threads > 1
             and batch_size >= SPLIT_MIN_SLICE * threads)
 
 
-def split_batch_problems(threads: int | None, device: str) -> list[str]:
-    """Why a batch split across ``threads`` CPU threads cannot run on ``device`` (empty: it can)."""
+def split_batch_problems(threads: int | None, backend: Backend) -> list[str]:
+    """Why a batch split across ``threads`` CPU threads cannot run on ``backend`` (empty: it can)."""
     problems = []
     if threads is None:
         problems.append("--split-batch needs --threads N: each batch is split across N threads; "
                         "give --threads")
-    if device.strip().lower().startswith("cuda"):
+    if backend.is_gpu:
         problems.append("--split-batch is for the CPU: on a GPU one step already keeps the "
-                        "device busy; leave it out with --device cuda")
+                        f"device busy; leave it out with --device {backend.name}")
     return problems
 
 

@@ -10,7 +10,7 @@ import dataclasses
 import functools
 from typing import Callable
 
-from ..backend import available_cores, limit_cpu_threads
+from ..backend import Backend, available_cores
 from .communicators import SingleProcess
 from .data_parallel import DataParallel
 from .loop import evaluate
@@ -30,6 +30,13 @@ def fit_threads(threads: int | None, log: Callable[[str], None]) -> int | None:
     return cores
 
 
+def default_threads(backend: Backend) -> int | None:
+    """A job's CPU threads when none are asked for: every core where lenet_xp sets the
+    backend's threads (:attr:`~lenet_xp.backend.Backend.cpu_threads`), else None (the
+    library's own). The same for training runs and the benchmark."""
+    return available_cores() if backend.cpu_threads else None
+
+
 def threads_per_rank(threads: int | None, ranks: int) -> int | None:
     """Each rank's CPU threads when a job of ``ranks`` ranks has ``threads`` in all: shared out
     evenly, at least one each. None (the libraries' own threads) stays None."""
@@ -45,14 +52,14 @@ class CpuPlan:
     split: bool
 
     @classmethod
-    def choose(cls, threads: int | None, ranks: int, batch_size: int, device: str,
+    def choose(cls, threads: int | None, ranks: int, batch_size: int, backend: Backend,
                split_batch: bool | None = None) -> "CpuPlan":
-        """The plan of each of ``ranks`` ranks for a job with ``threads`` CPU threads in all
-        (:func:`threads_per_rank`) and batches of ``batch_size``: ``split_batch`` True or
-        False decides, None splits where each thread gets enough of the rank's share
-        (:func:`~lenet_xp.training.split_batch.choose_split`)."""
-        mine = threads_per_rank(threads, ranks)
-        return cls(mine, choose_split(split_batch, mine, batch_size // ranks, device))
+        """The plan of each of ``ranks`` ranks on ``backend`` for a job with ``threads`` CPU
+        threads in all (:func:`threads_per_rank`; None: :func:`default_threads`) and batches
+        of ``batch_size``: ``split_batch`` True or False decides, None splits where each thread
+        gets enough of the rank's share (:func:`~lenet_xp.training.split_batch.choose_split`)."""
+        mine = threads_per_rank(threads if threads is not None else default_threads(backend), ranks)
+        return cls(mine, choose_split(split_batch, mine, batch_size // ranks, backend))
 
     @property
     def workers(self) -> int:
@@ -64,10 +71,11 @@ class CpuPlan:
         """numpy's BLAS threads: one per worker when shares are split, else all of them."""
         return 1 if self.workers > 1 else self.threads
 
-    def apply(self) -> None:
-        """Set numpy's BLAS threads (left alone when the plan has no thread count)."""
+    def apply(self, backend: Backend) -> None:
+        """Set ``backend``'s threads (numpy's BLAS, PyTorch's intra-op pool) to
+        :attr:`blas_threads` (left alone when the plan has no thread count)."""
         if self.blas_threads is not None:
-            limit_cpu_threads(self.blas_threads)
+            backend.limit_threads(self.blas_threads)
 
 
 class TrainingStep:

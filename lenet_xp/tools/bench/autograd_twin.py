@@ -65,14 +65,16 @@ TORCH_OPTIMIZERS = {
 }
 
 
-def torch_device(torch, device: str) -> tuple[Any, str | None]:
-    """(torch device, None) for a lenet_xp device string, or (None, why not)."""
-    if device.strip().lower().startswith("cuda"):
-        if not torch.cuda.is_available():
-            return None, (f"this PyTorch ({torch.__version__}) sees no CUDA GPU, so the "
-                          "comparison on the GPU is skipped")
-        return torch.device(device.strip().lower()), None
-    return torch.device("cpu"), None
+def torch_device(torch, backend) -> tuple[Any, str | None]:
+    """(torch device, None) for the hardware lenet_xp's ``backend`` computes on (the same
+    GPU), or (None, why not)."""
+    if not backend.is_gpu:
+        return torch.device("cpu"), None
+    module = getattr(torch, backend.hardware, None)
+    if module is None or not module.is_available():
+        return None, (f"this PyTorch ({torch.__version__}) sees no {backend.hardware} device, "
+                      "so the comparison on the GPU is skipped")
+    return torch.device(backend.hardware, backend.index), None
 
 
 class TorchAutogradTwin:
@@ -81,9 +83,12 @@ class TorchAutogradTwin:
     autograd; timed as the runner is."""
 
     framework = "torch"
+    workers = 1
 
     def __init__(self, torch, device, config, twin_of):
         self.torch, self.device, self.batch_size = torch, device, twin_of.batch_size
+        self.device_name = f"torch {device}"
+        self.threads = config.torch_threads
         dtype = getattr(torch, config.dtype)
         self.model = TORCH_TWINS[config.model](torch).to(device=device, dtype=dtype)
         load_twin_weights(torch, self.model, twin_of.initial_state())
@@ -103,8 +108,8 @@ class TorchAutogradTwin:
         """Nothing to release (the twin has no worker threads)."""
 
     def _sync(self):
-        if self.device.type == "cuda":
-            self.torch.cuda.synchronize(self.device)
+        if self.device.type != "cpu":
+            getattr(self.torch, self.device.type).synchronize()
 
     def _step(self, x, y):
         self.optimizer.zero_grad(set_to_none=True)
@@ -113,12 +118,20 @@ class TorchAutogradTwin:
         self.optimizer.step()
         return batch_loss
 
+    def _set_threads(self) -> None:
+        """PyTorch's intra-op threads, set before each of its turns (lenet_xp's runners set
+        theirs before theirs: the threads are the process's)."""
+        if self.threads is not None:
+            self.torch.set_num_threads(self.threads)
+
     def warm_up(self, steps: int) -> None:
+        self._set_threads()
         for i in range(steps):
             self._step(*self.batches[i % len(self.batches)])
         self._sync()
 
     def run(self, batches: int) -> Timing:
+        self._set_threads()
         pool = self.batches
         self._sync()
         start = time.perf_counter()

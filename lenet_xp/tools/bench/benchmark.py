@@ -9,9 +9,9 @@ import math
 import sys
 from typing import Any, Callable
 
-from ...backend import Backend, Random, get_backend
+from ...backend import Backend, Random
 from ...data.augment import Distortion
-from ...training.communicators import SingleProcess, create_communicator, rank_device
+from ...training.communicators import SingleProcess, create_communicator, rank_backend
 from .autograd_twin import TORCH_VERSION_HINT, TorchAutogradTwin, import_torch, torch_device
 from .config import BenchConfig, BenchError
 from .lenet_runner import LenetRunner
@@ -46,21 +46,23 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
     lead = comm.rank == 0
     say = (progress or (lambda message: None)) if lead else (lambda message: None)
     notes: list[str] = []
-    backend = get_backend(rank_device(config.device))
+    backends = [rank_backend(device) for device in config.devices]
+    backend = backends[0]  # the hardware all devices share: its GPU is made current
+    backend.use()
     busy = busy_note() if lead else None
     if busy:
         notes.append(busy)
         say(f"note: {busy}")
-    torch, torch_dev = _torch_peer(config, notes, say) if lead else (None, None)
+    torch, torch_dev = _torch_peer(config, backend, notes, say) if lead else (None, None)
     machine = machine_info(backend, torch)  # before any batch size changes the BLAS threads
     if config.ranks > 1:
         machine["mpi_ranks"] = config.ranks
 
-    results = [_bench_batch_size(config, comm, backend, batch_size, torch, torch_dev, notes, say)
+    results = [_bench_batch_size(config, comm, backends, batch_size, torch, torch_dev, notes, say)
                for batch_size in config.batch_sizes]
     if not lead:
         return BenchReport(config, machine, [], notes)
-    if backend.is_cuda is False and any(r.torch for r in results):
+    if not backend.is_gpu and any(r.torch for r in results):
         notes.append("peak mem on the CPU is the whole process's peak RSS (lenet_xp and "
                      "PyTorch together, all batch sizes so far)")
     return BenchReport(config, machine, results, notes)
@@ -76,7 +78,7 @@ def _communicator(config: BenchConfig):
     return comm
 
 
-def _torch_peer(config: BenchConfig, notes: list[str], say) -> tuple[Any, Any]:
+def _torch_peer(config: BenchConfig, backend: Backend, notes: list[str], say) -> tuple[Any, Any]:
     """(torch, torch device) for ``--vs-torch``, or (None, None) with a note saying why not."""
     if not config.vs_torch:
         return None, None
@@ -87,7 +89,7 @@ def _torch_peer(config: BenchConfig, notes: list[str], say) -> tuple[Any, Any]:
         return None, None
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
-    torch_dev, why = torch_device(torch, config.device)
+    torch_dev, why = torch_device(torch, backend)
     if torch_dev is None:
         notes.append(f"--vs-torch skipped: {why}")
         say(notes[-1])
@@ -95,28 +97,30 @@ def _torch_peer(config: BenchConfig, notes: list[str], say) -> tuple[Any, Any]:
     return torch, torch_dev
 
 
-def _bench_batch_size(config: BenchConfig, comm, backend: Backend, batch_size: int, torch,
+def _bench_batch_size(config: BenchConfig, comm, backends: list[Backend], batch_size: int, torch,
                       torch_dev, notes: list[str], say) -> BatchResult | None:
-    """Every repeat at one batch size: the (data-parallel) lenet_xp runner on all ranks, then,
-    on rank 0 alone, the 1-rank reference (several ranks only) and PyTorch."""
+    """Every repeat at one batch size: the (data-parallel) lenet_xp runner on all ranks, one per
+    device, then, on rank 0 alone, the 1-rank reference (several ranks only) and PyTorch."""
     batches = config.timed_batches(batch_size)
     pool_batches = max(1, min(POOL_BATCHES, batches + config.warmup))
     gc.collect()
-    backend.free_memory_pool()
-    config.cpu_plan(batch_size).apply()
-    lenet = LenetRunner(config, backend, batch_size, Random(config.seed), pool_batches, comm)
+    for backend in backends:
+        backend.free_memory_pool()
+    lenets = [LenetRunner(config, backend, batch_size, Random(config.seed), pool_batches, comm,
+                          framework="lenet_xp" if k == 0 else f"lenet_xp[{backend.name}]")
+              for k, backend in enumerate(backends)]
+    lenet = lenets[0]
     solo: list = []  # what rank 0 runs alone while the other ranks sleep
     if comm.rank == 0 and comm.size > 1:
         one_rank = dataclasses.replace(config, ranks=1, threads=config.rank_threads)
-        solo.append(LenetRunner(one_rank, backend, batch_size, Random(config.seed), pool_batches,
-                                framework=ONE_RANK))
+        solo.append(LenetRunner(one_rank, backends[0], batch_size, Random(config.seed),
+                                pool_batches, framework=ONE_RANK))
     if torch is not None:
-        if config.torch_threads is not None:  # limit_cpu_threads resizes its pool too
-            torch.set_num_threads(config.torch_threads)
         solo.append(TorchAutogradTwin(torch, torch_dev, config, twin_of=lenet))
+    runners = [*lenets, *solo]
     say(f"batch {batch_size}: warm-up {config.warmup} batches, then {config.repeats} "
         f"repeats of {batches} batches" + (f" on {comm.size} ranks" if comm.size > 1 else ""))
-    for runner in [lenet, *solo]:
+    for runner in runners:
         runner.warm_up(config.warmup)
     step_alloc = lenet.step_alloc_peak_bytes()
     allreduce_us = lenet.allreduce_microseconds() if comm.size > 1 else None
@@ -124,10 +128,10 @@ def _bench_batch_size(config: BenchConfig, comm, backend: Backend, batch_size: i
     if config.distort != "none" and comm.rank == 0:
         distort_ms = lenet.distortion_milliseconds(Distortion(config.distort), Random(config.seed))
     comm.idle_barrier()
-    timings: dict[str, list[Timing]] = {runner.framework: [] for runner in [lenet, *solo]}
+    timings: dict[str, list[Timing]] = {runner.framework: [] for runner in runners}
     for repeat in range(config.repeats):
         parts = []
-        for runner in [lenet, *solo]:  # interleaved, so that machine noise hits all alike
+        for runner in runners:  # interleaved, so that machine noise hits all alike
             timing = runner.run(batches)
             timings[runner.framework].append(timing)
             parts.append(f"{runner.framework} {timing.epoch_seconds:.2f} s/epoch")
@@ -137,14 +141,16 @@ def _bench_batch_size(config: BenchConfig, comm, backend: Backend, batch_size: i
         comm.idle_barrier()
         say(f"batch {batch_size}: repeat {repeat + 1}/{config.repeats}: " + ", ".join(parts))
     results = {}
-    for runner in [lenet, *solo]:
+    for runner in runners:
         memory, kind = runner.peak_memory()
-        results[runner.framework] = FrameworkResult(runner.framework, timings[runner.framework],
-                                                    memory, kind,
-                                                    step_alloc if runner is lenet else None)
+        results[runner.framework] = FrameworkResult(
+            runner.framework, timings[runner.framework], memory, kind,
+            step_alloc if runner is lenet else None, device=runner.device_name,
+            workers=runner.workers)
         runner.close()
     if comm.rank != 0:
         return None
     return BatchResult(batch_size, batches, results["lenet_xp"], results.get("torch"),
                        lenet.workers, ranks=comm.size, one_rank=results.get(ONE_RANK),
-                       allreduce_us=allreduce_us, distort_ms=distort_ms)
+                       allreduce_us=allreduce_us, distort_ms=distort_ms,
+                       others=[results[runner.framework] for runner in lenets[1:]])

@@ -10,7 +10,7 @@ from ...data.augment import DISTORTION_KINDS
 from ...models import get_model
 from ...models.recipe import OPTIMIZERS
 from ...training.split_batch import split_batch_problems
-from ...training.strategy import CpuPlan, threads_per_rank
+from ...training.strategy import CpuPlan, default_threads, threads_per_rank
 from . import autograd_twin
 from .results import EPOCH_IMAGES
 
@@ -24,11 +24,13 @@ class BenchConfig:
     """What to measure. ``optimizer``/``lr`` of None take the model's recipe.
 
     ``epochs``, when set, replaces ``batches``: each repeat then times
-    ``ceil(epochs × 60000 / batch_size)`` batches.
+    ``ceil(epochs × 60000 / batch_size)`` batches. ``devices``: lenet_xp runs on each, side
+    by side (``cpu`` and ``torch:cpu``, or ``cuda`` and ``torch:cuda``), all on the hardware
+    of the first, where the PyTorch twin runs too.
     """
 
     model: str = "lenet5"
-    device: str = "cpu"
+    devices: tuple[str, ...] = ("cpu",)
     batch_sizes: tuple[int, ...] = (64, 256)
     batches: int = 200
     epochs: float | None = None
@@ -45,14 +47,21 @@ class BenchConfig:
     distort: str = "none"  # also time this distortion of a batch (lenet_xp.data.augment kinds)
 
     @property
-    def on_cpu(self) -> bool:
-        return self.device.strip().lower() == "cpu"
+    def device(self) -> str:
+        """The first device: the one whose hardware sets the threads and the twin's device."""
+        return self.devices[0]
+
+    @property
+    def backend(self):
+        """The first device's backend (its first GPU where the string names none)."""
+        return get_backend(self.device)
 
     @property
     def total_threads(self) -> int | None:
-        """The CPU threads of the whole benchmark: ``threads``; by default the libraries' own
-        (None) on one rank, one per rank on several."""
-        return self.threads if self.threads is not None or self.ranks == 1 else self.ranks
+        """The CPU threads of the whole benchmark: ``threads``; by default what a training run
+        takes (:func:`lenet_xp.training.strategy.default_threads`: every core where lenet_xp
+        sets the backend's threads, else the libraries' own, None)."""
+        return self.threads if self.threads is not None else default_threads(self.backend)
 
     @property
     def rank_threads(self) -> int | None:
@@ -65,11 +74,11 @@ class BenchConfig:
         """PyTorch's intra-op threads: all of them (:attr:`total_threads`)."""
         return self.total_threads
 
-    def cpu_plan(self, batch_size: int) -> CpuPlan:
-        """How each lenet_xp rank uses its threads at ``batch_size``, as a training run would
-        (:class:`lenet_xp.training.strategy.CpuPlan`)."""
-        return CpuPlan.choose(self.total_threads, self.ranks, batch_size, self.device,
-                              self.split_batch)
+    def cpu_plan(self, batch_size: int, backend=None) -> CpuPlan:
+        """How each lenet_xp rank on ``backend`` (default: the first device's) uses its threads
+        at ``batch_size``, as a training run would (:class:`lenet_xp.training.strategy.CpuPlan`)."""
+        return CpuPlan.choose(self.total_threads, self.ranks, batch_size,
+                              backend or self.backend, self.split_batch)
 
     def workers(self, batch_size: int) -> int:
         """Threads that split each lenet_xp batch (a rank's share of it) across them (1: no
@@ -102,8 +111,12 @@ class BenchConfig:
             problems.append(f"ranks must be >= 1 (got {self.ranks})")
         if self.ranks > 1 and any(int(b) < self.ranks for b in self.batch_sizes):
             problems.append(f"every batch size must be >= the {self.ranks} ranks sharing it")
-        if self.split_batch:
-            problems += split_batch_problems(self.threads, self.device)
+        if not self.devices:
+            problems.append("no device to run on")
+        elif len(set(self.devices)) < len(self.devices):
+            problems.append(f"a device is named twice: {', '.join(self.devices)}")
+        if self.ranks > 1 and len(self.devices) > 1:
+            problems.append("--ranks runs one device at a time: give one --device")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             problems.append(f"unknown optimizer {self.optimizer!r} (choose {', '.join(OPTIMIZERS)})")
         if self.lr is not None and not self.lr > 0:
@@ -121,7 +134,16 @@ class BenchConfig:
                             f"{self.recipe_optimizer()!r} (have: {', '.join(optimizers)})")
         if problems:
             raise BenchError("; ".join(problems))
-        get_backend(self.device).dtype(self.dtype)  # DeviceError / ValueError for bad ones
+        backends = [get_backend(device) for device in self.devices]  # DeviceError for bad ones
+        for backend in backends:
+            backend.dtype(self.dtype)  # DeviceError / ValueError for bad ones
+            if self.split_batch:
+                problems += split_batch_problems(self.threads, backend)
+        if len({(b.hardware, b.index) for b in backends}) > 1:
+            problems.append("the devices run side by side on one piece of hardware (the "
+                            f"PyTorch twin's too): {', '.join(self.devices)} are not")
+        if problems:
+            raise BenchError("; ".join(dict.fromkeys(problems)))
 
     def recipe(self):
         """The model's recipe with this config's optimizer and lr."""

@@ -51,7 +51,9 @@ class LenetRunner:
         self.loss = spec.loss()
         self.optimizer = make_optimizer(config.recipe(), self.model.parameters())
         self.dtype = config.dtype
-        self.workers = config.workers(batch_size)
+        self.device_name = backend.name
+        self.plan = config.cpu_plan(batch_size, backend)
+        self.workers = self.plan.workers
         self.step = TrainingStep(self.model, self.loss, self.comm, self.workers)
         self.share = slice(*shard(batch_size, self.comm.rank, self.comm.size))
         probe = backend.asarray(np.zeros((1, 1, spec.input_size, spec.input_size)),
@@ -114,6 +116,7 @@ class LenetRunner:
             self._pool_peak = max(self._pool_peak or 0, pool)
 
     def warm_up(self, steps: int) -> None:
+        self.plan.apply(self.backend)
         for i in range(steps):
             self._step(*self.batches[i % len(self.batches)])
         self.backend.synchronize()
@@ -136,6 +139,7 @@ class LenetRunner:
         return int(peak)
 
     def run(self, batches: int) -> Timing:
+        self.plan.apply(self.backend)  # the threads are the process's: the runners take turns
         sync, pool = self.backend.synchronize, self.batches
         sync()
         start = time.perf_counter()
@@ -158,5 +162,5 @@ class LenetRunner:
 
     def peak_memory(self) -> tuple[int, str]:
         if self._pool_peak is not None:
-            return self._pool_peak, "CuPy memory pool peak"
+            return self._pool_peak, f"{self.backend.name} memory pool peak"
         return host_peak_rss_bytes(), "process peak RSS"

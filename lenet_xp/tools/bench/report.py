@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from ...backend import get_backend
 from .config import BenchConfig
-from .results import EPOCH_IMAGES, BatchResult, Spread
+from .results import EPOCH_IMAGES, BatchResult, FrameworkResult, Spread
 
 
 @dataclasses.dataclass
@@ -56,11 +57,11 @@ def header_line(report: BenchReport) -> str:
     return "# " + " | ".join(parts)
 
 
-def _threads_cell(config: BenchConfig, result: BatchResult) -> str:
+def _threads_cell(config: BenchConfig, result: BatchResult, run: FrameworkResult) -> str:
     ranks = f"{result.ranks} ranks × " if result.ranks > 1 else ""
-    if result.workers > 1:
-        return f"{ranks}split {result.workers}"
-    if not config.on_cpu:
+    if run.workers > 1:
+        return f"{ranks}split {run.workers}"
+    if not get_backend(run.device).cpu_threads:
         return ranks.removesuffix(" × ") or "-"
     threads = config.rank_threads
     return ranks + (f"BLAS {threads}" if threads is not None else "BLAS")
@@ -86,7 +87,7 @@ def format_report(report: BenchReport) -> str:
     recipe = c.recipe()
     size = (f"{c.epochs:g} epoch(s)" if c.epochs is not None else f"{c.batches} batches")
     lines = [header_line(report),
-             f"# {c.model} on {c.device}, {c.dtype}, {recipe.optimizer} lr {recipe.lr:g}"
+             f"# {c.model} on {', '.join(c.devices)}, {c.dtype}, {recipe.optimizer} lr {recipe.lr:g}"
              + f"; {c.repeats} repeats of {size} after {c.warmup} warm-up batches"
              + (", interleaved with PyTorch" if any(r.torch for r in report.results) else "")
              + f"; epoch s = time per batch × {EPOCH_IMAGES:,} / batch; spread = min–max", ""]
@@ -94,13 +95,15 @@ def format_report(report: BenchReport) -> str:
             "infer img/s", "peak mem", "torch epoch s [min–max]", "ratio"]
     rows = []
     for r in report.results:
-        x = r.lenet_xp
-        rows.append([c.model, c.device, str(r.batch_size), _threads_cell(c, r),
-                     _spread(x.epoch_seconds),
-                     f"{x.images_per_second.median:,.0f}",
-                     f"{x.inference_images_per_second.median:,.0f}", _mib(x.peak_memory_bytes),
-                     _spread(r.torch.epoch_seconds) if r.torch else "n/a",
-                     f"{r.ratio:.2f}" if r.ratio is not None else "n/a"])
+        for x in r.lenet_xp_results:
+            ratio = r.ratio_of(x)
+            rows.append([c.model, x.device, str(r.batch_size), _threads_cell(c, r, x),
+                         _spread(x.epoch_seconds),
+                         f"{x.images_per_second.median:,.0f}",
+                         f"{x.inference_images_per_second.median:,.0f}",
+                         _mib(x.peak_memory_bytes),
+                         _spread(r.torch.epoch_seconds) if r.torch else "n/a",
+                         f"{ratio:.2f}" if ratio is not None else "n/a"])
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     right = {2, 5, 6, 7, 9}
     for row in [head, *rows]:
@@ -118,10 +121,10 @@ def format_report(report: BenchReport) -> str:
         if r.distort_ms is not None:
             lines.append(f"distortion {c.distort}: {r.distort_ms:.2f} ms a batch of {r.batch_size}"
                          f" ({100 * r.distort_share:.0f} % of a training step)")
-    if c.on_cpu:
+    if c.backend.cpu_threads:
         lines.append("threads: how lenet_xp used the CPU threads, BLAS N (matrix products) or "
                      "split N (each batch split across N threads, one BLAS thread each)")
-    kinds = sorted({r.lenet_xp.peak_memory_kind for r in report.results})
+    kinds = sorted({x.peak_memory_kind for r in report.results for x in r.lenet_xp_results})
     lines.append(f"peak mem: {', '.join(kinds)}")
     traced = [r for r in report.results if r.lenet_xp.step_alloc_peak_bytes is not None]
     if traced:

@@ -69,11 +69,13 @@ class Spread:
 class FrameworkResult:
     """One framework's repeats at one batch size, with their summaries."""
 
-    framework: str  # "lenet_xp" or "torch"
+    framework: str  # "lenet_xp" (the first device), "lenet_xp[DEVICE]" (the others), "torch"
     timings: list[Timing]
     peak_memory_bytes: int | None
     peak_memory_kind: str
     step_alloc_peak_bytes: int | None = None
+    device: str | None = None  # lenet_xp's device string; the twin's torch device
+    workers: int = 1  # threads each batch (a rank's share) was split across
 
     @property
     def epoch_seconds(self) -> Spread:
@@ -88,7 +90,7 @@ class FrameworkResult:
         return Spread.of(t.inference_images_per_second for t in self.timings)
 
     def to_dict(self) -> dict:
-        return {"framework": self.framework,
+        return {"framework": self.framework, "device": self.device, "workers": self.workers,
                 "epoch_seconds": dataclasses.asdict(self.epoch_seconds),
                 "images_per_second": dataclasses.asdict(self.images_per_second),
                 "inference_images_per_second": dataclasses.asdict(self.inference_images_per_second),
@@ -109,6 +111,18 @@ class BatchResult:
     one_rank: FrameworkResult | None = None  # several ranks: lenet_xp on rank 0 alone
     allreduce_us: float | None = None  # several ranks: one step's all-reduce, median µs
     distort_ms: float | None = None  # config.distort: distorting one batch, median ms
+    others: list[FrameworkResult] = dataclasses.field(default_factory=list)  # further devices
+
+    @property
+    def lenet_xp_results(self) -> list[FrameworkResult]:
+        """lenet_xp on every device, the first first."""
+        return [self.lenet_xp, *self.others]
+
+    def ratio_of(self, result: FrameworkResult) -> float | None:
+        """``result``'s median epoch time / PyTorch's (> 1: slower than PyTorch)."""
+        if self.torch is None:
+            return None
+        return result.epoch_seconds.median / self.torch.epoch_seconds.median
 
     def step_seconds(self, result: FrameworkResult) -> float:
         """``result``'s median seconds per training step (from its median epoch time)."""
@@ -138,10 +152,8 @@ class BatchResult:
 
     @property
     def ratio(self) -> float | None:
-        """lenet_xp's median epoch time / PyTorch's (> 1: lenet_xp is slower)."""
-        if self.torch is None:
-            return None
-        return self.lenet_xp.epoch_seconds.median / self.torch.epoch_seconds.median
+        """lenet_xp's median epoch time on the first device / PyTorch's (> 1: lenet_xp is slower)."""
+        return self.ratio_of(self.lenet_xp)
 
     @property
     def inference_ratio(self) -> float | None:
@@ -160,4 +172,6 @@ class BatchResult:
                 "one_rank": self.one_rank.to_dict() if self.one_rank else None,
                 "scaling_efficiency": self.scaling_efficiency,
                 "allreduce_us": self.allreduce_us, "allreduce_share": self.allreduce_share,
-                "distort_ms": self.distort_ms, "distort_share": self.distort_share}
+                "distort_ms": self.distort_ms, "distort_share": self.distort_share,
+                "others": [{**other.to_dict(), "ratio_epoch_seconds": self.ratio_of(other)}
+                           for other in self.others]}
