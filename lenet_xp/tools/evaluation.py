@@ -18,7 +18,7 @@ import numpy as np
 from ..backend import to_numpy
 from ..data import validation_split
 from ..layers import Conv2d, EuclideanRBF, Parameter
-from .inference import Committee
+from .inference import Committee, Predictions
 
 NUM_CLASSES = 10
 
@@ -114,12 +114,13 @@ def evaluate_committee(committee, digits: np.ndarray,
     and the committee's: the mean of the members' scores s (N, K), its best class (the first
     on ties), and as its loss the mean −log s of the true class."""
     members = [evaluate_digits(member, digits, labels) for member in committee.members]
-    scores = np.mean(np.stack([member.scores for member in members]), axis=0)
+    mean = Predictions.mean([Predictions(member.predicted, member.scores) for member in members])
     truth = members[0].labels
-    true_scores = np.maximum(scores[np.arange(truth.shape[0]), truth], np.finfo(np.float64).tiny)
-    return members, Evaluation(labels=truth, predicted=np.argmax(scores, axis=1).astype(np.int64),
-                               confidence=np.max(scores, axis=1),
-                               loss=float(np.mean(-np.log(true_scores))), scores=scores)
+    true_scores = np.maximum(mean.scores[np.arange(truth.shape[0]), truth],
+                             np.finfo(np.float64).tiny)
+    return members, Evaluation(labels=truth, predicted=mean.labels,
+                               confidence=np.max(mean.scores, axis=1),
+                               loss=float(np.mean(-np.log(true_scores))), scores=mean.scores)
 
 
 def validation_digits(models: list, splits) -> tuple[np.ndarray, np.ndarray]:

@@ -74,8 +74,8 @@ class DigitClassifier:
 
     def predict_files(self, sources: Iterable, top: int = 3) -> list[FilePrediction]:
         """Classify image files (paths, or ``(name, bytes)`` pairs): each becomes an MNIST-style
-        digit, then all go through the network at once. A file that cannot be read, or holds
-        no ink, gets its ``error`` and the others are still classified."""
+        digit, then all are classified at once. A file that cannot be read, or holds no ink,
+        gets its ``error`` and the others are still classified."""
         results, digits = [], []
         for source in sources:
             name, data = source if isinstance(source, tuple) else (os.fspath(source), source)
