@@ -11,9 +11,9 @@ from . import _moved, init, layers, losses, optim
 from ._version import __version__
 from .backend import Backend, DeviceError, Random, get_backend, to_numpy
 from .tools import export
-from .tools.inference import TrainedModel, load_model
+from .tools.inference import Committee, TrainedModel, load_model
 
 _moved.install()
 
-__all__ = ["Backend", "DeviceError", "Random", "TrainedModel", "export", "get_backend", "init", "layers",
-           "load_model", "losses", "optim", "to_numpy"]
+__all__ = ["Backend", "Committee", "DeviceError", "Random", "TrainedModel", "export", "get_backend",
+           "init", "layers", "load_model", "losses", "optim", "to_numpy"]

@@ -4,7 +4,9 @@ Each loss has ``forward(outputs, targets) -> E`` (a 0-d array, the mean over the
 ``backward() -> dE/d outputs``, ``curvature() -> diag d²E/d outputs²`` (Gauss-Newton, for SDLM),
 ``predict(outputs) -> labels`` (the classification rule that goes with it) and, for the
 classification losses, ``scores(outputs) -> (N, K)`` class probabilities, with ``SCORE`` saying
-in words what they are.
+in words what they are and ``SCORE_KIND`` which kind they are: ``"probability"`` (rows sum
+to 1) or ``"map_posterior"`` (the MAP criterion's, whose rows keep mass for "none of these";
+a committee averages only scores of one kind).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class SoftmaxCrossEntropy:
         return array_namespace(logits).argmax(logits, axis=1)
 
     SCORE = "probability (softmax of the logits)"
+    SCORE_KIND = "probability"
 
     @staticmethod
     def scores(logits):
@@ -166,6 +169,7 @@ class MAPLoss:
 
     SCORE = ("posterior of the MAP criterion, e^(-y_i) / (e^(-j) + sum_k e^(-y_k)) over the RBF "
              "penalties y; what the ten leave is the 'none of these' class")
+    SCORE_KIND = "map_posterior"
 
     def scores(self, penalties):
         """(N, K) penalties -> (N, K) posteriors q_i = e^{−y_i} / (e^{−j} + Σ_k e^{−y_k}): the
@@ -214,6 +218,7 @@ class RBFCrossEntropy:
         return array_namespace(penalties).argmin(penalties, axis=1)
 
     SCORE = "probability (softmax of the negated RBF penalties, -y)"
+    SCORE_KIND = "probability"
 
     @staticmethod
     def scores(penalties):

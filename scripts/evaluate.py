@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
-"""Evaluate a trained model on the MNIST test set (or any dataset in MNIST's file layout).
+"""Evaluate a trained model, or a committee of several, on the MNIST test set (or any
+dataset in MNIST's file layout).
 
     python scripts/evaluate.py runs/lenet5/model.npz --data-dir ../shared/data/mnist
     python scripts/evaluate.py runs/lenet5/model.npz --json eval.json --plots figures/
     python scripts/evaluate.py fashion/model.npz --data-dir ~/fashion-mnist --no-verify
+    python scripts/evaluate.py runs/a/model.npz runs/b/model.npz runs/c/model.npz   # a committee
 
 Prints what the model is, its test accuracy and error (the figure its training run printed),
 the per-class accuracy, the confusion matrix and the most-confused pairs. ``--json`` writes
 them as JSON (``test_accuracy`` a fraction, ``confusion`` a 10x10 list, ...); ``--plots DIR``
 draws the confusion matrix, the misclassified digits, the first layer's filters, the
 feature maps of one digit and, for the RBF models, their prototypes (needs matplotlib).
+
+Several models make a committee that averages their scores (lenet_xp.tools.inference.Committee):
+each member's test error is printed, then the committee's figures; ``--json`` holds the
+committee's figures and ``members`` (each one's file, model, seed and test error); ``--plots``
+draws the committee's confusion matrix and misclassified digits.
 """
 
 from __future__ import annotations
@@ -21,18 +28,25 @@ import sys
 from lenet_xp.backend import DeviceError
 from lenet_xp.data import DataError, load_mnist
 from lenet_xp.runs.checkpoint import CheckpointError
-from lenet_xp.tools.evaluation import evaluate_digits, report, write_figures
-from lenet_xp.tools.inference import load_model
+from lenet_xp.tools.evaluation import (committee_report, evaluate_committee, evaluate_digits,
+                                      report, validation_digits, write_figures)
+from lenet_xp.tools.inference import Committee, load_model
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", metavar="MODEL.npz", help="a model.npz (or checkpoint.npz) written by scripts/train.py")
+    parser.add_argument("models", metavar="MODEL.npz", nargs="+",
+                        help="a model.npz (or checkpoint.npz) written by scripts/train.py; several: "
+                             "a committee that averages their scores")
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $LENET_XP_DATA, "
                         "else ~/.cache/lenet_xp/mnist)")
     parser.add_argument("--device", default="cpu",
                         help="cpu, cuda[:N], torch[:cpu], torch:cuda[:N], torch:mps, "
                              "torch:xpu[:N] or array_api_strict[:device1] (README: Backends)")
+    parser.add_argument("--split", choices=("test", "validation"), default="test",
+                        help="the test set (default), or the training images the run held out "
+                             "for validation (its seed and --val-size; a committee's members must "
+                             "share them): where recipes and committees are chosen")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     parser.add_argument("--plots", metavar="DIR", help="write the evaluation's figures into DIR")
     parser.add_argument("--no-verify", action="store_true", help="skip the MNIST checksums (other IDX datasets)")
@@ -40,30 +54,60 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def described(model, path: str) -> dict:
+    """What the JSON says about one model file."""
+    return {"model": model.name, "checkpoint": path, "parameters": model.num_parameters(),
+            "epochs": model.meta.get("epoch"), "seed": model.meta.get("config", {}).get("seed"),
+            "recipe": model.meta.get("recipe"), "written": model.meta.get("written")}
+
+
+def evaluated(model, paths: list[str], digits, labels, split: str):
+    """(evaluation, text report, JSON record) of the one model or the committee on ``digits``."""
+    source = f"{labels.shape[0]:,} {split} images"
+    if not isinstance(model, Committee):
+        evaluation = evaluate_digits(model, digits, labels)
+        return (evaluation, report(model, evaluation, source, split),
+                {**described(model, paths[0]), **evaluation.to_dict(split)})
+    members, evaluation = evaluate_committee(model, digits, labels)
+    record = {"model": model.name, "parameters": model.num_parameters(),
+              "score": model.score_name, **evaluation.to_dict(split),
+              "members": [{**described(member, path), f"{split}_accuracy": result.accuracy,
+                           f"{split}_error": 1 - result.accuracy,
+                           "errors": int(result.misclassified.shape[0])}
+                          for member, result, path in zip(model.members, members, paths)]}
+    return evaluation, committee_report(model, members, evaluation, paths, source, split), record
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        model = load_model(args.model, device=args.device)
-        splits = load_mnist(args.data_dir, verify=not args.no_verify, download=not args.no_download)
-        evaluation = evaluate_digits(model, splits.test_images, splits.test_labels)
-        print(report(model, evaluation, f"{evaluation.count:,} test images"))
-        if args.json:
-            with open(args.json, "w") as file:
-                json.dump({"model": model.name, "checkpoint": args.model,
-                           "parameters": model.num_parameters(),
-                           "epochs": model.meta.get("epoch"), "recipe": model.meta.get("recipe"),
-                           "written": model.meta.get("written"), **evaluation.to_dict()},
-                          file, indent=1)
-            print(f"wrote {args.json}")
-        if args.plots:
-            for path in write_figures(model, evaluation, splits.test_images, args.plots):
-                print(f"wrote {path}")
-    except DeviceError as exc:
+        model = load_model(args.models if len(args.models) > 1 else args.models[0],
+                           device=args.device)
+    except (DeviceError, ValueError) as exc:  # no such device; a committee of two score kinds
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (CheckpointError, DataError, ImportError, OSError) as exc:
+    except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    try:
+        splits = load_mnist(args.data_dir, verify=not args.no_verify, download=not args.no_download)
+        digits, labels = ((splits.test_images, splits.test_labels) if args.split == "test" else
+                          validation_digits(getattr(model, "members", [model]), splits))
+        evaluation, text, record = evaluated(model, args.models, digits, labels, args.split)
+        print(text)
+        if args.json:
+            with open(args.json, "w") as file:
+                json.dump(record, file, indent=1)
+            print(f"wrote {args.json}")
+        if args.plots:
+            for path in write_figures(model, evaluation, digits, args.plots):
+                print(f"wrote {path}")
+    except (DataError, ImportError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # --split validation where the runs held out nothing in common
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Classify your own digit images with a trained model.
+"""Classify your own digit images with a trained model, or a committee of several.
 
     python scripts/predict.py runs/lenet5/model.npz my_seven.png photo.jpg
     python scripts/predict.py runs/lenet5/model.npz digits/            # every image in a folder
     cat scan.png | python scripts/predict.py runs/lenet5/model.npz -    # standard input
     python scripts/predict.py runs/lenet5/model.npz my_seven.png --show seen.png --json
+    python scripts/predict.py runs/a/model.npz runs/b/model.npz my_seven.png   # a committee
 
 Any size, colour or grey, PNG, JPEG, BMP, ... Each image is made a digit as MNIST's were made
 (greyscale, inverted if the background is light, cropped to the ink, scaled to fit 20x20,
 centred by its centre of mass in 28x28), then the model's own padding and normalisation are
 applied. Prints each file's top classes with their scores; a file that cannot be read, or
 holds no ink, is named with the reason, the others are still classified, and the exit code
-is 1.
+is 1. The leading arguments that end in .npz are the models: several make a committee that
+averages their scores, each member preparing each digit its own way
+(lenet_xp.tools.inference.Committee).
 """
 
 from __future__ import annotations
@@ -29,10 +32,14 @@ from lenet_xp.tools.inference import load_model
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", metavar="MODEL.npz", help="a model.npz written by scripts/train.py")
-    parser.add_argument("images", metavar="IMAGE", nargs="+",
-                        help="image files, folders of them, or - for one image on standard input")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s [-h] [--device DEVICE] [--top TOP] [--json] [--show FILE.png] [--max-pixels N] "
+              "MODEL.npz [MODEL.npz ...] IMAGE [IMAGE ...]")
+    parser.add_argument("paths", metavar="MODEL.npz ... IMAGE", nargs="+",
+                        help="one model.npz written by scripts/train.py, or several (a committee), "
+                             "then image files, folders of them, or - for one image on standard "
+                             "input")
     parser.add_argument("--device", default="cpu",
                         help="cpu, cuda[:N], torch[:cpu], torch:cuda[:N], torch:mps, "
                              "torch:xpu[:N] or array_api_strict[:device1] (README: Backends)")
@@ -43,10 +50,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--show", metavar="FILE.png",
                         help="draw what the network saw beside its scores (one image: FILE.png; "
                              "several: FILE-1.png, FILE-2.png, ...); needs matplotlib")
-    parser.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS,
+    parser.add_argument("--max-pixels", metavar="N", type=positive_int, default=MAX_PIXELS,
                         help=f"the most pixels an image may have, checked before it is decoded "
                              f"(default {MAX_PIXELS:,})")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    models = 0
+    while models < len(args.paths) and args.paths[models].lower().endswith(".npz"):
+        models += 1
+    if not models:
+        parser.error(f"the first argument must be a model file (.npz), got {args.paths[0]!r}: "
+                     "give MODEL.npz [MODEL.npz ...] IMAGE [IMAGE ...]")
+    if models == len(args.paths):
+        parser.error("no images to classify: give MODEL.npz [MODEL.npz ...] IMAGE [IMAGE ...]")
+    args.models, args.images = args.paths[:models], args.paths[models:]
+    return args
 
 
 def expand(images: list[str]) -> list:
@@ -74,8 +91,9 @@ def show_paths(show: str, count: int) -> list[Path]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        model = load_model(args.model, device=args.device)
-    except DeviceError as exc:
+        model = load_model(args.models if len(args.models) > 1 else args.models[0],
+                           device=args.device)
+    except (DeviceError, ValueError) as exc:  # no such device; a committee of two score kinds
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except CheckpointError as exc:
@@ -87,7 +105,9 @@ def main(argv=None) -> int:
         return 1
     results = model.predict_files(sources, top=args.top, max_pixels=args.max_pixels)
     if not args.json:
-        print(f"{model.name} scores: {model.score_name}")
+        members = getattr(model, "members", None)
+        name = f"committee ({', '.join(m.name for m in members)})" if members else model.name
+        print(f"{name} scores: {model.score_name}")
     for result in results:
         if result.error is not None:
             print(json.dumps({"file": result.file, "error": result.error}) if args.json

@@ -93,12 +93,14 @@ def test_two_ranks_take_the_steps_of_one_process(data_dir, tmp_path, model, extr
 
 
 @needs_mpi
-def test_batch_norm_trains_on_two_ranks_and_all_score_the_saved_model(data_dir, tmp_path):
+@pytest.mark.parametrize("recipe", [[], ["--recipe", "ema=0.9"]], ids=["plain", "ema"])
+def test_batch_norm_trains_on_two_ranks_and_all_score_the_saved_model(data_dir, tmp_path, recipe):
     """Each rank normalises its share with its own statistics (as PyTorch's DDP without
     SyncBatchNorm); the run still learns, and the sharded test figure is that of model.npz,
-    which holds rank 0's running statistics."""
+    which holds rank 0's running statistics (with ema: every rank's moving average, with
+    rank 0's averaged statistics)."""
     run = train(*args(data_dir, tmp_path / "bn", "--model", "bn_cnn", "--epochs", 3,
-                      "--batch-size", 16, "--threads", 1), ranks=2)
+                      "--batch-size", 16, "--threads", 1, *recipe), ranks=2)
     assert run.returncode == 0, run.stderr
     assert "MPI: 2 ranks" in run.stdout
     lines = [json.loads(line) for line in (tmp_path / "bn" / "metrics.jsonl").read_text().splitlines()]

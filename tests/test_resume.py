@@ -16,8 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lenet_xp.data import load_mnist
 from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint
 from lenet_xp.runs.folder import RunFolder
+from lenet_xp.tools.evaluation import evaluate_digits
+from lenet_xp.tools.inference import load_model
 from lenet_xp.training.experiment import RunConfig, run
 from lenet_xp.training.resume import resume_run
 from backends import device_params
@@ -82,7 +85,8 @@ def kill_after_checkpoint(monkeypatch, epoch):
     ("deep_cnn", {}),                     # dropout
     ("lenet5", {"patience": 1, "lr": 0.05}),  # early stopping: best weights, epochs waited
     ("bn_cnn", {}),                       # batch normalisation's running statistics
-], ids=["lenet5", "lenet5_paper", "deep_cnn", "lenet5-early-stopping", "bn_cnn"])
+    ("bn_cnn", {"ema": 0.9}),             # the moving average of weights and statistics
+], ids=["lenet5", "lenet5_paper", "deep_cnn", "lenet5-early-stopping", "bn_cnn", "bn_cnn-ema"])
 def test_a_run_killed_after_epoch_2_resumes_bit_identically(data_dir, tmp_path, monkeypatch,
                                                             model, recipe):
     limit = 150 if model in ("lenet5_paper", "bn_cnn") else None  # keep the slow ones short
@@ -100,6 +104,25 @@ def test_a_run_killed_after_epoch_2_resumes_bit_identically(data_dir, tmp_path, 
 
 def _quiet(line):
     pass
+
+
+def test_a_run_with_ema_saves_and_tests_the_average(data_dir, tmp_path):
+    """model.npz holds the moving average (weights and running statistics) that the
+    checkpoint keeps beside the training weights, and the run's test figure is its."""
+
+    result = run(config(data_dir, tmp_path / "run", "bn_cnn", epochs=2, train_limit=150, ema=0.9),
+                 log=_quiet)
+    checkpoint = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert checkpoint.meta["ema"] == {"updates": 2 * 2}  # 150 images in batches of 128
+    final = weights(tmp_path / "run")
+    assert final.keys() == checkpoint.groups["ema"].keys() and "bn1.running_var" in final
+    for name, value in final.items():
+        np.testing.assert_array_equal(value, checkpoint.groups["ema"][name], err_msg=name)
+    assert any(not np.array_equal(final[name], checkpoint.params[name]) for name in final)
+    test = load_mnist(data_dir, verify=False, download=False)
+    evaluation = evaluate_digits(load_model(tmp_path / "run" / "model.npz"), test.test_images,
+                                 test.test_labels)
+    assert evaluation.accuracy == result.test_accuracy
 
 
 def test_early_stopping_stops_in_the_tested_run(data_dir, tmp_path):

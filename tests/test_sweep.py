@@ -79,7 +79,9 @@ def test_the_shipped_grid_files_are_valid():
     assert {"learning_rate", "init", "epochs", "depth"} <= names
     for path in GRIDS.glob("*.toml"):
         grid = load_grid(path)
-        assert grid.name == path.stem and grid.description and len(grid.seeds) >= 2
+        assert grid.name == path.stem and grid.description and grid.seeds
+        # the studies give a spread over seeds; a recipe search on a small budget may take one
+        assert len(grid.seeds) >= 2 or path.stem.endswith("_search")
 
 
 def test_unreadable_grid_files(tmp_path):

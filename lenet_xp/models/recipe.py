@@ -1,6 +1,6 @@
 """A training recipe: optimiser, schedule, batch size, epochs, regularisation and
 augmentation, as data, and the objects it makes (:func:`make_optimizer`,
-:func:`make_schedule`, :func:`make_distortion`).
+:func:`make_schedule`, :func:`make_distortion`, :func:`make_average`).
 
 Every model in the zoo carries a default :class:`Recipe`; ``scripts/train.py`` flags replace
 single fields (``--lr``, ``--epochs``, ...) and ``--recipe key=value`` any of them. It sits
@@ -15,7 +15,7 @@ import math
 
 from ..data.augment import Distortion
 from ..init import get_initializer
-from ..optim import SDLM, SGD, AdaGrad, Adam, schedules
+from ..optim import SDLM, SGD, AdaGrad, Adam, ExponentialMovingAverage, schedules
 
 #: recipe field -> the :class:`~lenet_xp.data.augment.Distortion` field it sets (and whose
 #: default it takes)
@@ -45,6 +45,9 @@ class Recipe:
     step_size: int = 1
     pieces: tuple = ()
     patience: int = 0  # early stopping: epochs without a better validation error; 0 = off
+    # exponential moving average of the weights and BN statistics, updated after every step
+    # and used for validation, test and the saved model (lenet_xp.optim.ema): its decay; 0 = off
+    ema: float = 0.0
     shift: int = 0  # augmentation: random translations of up to this many pixels; 0 = off
     # augmentation: random distortions of every training batch (lenet_xp.data.augment):
     # none, affine, elastic or affine+elastic, with the affine ranges and the elastic field's
@@ -106,6 +109,9 @@ class Recipe:
             problems.append(f"lr must be > 0 (got {self.lr})")
         if self.weight_decay < 0:
             problems.append(f"weight_decay must be >= 0 (got {self.weight_decay})")
+        if not 0 <= self.ema < 1:
+            problems.append(f"ema must be in [0, 1): the average's decay, e.g. 0.999, or 0 for "
+                            f"none (got {self.ema})")
         if self.sdlm_mu <= 0 or self.sdlm_samples < 1:
             problems.append(f"need sdlm_mu > 0 and sdlm_samples >= 1 (got {self.sdlm_mu}, "
                             f"{self.sdlm_samples})")
@@ -187,6 +193,11 @@ SCHEDULES = {
 def make_optimizer(recipe: Recipe, params, random=None):
     """The recipe's optimiser over ``params``; ``random`` (a Random) seeds SDLM's samples."""
     return OPTIMIZERS[recipe.optimizer](params, recipe, random)
+
+
+def make_average(recipe: Recipe, model) -> ExponentialMovingAverage | None:
+    """The moving average of ``model``'s weights the recipe asks for (``ema``), or None."""
+    return ExponentialMovingAverage(model, recipe.ema) if recipe.ema else None
 
 
 def make_schedule(recipe: Recipe):

@@ -1,10 +1,12 @@
-"""Optimisers (in-place updates of Parameters) and learning-rate schedules."""
+"""Optimisers (in-place updates of Parameters), learning-rate schedules and the moving
+average of the weights."""
 
 from . import schedules
 from .adagrad import AdaGrad
 from .adam import Adam
 from .base import Optimizer
+from .ema import ExponentialMovingAverage
 from .sdlm import SDLM
 from .sgd import SGD
 
-__all__ = ["AdaGrad", "Adam", "Optimizer", "SDLM", "SGD", "schedules"]
+__all__ = ["AdaGrad", "Adam", "ExponentialMovingAverage", "Optimizer", "SDLM", "SGD", "schedules"]

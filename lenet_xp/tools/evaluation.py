@@ -1,9 +1,11 @@
-"""A trained model measured on a labelled test set: accuracy, per-class accuracy, the
-confusion matrix, the most-confused pairs, and the figures that show them.
+"""A trained model (or a committee of them) measured on a labelled test set: accuracy,
+per-class accuracy, the confusion matrix, the most-confused pairs, and the figures that show
+them.
 
 The accuracy and loss are computed as the training loop's :func:`lenet_xp.training.loop.evaluate`
 computes them (batches of 1000, the same summation), so ``scripts/evaluate.py`` prints the
-very figure the training run printed.
+very figure the training run printed. A committee (:func:`evaluate_committee`) is each
+member's evaluation and the one of the mean of their scores.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..backend import to_numpy
+from ..data import validation_split
 from ..layers import Conv2d, EuclideanRBF, Parameter
+from .inference import Committee, Predictions
 
 NUM_CLASSES = 10
 
@@ -22,12 +26,14 @@ NUM_CLASSES = 10
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
     """Results on N labelled images: ``labels`` and ``predicted`` (N,) classes,
-    ``confidence`` (N,) the score of the predicted class, ``loss`` the mean test loss."""
+    ``confidence`` (N,) the score of the predicted class, ``loss`` the mean test loss, and
+    ``scores`` (N, K) every class's score where kept (a committee averages them)."""
 
     labels: np.ndarray
     predicted: np.ndarray
     confidence: np.ndarray
     loss: float
+    scores: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     @property
     def count(self) -> int:
@@ -64,11 +70,12 @@ class Evaluation:
         return [(int(i // NUM_CLASSES), int(i % NUM_CLASSES), int(errors.flat[i]))
                 for i in order if errors.flat[i] > 0]
 
-    def to_dict(self) -> dict:
-        """The figures as JSON-able values (accuracies as fractions)."""
+    def to_dict(self, split: str = "test") -> dict:
+        """The figures as JSON-able values (accuracies as fractions), named after the
+        ``split`` they were measured on (``test_accuracy``, ``validation_accuracy``, ...)."""
         per_class = [None if np.isnan(a) else float(a) for a in self.per_class_accuracy]
-        return {"test_accuracy": self.accuracy, "test_error": 1.0 - self.accuracy,
-                "test_loss": self.loss, "count": self.count,
+        return {f"{split}_accuracy": self.accuracy, f"{split}_error": 1.0 - self.accuracy,
+                f"{split}_loss": self.loss, "count": self.count,
                 "errors": int(self.misclassified.shape[0]),
                 "per_class_accuracy": per_class, "confusion": self.confusion.tolist(),
                 "most_confused": [{"true": t, "predicted": p, "count": c}
@@ -80,18 +87,18 @@ def evaluate_model(model, images, labels) -> Evaluation:
     them) with a :class:`lenet_xp.tools.inference.TrainedModel` and compare with ``labels`` (N,)
     int64 on the same device; results come back to the host once."""
     xp, n = model.backend.xp, images.shape[0]
-    total_loss, predicted, confidence = 0.0, [], []
+    total_loss, predicted, scores = 0.0, [], []
     for start in range(0, n, model.batch_size):
         stop = min(start + model.batch_size, n)
         outputs = model.network.forward(images[start:stop, ...])
         total_loss = total_loss + model.loss.forward(outputs, labels[start:stop]) * (stop - start)
         predicted.append(model.loss.predict(outputs))
-        scores = model.loss.scores(outputs)
-        confidence.append(xp.max(scores, axis=1))
+        scores.append(model.loss.scores(outputs))
+    scores = to_numpy(xp.concat(scores)).astype(np.float64)
     return Evaluation(labels=to_numpy(labels).astype(np.int64),
                       predicted=to_numpy(xp.concat(predicted)).astype(np.int64),
-                      confidence=to_numpy(xp.concat(confidence)).astype(np.float64),
-                      loss=float(total_loss) / n)
+                      confidence=np.max(scores, axis=1), loss=float(total_loss) / n,
+                      scores=scores)
 
 
 def evaluate_digits(model, digits: np.ndarray, labels: np.ndarray) -> Evaluation:
@@ -101,41 +108,108 @@ def evaluate_digits(model, digits: np.ndarray, labels: np.ndarray) -> Evaluation
                           model.backend.asarray(labels, dtype=model.backend.xp.int64))
 
 
-def report(model, evaluation: Evaluation, source: str = "") -> str:
-    """The evaluation as text a person reads: what the model is, the test accuracy, a table
-    of per-class accuracy, the confusion matrix and the most-confused pairs."""
+def evaluate_committee(committee, digits: np.ndarray,
+                       labels: np.ndarray) -> tuple[list[Evaluation], Evaluation]:
+    """Each member's :func:`evaluate_digits` on raw uint8 digits (N, 28, 28) and labels (N,),
+    and the committee's: the mean of the members' scores s (N, K), its best class (the first
+    on ties), and as its loss the mean −log s of the true class."""
+    members = [evaluate_digits(member, digits, labels) for member in committee.members]
+    mean = Predictions.mean([Predictions(member.predicted, member.scores) for member in members])
+    truth = members[0].labels
+    true_scores = np.maximum(mean.scores[np.arange(truth.shape[0]), truth],
+                             np.finfo(np.float64).tiny)
+    return members, Evaluation(labels=truth, predicted=mean.labels,
+                               confidence=np.max(mean.scores, axis=1),
+                               loss=float(np.mean(-np.log(true_scores))), scores=mean.scores)
+
+
+def validation_digits(models: list, splits) -> tuple[np.ndarray, np.ndarray]:
+    """The raw digits (N, 28, 28) and labels (N,) that the training runs of ``models``
+    (:class:`~lenet_xp.tools.inference.TrainedModel` s) held out for validation, taken from
+    ``splits`` (:class:`~lenet_xp.data.MnistSplits`) as their runs took them (the seed and
+    ``val_size`` their checkpoints record). Raises ValueError where a run held out nothing,
+    or where the runs held out different images (a committee of seeds: each member has
+    trained on the others' validation images)."""
+    held = {(model.meta.get("config", {}).get("seed"), model.meta.get("config", {}).get("val_size"))
+            for model in models}
+    if len(held) > 1:
+        raise ValueError("these models' runs held out different validation images (seed, "
+                         f"val_size: {', '.join(map(str, sorted(held)))}), so none is unseen by "
+                         "all of them: evaluate them on the validation split one by one")
+    seed, val_size = held.pop()
+    if seed is None or not val_size:
+        raise ValueError("the run held out no validation images (val_size 0, or its checkpoint "
+                         "does not record its seed and val_size): use the test split")
+    _, val_idx = validation_split(splits.train_labels.shape[0], val_size, seed)
+    return splits.train_images[val_idx], splits.train_labels[val_idx]
+
+
+def report(model, evaluation: Evaluation, source: str = "", split: str = "test") -> str:
+    """The evaluation as text a person reads: what the model is, its accuracy on the
+    ``split`` (test or validation), a table of per-class accuracy, the confusion matrix and
+    the most-confused pairs."""
     meta = model.meta
-    recipe = meta.get("recipe", {})
     lines = [f"model: {model.name}, {model.spec.description}",
-             f"{model.num_parameters():,} parameters, trained {meta.get('epoch', '?')} epochs "
-             f"({recipe.get('optimizer', '?')}, lr {recipe.get('lr', '?')}, batch "
-             f"{recipe.get('batch_size', '?')}, seed {meta.get('config', {}).get('seed', '?')}), "
+             f"{model.num_parameters():,} parameters, {_trained(meta)}, "
              f"written {meta.get('written', '?')}"]
-    errors = evaluation.misclassified.shape[0]
-    reported = meta.get("test_accuracy")
-    lines.append(f"test accuracy {100 * evaluation.accuracy:.2f}% (error "
-                 f"{100 * (1 - evaluation.accuracy):.2f}%: {errors:,} of {evaluation.count:,} "
-                 f"wrong), loss {evaluation.loss:.4f}" + (f" on {source}" if source else "")
+    reported = meta.get("test_accuracy") if split == "test" else None
+    lines.append(_accuracy_line(evaluation, source, split)
                  + (f"; the training run reported {100 * reported:.2f}%" if reported is not None
                     else ""))
+    return "\n".join(lines + _details(evaluation))
+
+
+def committee_report(committee, members: list[Evaluation], evaluation: Evaluation,
+                     paths: list[str], source: str = "", split: str = "test") -> str:
+    """:func:`report` for a committee: each member (its file, what it is, its error on the
+    ``split``), then the committee's figures."""
+    lines = [f"committee of {len(committee.members)} models, {committee.num_parameters():,} "
+             f"parameters in all; scores: {committee.score_name}"]
+    for index, (model, result, path) in enumerate(zip(committee.members, members, paths), 1):
+        lines.append(f"  {index}. {path}: {model.name}, {_trained(model.meta)}: "
+                     f"{split} error {100 * (1 - result.accuracy):.2f}% "
+                     f"({result.misclassified.shape[0]:,} wrong)")
+    errors = [1 - result.accuracy for result in members]
+    lines.append(f"  members' {split} error: mean {100 * np.mean(errors):.2f}%, best "
+                 f"{100 * min(errors):.2f}%, worst {100 * max(errors):.2f}%")
+    lines.append("committee: " + _accuracy_line(evaluation, source, split))
+    return "\n".join(lines + _details(evaluation))
+
+
+def _trained(meta: dict) -> str:
+    recipe = meta.get("recipe", {})
+    return (f"trained {meta.get('epoch', '?')} epochs ({recipe.get('optimizer', '?')}, lr "
+            f"{recipe.get('lr', '?')}, batch {recipe.get('batch_size', '?')}, seed "
+            f"{meta.get('config', {}).get('seed', '?')})")
+
+
+def _accuracy_line(evaluation: Evaluation, source: str, split: str) -> str:
+    errors = evaluation.misclassified.shape[0]
+    return (f"{split} accuracy {100 * evaluation.accuracy:.2f}% (error "
+            f"{100 * (1 - evaluation.accuracy):.2f}%: {errors:,} of {evaluation.count:,} "
+            f"wrong), loss {evaluation.loss:.4f}" + (f" on {source}" if source else ""))
+
+
+def _details(evaluation: Evaluation) -> list[str]:
+    """The per-class accuracy, the confusion matrix and the most-confused pairs, as lines."""
     digits = range(NUM_CLASSES)
-    lines += ["", "per-class accuracy (%):",
-              "  digit " + "".join(f"{d:>7}" for d in digits),
-              "  acc   " + "".join(f"{100 * a:7.2f}" for a in evaluation.per_class_accuracy),
-              "", "confusion matrix (rows: true digit, columns: predicted digit):",
-              "      " + "".join(f"{d:>6}" for d in digits)]
+    lines = ["", "per-class accuracy (%):",
+             "  digit " + "".join(f"{d:>7}" for d in digits),
+             "  acc   " + "".join(f"{100 * a:7.2f}" for a in evaluation.per_class_accuracy),
+             "", "confusion matrix (rows: true digit, columns: predicted digit):",
+             "      " + "".join(f"{d:>6}" for d in digits)]
     lines += [f"  {t:>2}  " + "".join(f"{c:>6}" for c in row)
               for t, row in enumerate(evaluation.confusion)]
     pairs = ", ".join(f"{t}→{p}: {c}" for t, p, c in evaluation.most_confused())
-    lines += ["", f"most-confused pairs (true→predicted: count): {pairs or 'none'}"]
-    return "\n".join(lines)
+    return lines + ["", f"most-confused pairs (true→predicted: count): {pairs or 'none'}"]
 
 
 def write_figures(model, evaluation: Evaluation, digits: np.ndarray, folder) -> list[Path]:
     """The evaluation's figures in ``folder``: ``confusion.png``, ``misclassified.png`` (the
     wrong digits of ``digits`` (N, 28, 28), the raw test images), ``filters.png`` (the first
     convolution's kernels), ``feature_maps.png`` (what each layer makes of the first test
-    digit) and, for the RBF models, ``rbf_bitmaps.png`` (their prototypes). Needs matplotlib."""
+    digit) and, for the RBF models, ``rbf_bitmaps.png`` (their prototypes); for a
+    :class:`~lenet_xp.tools.inference.Committee` the first two. Needs matplotlib."""
     from . import plots
 
     folder = Path(folder)
@@ -149,6 +223,8 @@ def write_figures(model, evaluation: Evaluation, digits: np.ndarray, folder) -> 
                                  folder / "misclassified.png",
                                  title=f"{name}: misclassified test digits"),
     ]
+    if isinstance(model, Committee):
+        return paths
     layers = dict(zip(model.network.names, model.network.layers))
     convolutions = [(n, layer) for n, layer in layers.items() if isinstance(layer, Conv2d)]
     if convolutions:

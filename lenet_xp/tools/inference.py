@@ -1,15 +1,17 @@
 """A trained model ready to use: load it, prepare digits as its training data was prepared,
-classify them.
+classify them; or several, as a committee that averages their scores.
 
     >>> import lenet_xp
     >>> model = lenet_xp.load_model("runs/lenet5/model.npz")
     >>> model.predict_files(["my_seven.png"])[0].top
     [(7, 0.9981), (1, 0.0012), (2, 0.0004)]
+    >>> committee = lenet_xp.load_model(["runs/a/model.npz", "runs/b/model.npz"])
 
 :meth:`TrainedModel.predict` takes raw uint8 digits (N, 28, 28), ink 255 on black 0 as in
 MNIST; :meth:`TrainedModel.predict_files` takes image files of any size and colour and first
 makes each one such a digit (:func:`lenet_xp.data.images.mnist_digit`). The model's own
-padding and normalisation (recorded in the checkpoint) are applied on top.
+padding and normalisation (recorded in the checkpoint) are applied on top. A
+:class:`Committee` takes the same raw digits and files; each member prepares them its own way.
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ class Predictions:
         order = np.argsort(-self.scores, axis=1, kind="stable")[:, :k]
         return [[(int(c), float(row[c])) for c in best] for row, best in zip(self.scores, order)]
 
+    @classmethod
+    def mean(cls, parts: list["Predictions"]) -> "Predictions":
+        """A committee's predictions: the mean of the parts' scores, and its best class (the
+        first on ties)."""
+        scores = np.mean(np.stack([part.scores for part in parts]), axis=0)
+        return cls(labels=np.argmax(scores, axis=1).astype(np.int64), scores=scores)
+
 
 @dataclasses.dataclass(frozen=True)
 class FilePrediction:
@@ -56,7 +65,35 @@ class FilePrediction:
     error: str | None = None
 
 
-class TrainedModel:
+class DigitClassifier:
+    """What classifies digits: :meth:`predict` on raw digits, and on image files the
+    :meth:`predict_files` built on it."""
+
+    def predict(self, digits) -> Predictions:
+        raise NotImplementedError
+
+    def predict_files(self, sources: Iterable, top: int = 3,
+                      max_pixels: int = MAX_PIXELS) -> list[FilePrediction]:
+        """Classify image files (paths, or ``(name, bytes)`` pairs): each becomes an MNIST-style
+        digit, then all are classified at once. A file that cannot be read, holds no ink, or
+        has more than ``max_pixels`` pixels (refused before it is decoded) gets its ``error``
+        and the others are still classified."""
+        results, digits = [], []
+        for source in sources:
+            name, data = source if isinstance(source, tuple) else (os.fspath(source), source)
+            try:
+                digits.append(digit_from_file(data, name, max_pixels))
+                results.append(FilePrediction(file=name, digit=digits[-1]))
+            except ImageError as exc:
+                results.append(FilePrediction(file=name, error=str(exc)))
+        if digits:
+            best = iter(self.predict(np.stack(digits)).top(top))
+            results = [dataclasses.replace(result, top=next(best)) if result.error is None
+                       else result for result in results]
+        return results
+
+
+class TrainedModel(DigitClassifier):
     """A network with the weights of a checkpoint, in evaluation mode, on one backend.
 
     Attributes:
@@ -108,26 +145,6 @@ class TrainedModel:
         return Predictions(labels=to_numpy(self.loss.predict(outputs)).astype(np.int64),
                            scores=to_numpy(self.loss.scores(outputs)).astype(np.float64))
 
-    def predict_files(self, sources: Iterable, top: int = 3,
-                      max_pixels: int = MAX_PIXELS) -> list[FilePrediction]:
-        """Classify image files (paths, or ``(name, bytes)`` pairs): each becomes an MNIST-style
-        digit, then all go through the network at once. A file that cannot be read, holds no
-        ink, or has more than ``max_pixels`` pixels (refused before it is decoded) gets its
-        ``error`` and the others are still classified."""
-        results, digits = [], []
-        for source in sources:
-            name, data = source if isinstance(source, tuple) else (os.fspath(source), source)
-            try:
-                digits.append(digit_from_file(data, name, max_pixels))
-                results.append(FilePrediction(file=name, digit=digits[-1]))
-            except ImageError as exc:
-                results.append(FilePrediction(file=name, error=str(exc)))
-        if digits:
-            best = iter(self.predict(np.stack(digits)).top(top))
-            results = [dataclasses.replace(result, top=next(best)) if result.error is None
-                       else result for result in results]
-        return results
-
     def layer_outputs(self, digit) -> list[tuple[str, np.ndarray]]:
         """What every stage of the network makes of one uint8 (28, 28) digit:
         ``[(layer name, host array), ...]``, one entry per convolution, pooling, dense
@@ -156,14 +173,59 @@ class TrainedModel:
             maps.append((name, y))
         return maps
 
-def load_model(path, device: str = "cpu", batch_size: int = 1000) -> TrainedModel:
-    """The trained model of a ``model.npz`` (or ``checkpoint.npz``) on ``device``.
+class Committee(DigitClassifier):
+    """Trained models that classify together, as the committees of Cireșan et al. (2012):
+    each member prepares a raw digit as its own training images were (input size,
+    normalisation) and scores it; the committee's score of class c is the mean
+
+        s_c(x) = (1/M) Σ_m s_m,c(x),        label = argmax_c s_c(x)  (the first on ties)
+
+    The members' scores must be of one kind (the losses' ``SCORE_KIND``): probabilities (every
+    softmax model, lenet5_sigmoid's softmax of −y too), or the MAP criterion's posteriors (the
+    paper's RBF models), whose rows keep back the mass of "none of these". A mean of the two
+    would let the probabilities outvote a posterior that holds mass back, so a committee that
+    mixes them is refused (ValueError).
+
+    Attributes:
+        members: the :class:`TrainedModel` s, in the order given.
+        name: ``"committee"``.
+        score_name: what the scores are, in words.
+    """
+
+    name = "committee"
+
+    def __init__(self, members: list[TrainedModel]):
+        members = list(members)
+        if not members:
+            raise ValueError("a committee needs at least one model")
+        if len({type(member.loss).SCORE_KIND for member in members}) > 1:
+            given = ", ".join(f"{member.name}: {type(member.loss).SCORE_KIND}" for member in members)
+            raise ValueError(f"a committee averages one kind of score, and these models give two "
+                             f"({given}): make a committee of probability models or of "
+                             "map_posterior (RBF) models")
+        self.members = members
+        self.score_name = f"mean of {len(members)} members' {members[0].score_name}"
+
+    def num_parameters(self) -> int:
+        return sum(member.num_parameters() for member in self.members)
+
+    def predict(self, digits) -> Predictions:
+        """Classify raw uint8 digits (N, 28, 28): the mean of the members' scores."""
+        return Predictions.mean([member.predict(digits) for member in self.members])
+
+
+def load_model(path, device: str = "cpu", batch_size: int = 1000):
+    """The trained model of a ``model.npz`` (or ``checkpoint.npz``) on ``device``; given a
+    list (or tuple) of paths, the :class:`Committee` of their models.
 
     Raises:
         CheckpointError: missing, damaged or foreign file, an unknown model, or weights
             that do not fit it or are not finite (see :func:`~lenet_xp.runs.checkpoint.load_checkpoint`).
         DeviceError: ``device`` is not usable here.
+        ValueError: a committee of no models, or of models whose scores are of two kinds.
     """
+    if isinstance(path, (list, tuple)):
+        return Committee([load_model(one, device, batch_size) for one in path])
     checkpoint = load_checkpoint(path)  # its entries (a zoo model's: all) and weights checked
     meta = checkpoint.meta
     name = meta.get("model")

@@ -18,7 +18,7 @@ from .._version import __version__
 from ..backend import Random
 from ..data import prepare_mnist, random_shift, resolve_data_dir
 from ..models import get_model
-from ..models.recipe import make_distortion, make_optimizer, make_schedule
+from ..models.recipe import make_average, make_distortion, make_optimizer, make_schedule
 from ..runs.checkpoint import CheckpointError
 from ..runs.folder import RunFolder
 from .communicators import create_communicator, rank_backend, set_up_together
@@ -29,6 +29,9 @@ from .strategy import CpuPlan, TrainingStep, fit_threads
 
 #: what a checkpoint's meta must hold for a run to continue from it (:meth:`Experiment.restore`)
 RESUME_KEYS = ("model", "config", "recipe", "rng_state", *META_KEYS)
+#: the checkpoint group of the moving average's arrays (recipe ``ema``); its update count is
+#: the meta entry of the same name
+AVERAGE = "ema"
 
 
 @dataclasses.dataclass
@@ -66,7 +69,8 @@ class RunResult:
 
 class Experiment:
     """A run set up and ready to :meth:`train`: backend, data on the device, model, loss,
-    optimiser, the run's :class:`Random` and its :class:`TrainingState`.
+    optimiser, the moving average of the weights (``average``, where the recipe keeps one),
+    the run's :class:`Random` and its :class:`TrainingState`.
 
     Setting up writes nothing, so a run that cannot start (bad device, data or recipe, or a
     checkpoint that does not fit, see :meth:`restore`) leaves the output folder as it was.
@@ -110,6 +114,8 @@ class Experiment:
         self.model = self.spec.make(self.random, config.dtype, self.recipe.init).to(self.backend)
         self.loss = self.spec.loss()
         self.optimizer = make_optimizer(self.recipe, self.model.parameters(), self.random)
+        # every rank keeps the average: their weights are the same after every step
+        self.average = make_average(self.recipe, self.model)
         self.state = TrainingState()
         self.folder = (RunFolder(config.out, plot=config.plot, log=log,
                                  title=f"{self.spec.name}, seed {config.seed}: learning curves")
@@ -139,10 +145,21 @@ class Experiment:
                          "pixel_stats": dataclasses.asdict(stats) if stats is not None else None}}
 
     def checkpoint_meta(self) -> dict:
-        """:attr:`meta` plus what resuming needs (:data:`RESUME_KEYS`): the random state and
-        the training state (:meth:`TrainingState.to_meta`; its best weights go into the
-        checkpoint's groups). :meth:`restore` reads it back."""
-        return {**self.meta, "rng_state": self.random.state(), **self.state.to_meta()}
+        """:attr:`meta` plus what resuming needs (:data:`RESUME_KEYS`): the random state, the
+        training state (:meth:`TrainingState.to_meta`; its best weights go into the
+        checkpoint's groups) and the moving average's update count (its arrays: the group
+        :data:`AVERAGE`). :meth:`restore` reads it back."""
+        meta = {**self.meta, "rng_state": self.random.state(), **self.state.to_meta()}
+        if self.average is not None:
+            meta[AVERAGE] = {"updates": self.average.updates}
+        return meta
+
+    def checkpoint_groups(self) -> dict:
+        """The checkpoint's array groups: the training state's and the moving average's."""
+        groups = self.state.groups()
+        if self.average is not None:
+            groups[AVERAGE] = self.average.model.state_dict()
+        return groups
 
     def __enter__(self) -> "Experiment":
         return self
@@ -174,6 +191,9 @@ class Experiment:
         try:
             self.model.load_state_dict(checkpoint.params)
             self.optimizer.load_state_dict(checkpoint.optimizer_state)
+            if self.average is not None:
+                self.average.load_state_dict({"updates": meta[AVERAGE]["updates"],
+                                              "averages": checkpoint.groups[AVERAGE]})
         except (KeyError, ValueError) as exc:
             raise CheckpointError(f"{checkpoint.path} does not fit the {meta['model']} model: "
                                   f"{exc}") from exc
@@ -197,6 +217,9 @@ class Experiment:
             f"{len(self.val_set) if self.val_set else 0:,} validation / "
             f"{len(self.test_set):,} test images, {self.spec.normalisation} normalisation")
         log("recipe: " + ", ".join(f"{k}={v}" for k, v in recipe.to_dict().items()))
+        if self.average is not None:
+            log(f"moving average of the weights (decay {recipe.ema}): validation, test and "
+                f"model.npz use it")
         if self.comm.size > 1:
             log(f"MPI: {self.comm.size} ranks, each with its share of every batch of "
                 f"{recipe.batch_size}")
@@ -215,7 +238,7 @@ class Experiment:
                           self.train_set, self.val_set, epochs=recipe.epochs,
                           batch_size=recipe.batch_size, random=self.random,
                           patience=recipe.patience, augment=self._augmentation(),
-                          forward_backward=step, progress=self.progress,
+                          forward_backward=step, average=self.average, progress=self.progress,
                           on_epoch=self._on_epoch, state=self.state, evaluator=step.evaluate)
             return self._test(history, step.evaluate)
 
@@ -236,7 +259,7 @@ class Experiment:
         if self.folder is not None:
             self.folder.add_epoch(stats)
             self.folder.save_checkpoint(self.model, self.checkpoint_meta(), self.optimizer,
-                                        self.state.groups())
+                                        self.checkpoint_groups())
 
     def _test(self, history: list[EpochStats], evaluate: Callable) -> RunResult:
         """Score the trained model on the test set with ``evaluate`` (the step's: sharded

@@ -52,10 +52,12 @@ def evaluate_sums(model, loss, dataset: DeviceDataset, start: int, stop: int,
 
 
 def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = None,
-                forward_backward: Callable | None = None, description: str = "",
+                forward_backward: Callable | None = None, average=None, description: str = "",
                 progress: bool = True) -> tuple[float, float]:
     """One pass over ``batches`` (each passed through ``augment`` if given); returns the mean
-    training loss and accuracy.
+    training loss and accuracy. ``average`` (an
+    :class:`~lenet_xp.optim.ema.ExponentialMovingAverage` of ``model``) is updated after
+    every optimiser step.
 
     ``forward_backward(x, y) -> (outputs, batch_loss)`` computes each step's gradients: by
     default one pass of ``model`` and ``loss`` (:func:`lenet_xp.training.step.forward_backward`),
@@ -75,6 +77,8 @@ def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = N
                 x = augment(x)
             outputs, batch_loss = forward_backward(x, y)
             optimizer.step()
+            if average is not None:
+                average.update()
             total_loss = total_loss + batch_loss * y.shape[0]
             correct = correct + xp.sum(xp.astype(loss.predict(outputs) == y, xp.int64))
             seen += y.shape[0]
@@ -89,7 +93,7 @@ def train_epoch(model, loss, optimizer, batches, *, augment: Callable | None = N
 def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: DeviceDataset,
         val_set: DeviceDataset | None, *, epochs: int, batch_size: int, random,
         patience: int = 0, augment: Callable | None = None,
-        forward_backward: Callable | None = None, progress: bool = True,
+        forward_backward: Callable | None = None, average=None, progress: bool = True,
         on_epoch: Callable[[EpochStats], None] | None = None,
         state: TrainingState | None = None,
         evaluator: Callable | None = None) -> list[EpochStats]:
@@ -105,6 +109,11 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
     With ``patience`` > 0, training stops after that many epochs without a lower validation
     error, and the best epoch's weights are restored.
 
+    ``average`` (an :class:`~lenet_xp.optim.ema.ExponentialMovingAverage` of ``model``) is
+    updated after every step, and its averaged copy is what the validation scores and early
+    stopping keeps. On return ``model`` holds the weights validated last or best: the best
+    epoch's with early stopping, else the average where there is one, else the last step's.
+
     ``state`` (default: a fresh one) is updated in place. Passing the state a checkpoint
     saved, with the model, optimiser and ``random`` restored to that moment, continues the
     run from epoch ``state.epoch`` with the same numbers as a run that never stopped.
@@ -116,6 +125,7 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
     state = state if state is not None else TrainingState()
     batches = iterate_batches(train_set, batch_size, shuffle=True, random=random)
     start = time.perf_counter() - (state.history[-1].elapsed if state.history else 0.0)
+    validated = average.model if average is not None else model
     while state.epoch < epochs and not state.stopped_early(patience):
         epoch = state.epoch
         random.start_epoch()
@@ -125,7 +135,7 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
         epoch_start = time.perf_counter()
         train_loss, train_accuracy = train_epoch(
             model, loss, optimizer, batches, augment=augment, forward_backward=forward_backward,
-            description=f"epoch {epoch + 1}/{epochs}", progress=progress)
+            average=average, description=f"epoch {epoch + 1}/{epochs}", progress=progress)
         train_set.backend.synchronize()
         seconds = time.perf_counter() - epoch_start
         if not math.isfinite(train_loss):
@@ -133,14 +143,16 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
                 f"the training loss became {train_loss} in epoch {epoch + 1}; try a lower --lr")
         val_loss = val_accuracy = None
         if val_set is not None and len(val_set):
-            val_loss, val_accuracy = (evaluator or evaluate)(model, loss, val_set)
+            val_loss, val_accuracy = (evaluator or evaluate)(validated, loss, val_set)
         stats = EpochStats(epoch, optimizer.lr, train_loss, train_accuracy, val_loss,
                            val_accuracy, seconds, len(train_set) / seconds,
                            time.perf_counter() - start, summary)
         state.history.append(stats)
-        state.track(val_accuracy, model, patience)
+        state.track(val_accuracy, validated, patience)
         if on_epoch is not None:
             on_epoch(stats)
     if state.best_weights is not None:
         model.load_state_dict(state.best_weights)
+    elif average is not None:
+        model.load_state_dict(average.model.state_dict())
     return state.history

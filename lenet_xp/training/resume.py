@@ -1,14 +1,16 @@
 """Continue a run from its last checkpoint, with the numbers it would have had uninterrupted.
 
 A checkpoint (``checkpoint.npz``, written after every epoch) holds the weights, the
-optimiser's state (Adam moments, SDLM curvatures, momentum, step count), the host random
+optimiser's state (Adam moments, SDLM curvatures, momentum, step count), the moving average
+of the weights where the recipe keeps one (``ema``) with its update count, the host random
 generator's state (which, through :meth:`lenet_xp.backend.Random.start_epoch`, fixes the
 shuffling, augmentation, SDLM's samples and the dropout masks of every later epoch, GPU
 included), the early-stopping state with the best weights, and the history of finished
 epochs. The run's configuration comes from the checkpoint too: only what does not change the
 numbers may differ (:data:`FREE_FIELDS`), and ``epochs``, which may extend the run.
 :class:`~lenet_xp.training.experiment.Experiment` writes the checkpoint
-(``checkpoint_meta``) and reads it back (``restore``); this module finds it and checks it.
+(``checkpoint_meta``, ``checkpoint_groups``) and reads it back (``restore``); this module
+finds it and checks it.
 """
 
 from __future__ import annotations
