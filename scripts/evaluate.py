@@ -25,12 +25,11 @@ import argparse
 import json
 import sys
 
-from lenet_xp.backend import DeviceError
+from lenet_xp.cli.loading import load_models_or_exit
 from lenet_xp.data import DataError, load_mnist
-from lenet_xp.runs.checkpoint import CheckpointError
 from lenet_xp.tools.evaluation import (committee_report, evaluate_committee, evaluate_digits,
                                       report, validation_digits, write_figures)
-from lenet_xp.tools.inference import Committee, load_model
+from lenet_xp.tools.inference import Committee
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -80,15 +79,7 @@ def evaluated(model, paths: list[str], digits, labels, split: str):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        model = load_model(args.models if len(args.models) > 1 else args.models[0],
-                           device=args.device)
-    except (DeviceError, ValueError) as exc:  # no such device; a committee of two score kinds
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except CheckpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    model = load_models_or_exit(args.models, args.device)
     try:
         splits = load_mnist(args.data_dir, verify=not args.no_verify, download=not args.no_download)
         digits, labels = ((splits.test_images, splits.test_labels) if args.split == "test" else

@@ -24,11 +24,9 @@ import json
 import sys
 from pathlib import Path
 
-from lenet_xp.backend import DeviceError
 from lenet_xp.cli.argtypes import positive_int
+from lenet_xp.cli.loading import load_models_or_exit
 from lenet_xp.data.images import IMAGE_SUFFIXES, MAX_PIXELS
-from lenet_xp.runs.checkpoint import CheckpointError
-from lenet_xp.tools.inference import load_model
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -90,15 +88,7 @@ def show_paths(show: str, count: int) -> list[Path]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        model = load_model(args.models if len(args.models) > 1 else args.models[0],
-                           device=args.device)
-    except (DeviceError, ValueError) as exc:  # no such device; a committee of two score kinds
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except CheckpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    model = load_models_or_exit(args.models, args.device)
     sources = expand(args.images)
     if not sources:
         print(f"error: no image files in {', '.join(args.images)}", file=sys.stderr)

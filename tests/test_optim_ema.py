@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lenet_xp.backend import Random, get_backend, to_numpy
-from lenet_xp.data import DeviceDataset
+from toy_data import bars
 from lenet_xp.layers import BatchNorm1d, Conv2d, Flatten, Linear, ReLU, Sequential
 from lenet_xp.losses import SoftmaxCrossEntropy
 from lenet_xp.models import get_model
@@ -117,20 +117,6 @@ def test_the_recipe_field():
         spec.recipe.replace(ema=1.0)
 
 
-def _bars(backend, n, seed):
-    """Class 0: a horizontal bar, class 1: a vertical one, at random rows/columns, noisy."""
-    rng = np.random.default_rng(seed)
-    images = rng.normal(0, 0.3, size=(n, 1, 6, 6)).astype(np.float32)
-    labels = rng.integers(0, 2, size=n)
-    where = rng.integers(0, 6, size=n)
-    for k in range(n):
-        if labels[k] == 0:
-            images[k, 0, where[k], :] += 2.0
-        else:
-            images[k, 0, :, where[k]] += 2.0
-    return DeviceDataset.from_host(backend, images, labels)
-
-
 def _bn_net():
     return Sequential(Conv2d(1, 3, 3, random=Random(0)), ReLU(), Flatten(),
                       Linear(48, 8, random=Random(1)), BatchNorm1d(8), ReLU(),
@@ -139,7 +125,7 @@ def _bn_net():
 
 def test_fit_validates_the_average_and_ends_with_it(backend_name):
     backend = get_backend(backend_name)
-    train, val = _bars(backend, 128, seed=0), _bars(backend, 64, seed=1)
+    train, val = bars(backend, 128, size=6, seed=0), bars(backend, 64, size=6, seed=1)
     model, loss = _bn_net().to(backend), SoftmaxCrossEntropy()
     average = ExponentialMovingAverage(model, decay=0.9)
     scored = []

@@ -8,26 +8,12 @@ import numpy as np
 import pytest
 
 from lenet_xp.backend import Random, get_backend, to_numpy
-from lenet_xp.data import DeviceDataset
+from toy_data import bars
 from lenet_xp.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from lenet_xp.losses import SoftmaxCrossEntropy
 from lenet_xp.optim import Adam, schedules
 from lenet_xp.training.loop import TrainingDiverged, evaluate, fit
 from lenet_xp.training.split_batch import SplitBatch
-
-
-def _stripes(backend, n=256, seed=0):
-    """Class 0: a bright horizontal bar; class 1: a vertical bar; at random places, with noise."""
-    rng = np.random.default_rng(seed)
-    images = rng.normal(0, 0.3, size=(n, 1, 8, 8)).astype(np.float32)
-    labels = rng.integers(0, 2, size=n)
-    where = rng.integers(1, 7, size=n)
-    for k in range(n):
-        if labels[k] == 0:
-            images[k, 0, where[k], :] += 2.0
-        else:
-            images[k, 0, :, where[k]] += 2.0
-    return DeviceDataset.from_host(backend, images, labels)
 
 
 def _model():
@@ -37,7 +23,7 @@ def _model():
 
 def test_fit_learns_a_simple_task(backend_name):
     backend = get_backend(backend_name)
-    train, val = _stripes(backend, seed=0), _stripes(backend, n=128, seed=1)
+    train, val = bars(backend, seed=0), bars(backend, n=128, seed=1)
     model = _model().to(backend)
     loss = SoftmaxCrossEntropy()
     seen = []
@@ -54,7 +40,7 @@ def test_fit_learns_a_simple_task(backend_name):
 def test_fit_with_a_split_batch_takes_the_same_steps(backend_name):
     """Two threads on halves of each batch: the same weights as one pass, up to rounding."""
     backend = get_backend(backend_name)
-    train = _stripes(backend, n=96, seed=0)
+    train = bars(backend, n=96, seed=0)
     finals = []
     for split in (False, True):
         model = _model().to(backend)
@@ -73,7 +59,7 @@ def test_schedule_sets_the_learning_rate_per_epoch():
     backend = get_backend("cpu")
     model = _model()
     history = fit(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=1.0),
-                  schedules.Exponential(0.01, 0.5), _stripes(backend), None, epochs=3,
+                  schedules.Exponential(0.01, 0.5), bars(backend), None, epochs=3,
                   batch_size=64, random=Random(0), progress=False)
     assert [s.lr for s in history] == [0.01, 0.005, 0.0025]
     assert history[0].val_accuracy is None
@@ -86,14 +72,14 @@ def test_nan_stops_training_before_the_epoch_is_reported():
     reported = []
     with pytest.raises(TrainingDiverged, match="loss became nan in epoch 1"):
         fit(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=0.01),
-            schedules.Constant(0.01), _stripes(backend), None, epochs=2, batch_size=64,
+            schedules.Constant(0.01), bars(backend), None, epochs=2, batch_size=64,
             random=Random(0), progress=False, on_epoch=reported.append)
     assert reported == []
 
 
 def test_early_stopping_restores_the_best_epoch():
     backend = get_backend("cpu")
-    train, val = _stripes(backend, seed=0), _stripes(backend, n=128, seed=1)
+    train, val = bars(backend, seed=0), bars(backend, n=128, seed=1)
     model = _model()
     loss = SoftmaxCrossEntropy()
     snapshots = []

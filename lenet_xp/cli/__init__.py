@@ -1,3 +1,5 @@
-"""What the command-line scripts share: argparse value types (:mod:`~lenet_xp.cli.argtypes`)
-and launching a script on MPI ranks (:mod:`~lenet_xp.cli.mpi_launch`). The scripts in
+"""What the command-line scripts share: argparse value types (:mod:`~lenet_xp.cli.argtypes`),
+launching a script on MPI ranks (:mod:`~lenet_xp.cli.mpi_launch`, :mod:`~lenet_xp.cli.ranks`),
+how a run stops (:mod:`~lenet_xp.cli.signals`) and loading the models it was given
+(:mod:`~lenet_xp.cli.loading`). The scripts in
 ``scripts/`` parse their flags with these and call the library."""
