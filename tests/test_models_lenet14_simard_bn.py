@@ -145,7 +145,7 @@ def test_a_few_steps_of_the_recipe_reduce_the_loss(name, backend_name):
     model, loss, x, labels = tiny_batch(name, get_backend(backend_name), n=8)
     optimizer = make_optimizer(get_model(name).recipe, model.parameters())
     losses = []
-    for _ in range(20):
+    for _ in range(30):  # lenet4's rate, 1e-3, gets below 3/4 in 21 steps
         losses.append(float(loss.forward(model.train().forward(x), labels)))
         model.backward(loss.backward())
         optimizer.step()
