@@ -132,8 +132,14 @@ def test_a_sweep_on_two_workers_tabulates_skips_and_reports_failures(data_dir, t
     assert float(good["test_error_mean"]) == pytest.approx(statistics.fmean(errors))
     assert float(good["test_error_std"]) == pytest.approx(statistics.stdev(errors))
     assert good["epochs_run"] == "2" and bad["test_error_mean"] == ""
+    recent = [statistics.fmean(1 - r["val_accuracy"] for r in read_metrics(
+        out / f"lenet5-lr=0.002-seed{s}" / "metrics.jsonl") if r["event"] == "epoch")
+        for s in (0, 1)]  # 2 epochs: both of the last 3
+    assert float(good["recent_val_error_mean"]) == pytest.approx(statistics.fmean(recent))
     table = (out / "results.md").read_text(encoding="utf-8")
     assert "| lenet5 | 0.002 | 2 |" in table and "2 failed" in table
+    chosen = f"**{100 * statistics.fmean(recent):.2f} ± {100 * statistics.stdev(recent):.2f}**"
+    assert chosen in table and table.count("**") == 2  # validation chooses, not the test set
     assert (out / "curves.png").stat().st_size > 0
     # run again: the finished runs are kept as they are, the failed ones tried again
     model = out / "lenet5-lr=0.002-seed0" / "model.npz"

@@ -214,16 +214,22 @@ def _quiet(line: str) -> None:
     """Runs of a sweep print nothing: their metrics.jsonl says it all."""
 
 
+#: how many final epochs' validation errors are averaged to choose a recipe (docs/results.md)
+RECENT_EPOCHS = 3
+
+
 def outcome(run: SweepRun) -> dict:
-    """A finished run's figures from its ``metrics.jsonl``: test error, best and last
-    validation error, epochs and median seconds per epoch."""
+    """A finished run's figures from its ``metrics.jsonl``: test error, the last validation
+    error and the mean of the last :data:`RECENT_EPOCHS` (what a recipe is chosen by), epochs
+    and median seconds per epoch."""
     records = read_metrics(Path(run.out) / METRICS)
     epochs, test = epochs_of(records), last_test(records)
     if test is None:
         return {"status": "failed", "error": f"the run has no test result in {METRICS}"}
     val = [1 - r["val_accuracy"] for r in epochs if r.get("val_accuracy") is not None]
     return {"status": "done", "test_error": 1 - test["test_accuracy"],
-            "val_error": val[-1] if val else None, "best_val_error": min(val) if val else None,
+            "val_error": val[-1] if val else None,
+            "recent_val_error": statistics.fmean(val[-RECENT_EPOCHS:]) if val else None,
             "epochs": len(epochs),
             "epoch_seconds": statistics.median(r["seconds"] for r in epochs)}
 
@@ -238,6 +244,7 @@ class Row:
     failed: int
     test_error: tuple[float, float] | None  # (mean, sample std; 0 for one seed)
     val_error: tuple[float, float] | None
+    recent_val_error: tuple[float, float] | None  # the last RECENT_EPOCHS epochs' mean
     epochs: int | None
     epoch_seconds: float | None
 
@@ -253,6 +260,8 @@ def summarise(runs: list[SweepRun], outcomes: list[dict]) -> list[Row]:
         rows.append(Row(model, values, len(done), len(results) - len(done),
                         _mean_std([r["test_error"] for r in done]),
                         _mean_std([r["val_error"] for r in done if r["val_error"] is not None]),
+                        _mean_std([r["recent_val_error"] for r in done
+                                   if r["recent_val_error"] is not None]),
                         max((r["epochs"] for r in done), default=None),
                         statistics.median(r["epoch_seconds"] for r in done) if done else None))
     return rows
@@ -269,18 +278,22 @@ def _percent(pair) -> str:
 
 
 def markdown_table(grid: Grid, rows: list[Row]) -> str:
-    """The results as a Markdown table: test and last validation error in %, mean ± std."""
+    """The results as a Markdown table: test error, last validation error and the mean of the
+    last :data:`RECENT_EPOCHS` validation errors in %, mean ± std over the seeds. The lowest of
+    the last column is bold: the configuration that the validation split chooses (the test
+    column is there to read afterwards, never to choose by)."""
     keys = list(grid.grid)
-    head = ["model", *keys, "seeds", "test error %", "val error %", "epochs run", "s/epoch"]
+    head = ["model", *keys, "seeds", "test error %", "val error %",
+            f"val, last {RECENT_EPOCHS} epochs %", "epochs run", "s/epoch"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    best = min((r.test_error[0] for r in rows if r.test_error), default=None)
+    best = min((r.recent_val_error[0] for r in rows if r.recent_val_error), default=None)
     for row in rows:
-        test = _percent(row.test_error)
-        if row.test_error and row.test_error[0] == best and len(rows) > 1:
-            test = f"**{test}**"
+        recent = _percent(row.recent_val_error)
+        if row.recent_val_error and row.recent_val_error[0] == best and len(rows) > 1:
+            recent = f"**{recent}**"
         seeds = f"{row.seeds}" + (f" ({row.failed} failed)" if row.failed else "")
-        cells = [row.model, *(_text(v) for _, v in row.values), seeds, test,
-                 _percent(row.val_error), str(row.epochs or "—"),
+        cells = [row.model, *(_text(v) for _, v in row.values), seeds,
+                 _percent(row.test_error), _percent(row.val_error), recent, str(row.epochs or "—"),
                  "—" if row.epoch_seconds is None else f"{row.epoch_seconds:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -291,12 +304,14 @@ def csv_table(grid: Grid, rows: list[Row]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", *grid.grid, "seeds", "failed", "test_error_mean", "test_error_std",
-                     "val_error_mean", "val_error_std", "epochs_run", "epoch_seconds"])
+                     "val_error_mean", "val_error_std", "recent_val_error_mean",
+                     "recent_val_error_std", "epochs_run", "epoch_seconds"])
     for row in rows:
         test = row.test_error or ("", "")
         val = row.val_error or ("", "")
+        recent = row.recent_val_error or ("", "")
         writer.writerow([row.model, *(v for _, v in row.values), row.seeds, row.failed, *test,
-                         *val, row.epochs or "", "" if row.epoch_seconds is None
+                         *val, *recent, row.epochs or "", "" if row.epoch_seconds is None
                          else f"{row.epoch_seconds:.3f}"])
     return buffer.getvalue()
 
