@@ -18,10 +18,11 @@ import importlib.util
 from ..backend import Backend, available_cores
 from .mpi_launch import mpiexec
 
-MIN_RANK_SHARE = 32
-"""Images of every batch each rank needs for N ranks to beat one process's threads.
-Provisional (docs/benchmarks.md, "--ranks auto"): on the 2-vCPU machine 2 ranks beat the
-threads at batch 64 (32 images a rank) and 256; not yet measured below."""
+MIN_RANK_SHARE = 16
+"""Images of every batch each rank needs for N ranks to beat one process's threads. Measured
+on the idle 2-vCPU AMD EPYC (docs/benchmarks.md, "--ranks auto"): 2 ranks trained lenet5
+11–18 % faster than one process's threads at batches of 16 to 128 (8 to 64 images a rank),
+and 5 % at batch 8, within the noise; 16 keeps a margin."""
 
 
 def parse_ranks(text: str):
