@@ -10,10 +10,9 @@ import pytest
 import lenet_xp
 from lenet_xp.data import load_mnist
 from lenet_xp.runs.checkpoint import load_checkpoint
-from lenet_xp.training.experiment import RunConfig, run
 
 from backends import device_params
-from mnist_files import learnable_arrays, write_fake_mnist
+from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +30,7 @@ def trained_on(data_dir, tmp_path_factory):
     def train(device):
         if device not in runs:
             out = tmp_path_factory.mktemp(device.replace(":", "_"))
-            run(RunConfig(device=device, data_dir=str(data_dir), verify=False, download=False,
-                          val_size=50, out=str(out), progress=False, plot=False,
-                          recipe={"epochs": 1}), log=lambda line: None)
+            train_quietly(data_dir, out, {"epochs": 1}, val_size=50, device=device)
             runs[device] = out
         return runs[device]
     return train

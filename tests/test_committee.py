@@ -17,8 +17,7 @@ import lenet_xp
 from lenet_xp.data import load_mnist
 from lenet_xp.tools.evaluation import evaluate_committee, evaluate_digits
 from lenet_xp.tools.inference import Committee, Predictions
-from lenet_xp.training.experiment import RunConfig, run
-from mnist_files import learnable_arrays, write_fake_mnist
+from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -41,9 +40,7 @@ def trained(tmp_path_factory):
             "lenet5_paper": ("lenet5_paper", 0, {"epochs": 1, "batch_size": 10})}
     paths = {}
     for name, (model, seed, recipe) in runs.items():
-        run(RunConfig(model=model, seed=seed, data_dir=str(root / "data"), verify=False,
-                      download=False, val_size=100, out=str(root / name), progress=False,
-                      plot=False, recipe=recipe), log=lambda line: None)
+        train_quietly(root / "data", root / name, recipe, model=model, seed=seed)
         paths[name] = root / name / "model.npz"
     return paths, root / "data"
 

@@ -13,9 +13,8 @@ import pytest
 from PIL import Image
 
 from lenet_xp.tools.evaluation import Evaluation
-from lenet_xp.training.experiment import RunConfig, run
 from backends import device_params, float_tolerance
-from mnist_files import learnable_arrays, write_fake_mnist
+from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -34,9 +33,7 @@ def trained(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(request.param)
     write_fake_mnist(root / "data", learnable_arrays(n_train=600, n_test=200))
     recipe = {"epochs": 2} if request.param == "lenet5" else {"epochs": 2, "batch_size": 10}
-    run(RunConfig(model=request.param, data_dir=str(root / "data"), verify=False,
-                  download=False, val_size=100, out=str(root / "run"), progress=False,
-                  plot=False, recipe=recipe), log=lambda line: None)
+    train_quietly(root / "data", root / "run", recipe, model=request.param)
     return root / "run", root / "data"
 
 

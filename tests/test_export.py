@@ -28,7 +28,7 @@ from lenet_xp.models.registry import ModelSpec
 from lenet_xp.models.recipe import Recipe
 from lenet_xp.tools import export
 from backends import device_params
-from mnist_files import learnable_arrays, write_fake_mnist
+from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "export.py"
@@ -429,9 +429,7 @@ def trained_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     arrays = learnable_arrays(n_train=600, n_test=100)
     write_fake_mnist(root / "data", arrays)
-    run(RunConfig(data_dir=str(root / "data"), verify=False, download=False, val_size=100,
-                  out=str(root / "run"), progress=False, plot=False, recipe={"epochs": 1}),
-        log=lambda line: None)
+    train_quietly(root / "data", root / "run", {"epochs": 1})
     test = load_mnist(root / "data", verify=False, download=False)
     return root / "run" / "model.npz", test.test_images, test.test_labels
 

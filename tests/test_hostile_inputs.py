@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_files import learnable_arrays, write_fake_mnist
+from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 from scripts_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,12 +93,8 @@ def test_sweep_refuses_a_grid_file_it_cannot_use(content, message, capsys, tmp_p
 @pytest.fixture(scope="module")
 def finished(data_dir, tmp_path_factory) -> Path:
     """A finished lenet5 run (1 epoch) on the small data set."""
-    from lenet_xp.training.experiment import RunConfig, run
-
     out = tmp_path_factory.mktemp("runs") / "lenet5"
-    run(RunConfig(data_dir=str(data_dir), verify=False, download=False, val_size=100,
-                  out=str(out), progress=False, plot=False, recipe={"epochs": 1}),
-        log=lambda line: None)
+    train_quietly(data_dir, out, {"epochs": 1})
     return out
 
 

@@ -17,7 +17,7 @@ from lenet_xp.losses import MAPLoss, RBFCrossEntropy, SoftmaxCrossEntropy
 from lenet_xp.runs.checkpoint import CheckpointError
 from lenet_xp.training.experiment import RunConfig, run
 from backends import device_params
-from mnist_files import learnable_arrays, write_fake_mnist
+from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 
 
 
@@ -26,9 +26,7 @@ def trained(tmp_path_factory):
     """A lenet5 trained for two epochs on learnable fake digits: (run folder, data folder)."""
     root = tmp_path_factory.mktemp("trained")
     write_fake_mnist(root / "data", learnable_arrays(n_train=600, n_test=200))
-    run(RunConfig(data_dir=str(root / "data"), verify=False, download=False, val_size=100,
-                  out=str(root / "run"), progress=False, plot=False, recipe={"epochs": 2}),
-        log=lambda line: None)
+    train_quietly(root / "data", root / "run", {"epochs": 2})
     return root / "run", root / "data"
 
 

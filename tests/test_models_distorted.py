@@ -12,9 +12,8 @@ import pytest
 from lenet_xp.backend import Random, to_numpy
 from lenet_xp.models import get_model
 from lenet_xp.runs.checkpoint import load_checkpoint
-from lenet_xp.training.experiment import RunConfig, run
 from backends import device_params
-from mnist_files import learnable_arrays, write_fake_mnist
+from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 from scripts_loader import load_script
 
 ENTRIES = {"lenet5_paper_distorted": ("lenet5_paper", "affine"),
@@ -47,9 +46,8 @@ def test_each_entry_trains_on_distorted_batches(name, device, data_dir, tmp_path
     out = tmp_path / name
     recipe = {"epochs": 1, "batch_size": 16} if name != "lenet5_paper_distorted" else {
         "epochs": 1, "batch_size": 8, "sdlm_samples": 20}
-    result = run(RunConfig(model=name, device=device, data_dir=str(data_dir), verify=False,
-                           download=False, val_size=40, out=str(out), progress=False, plot=False,
-                           train_limit=80, recipe=recipe), log=lambda line: None)
+    result = train_quietly(data_dir, out, recipe, model=name, val_size=40, device=device,
+                           train_limit=80)
     assert math.isfinite(result.history[0].train_loss) and 0 <= result.test_accuracy <= 1
     saved = load_checkpoint(out / "model.npz").meta["recipe"]
     assert saved["distort"] == ENTRIES[name][1]  # recorded in the checkpoint

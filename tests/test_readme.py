@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from lenet_xp.data.mnist import TEST_IMAGES, TEST_LABELS
-from mnist_files import learnable_arrays, write_fake_mnist
+from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 MARK = re.compile(r"<!-- tests/test_readme.py runs this block(?: with: (?P<needs>[a-z, ]+))? -->\n"
@@ -45,14 +45,10 @@ BLOCKS = _blocks()
 @pytest.fixture(scope="module")
 def trained_model(tmp_path_factory) -> tuple[Path, np.ndarray]:
     """runs/lenet5/model.npz of a lenet5 trained briefly on made-up digits, and a test 4."""
-    from lenet_xp.training import RunConfig, run
-
     root = tmp_path_factory.mktemp("readme_model")
     arrays = learnable_arrays(n_train=600, n_test=200)
     write_fake_mnist(root / "data", arrays)
-    run(RunConfig(data_dir=str(root / "data"), verify=False, download=False, val_size=100,
-                  out=str(root / "run"), progress=False, plot=False, recipe={"epochs": 2}),
-        log=lambda line: None)
+    train_quietly(root / "data", root / "run", {"epochs": 2})
     images, labels = arrays[TEST_IMAGES], arrays[TEST_LABELS]
     four = images[np.flatnonzero(labels == 4)[0]]
     return root / "run" / "model.npz", four

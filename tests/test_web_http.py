@@ -26,11 +26,10 @@ import lenet_xp
 from lenet_xp.data import load_mnist
 from lenet_xp.data.images import digit_from_file
 from lenet_xp.tools.evaluation import evaluate_digits
-from lenet_xp.training.experiment import RunConfig, run
 from lenet_xp.web import served as served_module
 from lenet_xp.web.security import MAX_BODY, MAX_PIXELS
 from lenet_xp.web.static import FILES
-from mnist_files import learnable_arrays, write_fake_mnist
+from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 from web_server import call, raw, running
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -43,9 +42,7 @@ def root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("web")
     write_fake_mnist(root / "data", learnable_arrays(n_train=600, n_test=200))
     for model, recipe in (("lenet5", {"epochs": 2}), ("lenet5_paper", {"epochs": 1, "batch_size": 20})):
-        run(RunConfig(model=model, data_dir=str(root / "data"), verify=False, download=False,
-                      val_size=100, out=str(root / model), progress=False, plot=False,
-                      threads=1, recipe=recipe), log=lambda line: None)
+        train_quietly(root / "data", root / model, recipe, model=model, threads=1)
     return root
 
 
