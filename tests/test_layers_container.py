@@ -7,7 +7,7 @@ import pytest
 
 from lenet_xp.backend import Random, get_backend, to_numpy
 from lenet_xp.layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU,
-                             Sequential, Subsample2d)
+                             RepeatMaps, Sequential, Subsample2d, Zoom2d)
 
 
 def _net(seed=0):
@@ -77,3 +77,25 @@ def test_dropout_keeps_the_expected_value(backend_name):
 def test_backward_before_forward_is_a_clear_error(layer):
     with pytest.raises(RuntimeError, match="before a training-mode forward"):
         layer.backward(np.zeros((1, 1, 2, 2)))
+
+
+def test_no_input_gradient_is_computed_in_front_of_the_first_learning_layer():
+    """LeNet-1's shape: fixed layers (a zoom, copies of maps) before the first convolution.
+    By default neither they nor that convolution compute dE/dx, and the weights' gradients
+    are those of the same network asked for its input gradient."""
+    def net():
+        return Sequential(("Z", Zoom2d(6, 0.8)), ("R", RepeatMaps(2)),
+                          ("C", Conv2d(2, 3, 3, random=Random(0))), ("F", Flatten()),
+                          ("OUT", Linear(48, 2, random=Random(1))))
+    x = np.random.default_rng(0).normal(size=(4, 1, 6, 6)).astype(np.float32)
+    dy = np.ones((4, 2), dtype=np.float32)
+    default, asked = net(), net()
+    asked.needs_input_grad = True
+    assert [default[name].needs_input_grad for name in ("Z", "R", "C", "OUT")] == [False, False, False, True]
+    assert all(asked[name].needs_input_grad for name in ("Z", "R", "C", "OUT"))
+    default.forward(x)
+    asked.forward(x)
+    assert default.backward(dy) is None and default.backward_curvature(dy * dy) is None
+    assert asked.backward(dy).shape == x.shape
+    for name, param in default.parameters().items():
+        np.testing.assert_allclose(param.grad, asked.parameters()[name].grad, rtol=1e-6, err_msg=name)

@@ -17,8 +17,11 @@ class Sequential(Layer):
     ``"C1.weight"``, ``"0.bias"``, and so on.
 
     ``needs_input_grad`` is False by default: nothing upstream of a whole network wants dE/dx,
-    so the first layer skips that work (for a convolution, its col2im). Set it to True to get
-    the input gradient (saliency maps, adversarial examples, nesting in a larger network).
+    so the layers up to the first with parameters skip that work (for a convolution, its
+    col2im): the layers in front of it learn nothing, so they need no gradient either (LeNet-1's
+    fixed zoom before its first convolution), and backward stops where it gets ``None``. Set it
+    to True to get the input gradient (saliency maps, adversarial examples, nesting in a
+    larger network).
     """
 
     def __init__(self, *layers):
@@ -40,8 +43,10 @@ class Sequential(Layer):
 
     @needs_input_grad.setter
     def needs_input_grad(self, value: bool) -> None:
-        if self.layers:
-            self.layers[0].needs_input_grad = value
+        for layer in self.layers:
+            layer.needs_input_grad = value
+            if layer.parameters():
+                break
 
     def __getitem__(self, name: str) -> Layer:
         return self.layers[self.names.index(name)]
@@ -60,11 +65,15 @@ class Sequential(Layer):
 
     def backward(self, dy):
         for layer in reversed(self.layers):
+            if dy is None:  # no input gradient wanted, and the layers in front learn nothing
+                return None
             dy = layer.backward(dy)
         return dy
 
     def backward_curvature(self, d2y):
         for layer in reversed(self.layers):
+            if d2y is None:
+                return None
             d2y = layer.backward_curvature(d2y)
         return d2y
 
