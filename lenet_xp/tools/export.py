@@ -488,8 +488,9 @@ def compare(model: TrainedModel, exported, digits: np.ndarray) -> Agreement:
     in ONNX Runtime (CPU), and compare labels, scores and raw outputs."""
     scores, labels, outputs = onnx_session(exported).run([SCORES, LABELS, OUTPUTS],
                                                          {DIGITS: digits})
-    ours = model.predict(digits)
-    raw = to_numpy(model.outputs(model.prepare(digits))).astype(np.float64)
+    outputs_here = model.outputs(model.prepare(digits))
+    ours = model.predictions(outputs_here)
+    raw = to_numpy(outputs_here).astype(np.float64)
     return Agreement(count=len(digits), same_labels=int(np.sum(labels == ours.labels)),
                      score_difference=float(np.max(np.abs(scores - ours.scores))),
                      output_difference=float(np.max(np.abs(outputs - raw))

@@ -141,7 +141,10 @@ class TrainedModel(DigitClassifier):
 
     def predict(self, digits) -> Predictions:
         """Classify raw uint8 digits (N, 28, 28) (ink 255 on black 0, as MNIST)."""
-        outputs = self.outputs(self.prepare(digits))
+        return self.predictions(self.outputs(self.prepare(digits)))
+
+    def predictions(self, outputs) -> Predictions:
+        """The labels and scores (on the host) of the network's outputs (N, K)."""
         return Predictions(labels=to_numpy(self.loss.predict(outputs)).astype(np.int64),
                            scores=to_numpy(self.loss.scores(outputs)).astype(np.float64))
 
