@@ -25,6 +25,7 @@ import argparse
 import json
 import sys
 
+from lenet_xp.backend import DEVICE_STRINGS
 from lenet_xp.cli.loading import load_models_or_exit
 from lenet_xp.data import DataError, load_mnist
 from lenet_xp.tools.evaluation import (committee_report, evaluate_committee, evaluate_digits,
@@ -39,9 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "a committee that averages their scores")
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $LENET_XP_DATA, "
                         "else ~/.cache/lenet_xp/mnist)")
-    parser.add_argument("--device", default="cpu",
-                        help="cpu, cuda[:N], torch[:cpu], torch:cuda[:N], torch:mps, "
-                             "torch:xpu[:N] or array_api_strict[:device1] (README: Backends)")
+    parser.add_argument("--device", default="cpu", help=f"{DEVICE_STRINGS} (README: Backends)")
     parser.add_argument("--split", choices=("test", "validation"), default="test",
                         help="the test set (default), or the training images the run held out "
                              "for validation (its seed and --val-size; a committee's members must "

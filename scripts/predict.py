@@ -24,6 +24,7 @@ import json
 import sys
 from pathlib import Path
 
+from lenet_xp.backend import DEVICE_STRINGS
 from lenet_xp.cli.argtypes import positive_int
 from lenet_xp.cli.loading import load_models_or_exit
 from lenet_xp.data.images import IMAGE_SUFFIXES, MAX_PIXELS
@@ -38,9 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="one model.npz written by scripts/train.py, or several (a committee), "
                              "then image files, folders of them, or - for one image on standard "
                              "input")
-    parser.add_argument("--device", default="cpu",
-                        help="cpu, cuda[:N], torch[:cpu], torch:cuda[:N], torch:mps, "
-                             "torch:xpu[:N] or array_api_strict[:device1] (README: Backends)")
+    parser.add_argument("--device", default="cpu", help=f"{DEVICE_STRINGS} (README: Backends)")
     parser.add_argument("--top", type=positive_int, default=3, help="how many classes to show (default 3)")
     parser.add_argument("--json", action="store_true",
                         help='one JSON object per line and file: {"file": ..., "top": [[class, score], ...]} '

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lenet_xp.backend import DeviceError
+from lenet_xp.backend import DEVICE_STRINGS, DeviceError
 from lenet_xp.cli.argtypes import port, positive_int
 from lenet_xp.data import DataError
 from lenet_xp.web import ServeError, TestSet, WebServer, open_catalogue, serve
@@ -36,9 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="address to listen on (default 127.0.0.1: this machine only; "
                         "0.0.0.0 opens the server to your network)")
     parser.add_argument("--port", type=port, default=8000, help="port (default 8000; 0: any free port)")
-    parser.add_argument("--device", default="cpu",
-                        help="cpu, cuda[:N], torch[:cpu], torch:cuda[:N], torch:mps, "
-                             "torch:xpu[:N] or array_api_strict[:device1] (README: Backends)")
+    parser.add_argument("--device", default="cpu", help=f"{DEVICE_STRINGS} (README: Backends)")
     parser.add_argument("--max-pixels", type=positive_int, default=MAX_PIXELS,
                         help=f"the most pixels an uploaded image may have, checked before it is "
                              f"decoded (default {MAX_PIXELS:,}: 2048x2048)")
