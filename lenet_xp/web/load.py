@@ -9,7 +9,6 @@ import http.client
 import io
 import json
 import os
-import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..tools.inference import load_model
-from .served import ServedModel, served_names
+from ..tools.bench.machine import cpu_model
+from .served import open_catalogue
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,11 +63,11 @@ def drawn_seven() -> bytes:
 
 
 def expected_scores(paths, image: bytes) -> list[list]:
-    """Every served model's top 10 for the image, as the library computes them."""
-    paths = [Path(path) for path in paths]
-    return [[[c, s] for c, s in load_model(ServedModel(name, path).weights_file())
-             .predict_files([("image", image)], top=10)[0].top]
-            for name, path in zip(served_names(paths), paths)]
+    """Every served model's top 10 for the image, as the library computes them (the models
+    opened as scripts/serve.py opens them)."""
+    return [[[c, s] for c, s in served.use(
+                lambda model: model.predict_files([("image", image)], top=10))[0].top]
+            for served in open_catalogue(paths).models.values()]
 
 
 def run_load(port: int, pid: int, image: bytes, expected: list, requests: int = 200,
@@ -96,17 +95,6 @@ def memory_mib(pid: int) -> dict[str, float]:
         return {}
     fields = dict(line.split(":", 1) for line in lines if ":" in line)
     return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM") if key in fields}
-
-
-def cpu_model() -> str:
-    """The processor's name from /proc/cpuinfo (Linux), else what platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _post(port: int, image: bytes) -> tuple[float, int, dict]:

@@ -11,10 +11,11 @@ import sys
 
 import numpy as np
 
-from ...backend import THREAD_ENV_VARS, Backend, blas_info
+from ...backend import THREAD_ENV_VARS, Backend, available_cores, blas_info
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The processor's name from /proc/cpuinfo (Linux), else what platform says."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -39,13 +40,9 @@ def _blas() -> dict:
 
 def machine_info(backend: Backend | None = None, torch=None) -> dict:
     """A JSON-able description of where the numbers were taken."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "usable_cpus": usable,
+        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "usable_cpus": available_cores(),
         "platform": platform.platform(), "python": platform.python_version(),
         "numpy": np.__version__, "blas": _blas(),
         "thread_env": {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ},
@@ -63,10 +60,7 @@ def busy_note() -> str | None:
     """A warning when other processes already keep the usable cores busy (noisy timings)."""
     if not hasattr(os, "getloadavg"):
         return None
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 1
+    usable = available_cores()
     load = os.getloadavg()[0]
     if load < usable - 0.5:
         return None
