@@ -30,7 +30,7 @@ from lenet_xp.cli.ranks import MIN_RANK_SHARE, auto_ranks, parse_ranks
 from lenet_xp.cli.signals import exit_code, restore_handlers, stop_on_signals
 from lenet_xp.data import DataError
 from lenet_xp.models import MODELS
-from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint
+from lenet_xp.runs.checkpoint import CheckpointError, read_meta
 from lenet_xp.training.communicators import (abort_all, launched_rank, launched_ranks,
                                              reports_error)
 from lenet_xp.training.experiment import RunConfig, run
@@ -147,7 +147,7 @@ def _auto_ranks(args) -> tuple[int, str]:
     clear yet: the run itself then reports what is wrong."""
     try:
         if args.resume is not None:
-            meta = load_checkpoint(find_checkpoint(args.resume)).meta
+            meta = read_meta(find_checkpoint(args.resume))
             device = args.device or meta["config"]["device"]
             batch_size = meta["recipe"]["batch_size"]
         else:

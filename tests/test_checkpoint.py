@@ -13,7 +13,7 @@ import pytest
 from lenet_xp.backend import Random, get_backend, to_numpy
 from lenet_xp.models import get_model
 from lenet_xp.optim import Adam
-from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint, read_meta, save_checkpoint
 
 
 #: what every lenet_xp checkpoint's meta names: its model (whose shapes the file must have)
@@ -48,6 +48,19 @@ def test_round_trip_restores_weights_and_optimiser(tmp_path):
     resumed.load_state_dict(loaded.optimizer_state)
     assert resumed.iterations == 2 and resumed.lr == optimizer.lr
     np.testing.assert_array_equal(resumed.state[0]["m"], optimizer.state[0]["m"])
+
+
+def test_read_meta_gives_the_settings_without_the_weights(tmp_path):
+    model, optimizer = _trained_model()
+    path = save_checkpoint(tmp_path / "c.npz", model, {**LENET5, "epoch": 3}, optimizer)
+    assert read_meta(path) == load_checkpoint(path).meta
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        read_meta(tmp_path / "missing.npz")
+    with pytest.raises(CheckpointError, match="is a folder"):
+        read_meta(tmp_path)
+    (tmp_path / "cut.npz").write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="not a readable lenet_xp file"):
+        read_meta(tmp_path / "cut.npz")
 
 
 def test_a_failed_write_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

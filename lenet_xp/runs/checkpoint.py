@@ -16,6 +16,7 @@ checkpoint in place of the last good one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -192,6 +193,32 @@ def _check_finite(path: Path, arrays: dict) -> None:
                               "use another checkpoint")
 
 
+def read_meta(path) -> dict:
+    """A checkpoint's meta alone (the run's model, configuration, recipe, history), its
+    format version checked, without reading or checking its arrays: for what needs the run's
+    settings and not its weights. CheckpointError as for :func:`load_checkpoint`."""
+    path = Path(path)
+    with _open(path) as archive:
+        return _read_meta(path, archive)
+
+
+@contextlib.contextmanager
+def _open(path: Path):
+    """The checkpoint's :class:`Archive`; a folder, a missing file or one that cannot be read
+    as an archive (here or while reading its entries) is a CheckpointError."""
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder: give the path of a .npz checkpoint")
+    try:
+        with Archive(path) as archive:
+            yield archive
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"no checkpoint at {path}") from exc
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path} ({exc.strerror or exc})") from exc
+    except ArchiveError as exc:
+        raise CheckpointError(f"{path} is not a readable lenet_xp file: {exc}") from None
+
+
 def load_checkpoint(path) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`; CheckpointError says what is wrong:
     missing, damaged or truncated, not lenet_xp's, from a newer lenet_xp, of a model this
@@ -199,19 +226,10 @@ def load_checkpoint(path) -> Checkpoint:
     headers, before any is read; see :func:`_check_entries`), or with weights that are not
     finite."""
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder: give the path of a .npz checkpoint")
-    try:
-        with Archive(path) as archive:
-            meta = _read_meta(path, archive)
-            parameters = _check_entries(path, meta, archive.entries)
-            arrays = {name: archive.read(name) for name in archive.entries if name != "meta"}
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"no checkpoint at {path}") from exc
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {path} ({exc.strerror or exc})") from exc
-    except ArchiveError as exc:
-        raise CheckpointError(f"{path} is not a readable lenet_xp file: {exc}") from None
+    with _open(path) as archive:
+        meta = _read_meta(path, archive)
+        parameters = _check_entries(path, meta, archive.entries)
+        arrays = {name: archive.read(name) for name in archive.entries if name != "meta"}
     _check_finite(path, arrays)
     groups: dict[str, dict] = {}
     for key, value in arrays.items():
