@@ -151,14 +151,14 @@ class Experiment:
         :data:`AVERAGE`). :meth:`restore` reads it back."""
         meta = {**self.meta, "rng_state": self.random.state(), **self.state.to_meta()}
         if self.average is not None:
-            meta[AVERAGE] = {"updates": self.average.updates}
+            meta[AVERAGE] = {"updates": self.average.state_dict()["updates"]}
         return meta
 
     def checkpoint_groups(self) -> dict:
         """The checkpoint's array groups: the training state's and the moving average's."""
         groups = self.state.groups()
         if self.average is not None:
-            groups[AVERAGE] = self.average.model.state_dict()
+            groups[AVERAGE] = self.average.state_dict()["averages"]
         return groups
 
     def __enter__(self) -> "Experiment":
