@@ -90,8 +90,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import statistics
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -103,6 +101,7 @@ from ..atomic import atomic_file
 from ..backend import to_numpy
 from ..data import PixelStats, normalisation_affine
 from .inference import TrainedModel
+from .timing import median_seconds
 from ..losses import MAPLoss, RBFCrossEntropy, SoftmaxCrossEntropy
 
 OPSET = 13
@@ -507,6 +506,10 @@ class Timing:
     onnx_runtime: float
 
 
+#: untimed calls before each timing of :func:`benchmark`
+WARMUP_CALLS = 5
+
+
 def benchmark(model: TrainedModel, exported, batch_sizes=(1, 1000), calls: int = 50,
               seed: int = 0) -> list[Timing]:
     """Time ``model.predict`` against the export's ONNX Runtime session (CPU, its default
@@ -518,20 +521,10 @@ def benchmark(model: TrainedModel, exported, batch_sizes=(1, 1000), calls: int =
     for batch_size in batch_sizes:
         batch = digits[:batch_size]
         timings.append(Timing(
-            batch_size, _median_seconds(lambda: model.predict(batch), calls),
-            _median_seconds(lambda: session.run([SCORES, LABELS], {DIGITS: batch}), calls)))
+            batch_size, median_seconds(lambda: model.predict(batch), WARMUP_CALLS, calls),
+            median_seconds(lambda: session.run([SCORES, LABELS], {DIGITS: batch}),
+                           WARMUP_CALLS, calls)))
     return timings
-
-
-def _median_seconds(work: Callable[[], object], calls: int, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        work()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _import(package: str):

@@ -4,7 +4,6 @@ once on the device, its steps and inference passes timed."""
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from typing import Callable
 
@@ -18,6 +17,7 @@ from ...models.recipe import make_optimizer
 from ...training.communicators import SingleProcess
 from ...training.data_parallel import shard
 from ...training.strategy import TrainingStep
+from ..timing import median_seconds
 from .config import BenchConfig
 from .machine import host_peak_rss_bytes
 from .results import Timing
@@ -84,17 +84,8 @@ class LenetRunner:
         self.step.close()
 
     def _median_seconds(self, work: Callable[[], object], warmup: int, calls: int) -> float:
-        """Median seconds of ``work()`` over ``calls`` timed calls after ``warmup`` untimed
-        ones, the device synchronised around each."""
-        sync, times = self.backend.synchronize, []
-        for call in range(warmup + calls):
-            sync()
-            start = time.perf_counter()
-            work()
-            sync()
-            if call >= warmup:
-                times.append(time.perf_counter() - start)
-        return statistics.median(times)
+        """:func:`~lenet_xp.tools.timing.median_seconds`, the device synchronised around each call."""
+        return median_seconds(work, warmup, calls, sync=self.backend.synchronize)
 
     def distortion_milliseconds(self, distortion, random: Random, calls: int = 50) -> float:
         """Median ms of ``distortion`` on one batch (after 5 untimed calls), on the device."""
