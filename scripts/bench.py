@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     from lenet_xp.cli.mpi_launch import (guard_rank, launch_command, run_on_ranks, under_launcher,
                                          without_option)
     from lenet_xp.cli.ranks import auto_ranks
-    from lenet_xp.cli.signals import exit_code, restore_handlers, stop_on_signals
+    from lenet_xp.cli.signals import exit_code, stopping_on_signals
     from lenet_xp.tools.bench import BenchConfig, BenchError, format_report, run_benchmark
     from lenet_xp.training.communicators import abort_all, launched_rank, launched_ranks
 
@@ -170,22 +170,20 @@ def main(argv=None) -> int:
         print("interrupted", file=sys.stderr)
         return exit_code(stop)
     guard_rank()
-    handlers = stop_on_signals()  # `kill` stops it as Ctrl-C does
-    try:
-        report = run_benchmark(config, progress=None if args.quiet else
-                               (lambda line: print(line, file=sys.stderr, flush=True)))
-    except KeyboardInterrupt as stop:
-        if launched_rank() == 0 and not under_launcher():
-            print("interrupted", file=sys.stderr)
-        return exit_code(stop)
-    except Exception as exc:
-        if launched_ranks() > 1:  # the other ranks would wait for this one forever
-            print(f"error (MPI rank {launched_rank()} of {launched_ranks()}): {exc}",
-                  file=sys.stderr, flush=True)
-            abort_all(1)
-        raise
-    finally:
-        restore_handlers(handlers)
+    with stopping_on_signals():  # `kill` stops it as Ctrl-C does
+        try:
+            report = run_benchmark(config, progress=None if args.quiet else
+                                   (lambda line: print(line, file=sys.stderr, flush=True)))
+        except KeyboardInterrupt as stop:
+            if launched_rank() == 0 and not under_launcher():
+                print("interrupted", file=sys.stderr)
+            return exit_code(stop)
+        except Exception as exc:
+            if launched_ranks() > 1:  # the other ranks would wait for this one forever
+                print(f"error (MPI rank {launched_rank()} of {launched_ranks()}): {exc}",
+                      file=sys.stderr, flush=True)
+                abort_all(1)
+            raise
     if launched_rank() != 0:
         return 0
     print(format_report(report))

@@ -27,7 +27,7 @@ from lenet_xp.cli.argtypes import finite_float, non_negative_int, positive_int, 
 from lenet_xp.cli.mpi_launch import (guard_rank, launch_command, run_on_ranks, under_launcher,
                                      without_option)
 from lenet_xp.cli.ranks import MIN_RANK_SHARE, auto_ranks, parse_ranks
-from lenet_xp.cli.signals import exit_code, restore_handlers, stop_on_signals
+from lenet_xp.cli.signals import exit_code, stopping_on_signals
 from lenet_xp.data import DataError
 from lenet_xp.models import MODELS
 from lenet_xp.runs.checkpoint import CheckpointError, read_meta
@@ -133,12 +133,8 @@ def main(argv=None) -> int:
     if ranks != "auto" and ranks > 1 and launched_ranks() == 1:
         return launch(args, argv, ranks)
     guard_rank()  # a rank ends when its launcher does, or when it cannot stop on a signal
-    handlers = stop_on_signals()  # `kill` stops a run as Ctrl-C does
-    try:
-        code = train(args)
-    finally:
-        restore_handlers(handlers)
-    return code
+    with stopping_on_signals():  # `kill` stops a run as Ctrl-C does
+        return train(args)
 
 
 def _auto_ranks(args) -> tuple[int, str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..runs.lock import release_all
 from ..training.communicators import MPI_INSTALL_HINT, launched_ranks
-from .signals import STOP_SIGNALS, Stopped, restore_handlers, stop_on_signals
+from .signals import STOP_SIGNALS, Stopped, stopping_on_signals
 
 #: the environment variable that gives each rank the file descriptor of its launcher's pipe
 LAUNCHER_FD = "LENET_XP_LAUNCHER_FD"
@@ -76,18 +76,17 @@ def run_on_ranks(command: list[str]) -> int:
     for the caller to say so. A launcher that is killed leaves ranks that end themselves
     (:func:`guard_rank`)."""
     read, write = os.pipe()
-    handlers = stop_on_signals()
     try:
-        process = subprocess.Popen(command, env={**os.environ, LAUNCHER_FD: str(read)},
-                                   pass_fds=(read,), start_new_session=True)
-        os.close(read)
-        try:
-            return process.wait()
-        except Stopped:
-            _stop(process, write)
-            raise
+        with stopping_on_signals():
+            process = subprocess.Popen(command, env={**os.environ, LAUNCHER_FD: str(read)},
+                                       pass_fds=(read,), start_new_session=True)
+            os.close(read)
+            try:
+                return process.wait()
+            except Stopped:
+                _stop(process, write)
+                raise
     finally:
-        restore_handlers(handlers)
         _close(write)
 
 

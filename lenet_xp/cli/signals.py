@@ -5,6 +5,7 @@ it was, so the script prints one line and exits 128 + its number (130 for Ctrl-C
 
 from __future__ import annotations
 
+import contextlib
 import signal
 
 #: the signals that stop a run: Ctrl-C, ``kill``, and a terminal that closed (no SIGHUP on
@@ -36,12 +37,13 @@ def _raise_stopped(signum, frame):
     raise Stopped(signum)
 
 
-def stop_on_signals() -> dict:
-    """From now on SIGINT, SIGTERM and SIGHUP raise :class:`Stopped` in the main thread.
-    Returns the handlers they had (for :func:`restore_handlers`)."""
-    return {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
-
-
-def restore_handlers(handlers: dict) -> None:
-    for signum, handler in handlers.items():
-        signal.signal(signum, handler)
+@contextlib.contextmanager
+def stopping_on_signals():
+    """Within the block SIGINT, SIGTERM and SIGHUP raise :class:`Stopped` in the main thread
+    (``kill`` stops a run as Ctrl-C does); after it they have their former handlers back."""
+    handlers = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
