@@ -155,6 +155,13 @@ def unblock_weight(dblocked, shape, block: int, stride: int = 1):
     return total
 
 
+def connection_table(inputs, in_channels: int) -> tuple[tuple[int, ...], ...]:
+    """``connections`` for :class:`Conv2d` from the input maps each output map reads:
+    ``inputs[f]`` lists the maps of output map f; the table's row f has a 1 in those columns
+    (of ``in_channels``) and 0 elsewhere."""
+    return tuple(tuple(int(c in read) for c in range(in_channels)) for read in inputs)
+
+
 class Conv2d(Layer):
     """2-D convolution (cross-correlation, as in every framework).
 

@@ -37,7 +37,8 @@ distortions, as the paper; Adam 2e-3 × 0.9 per epoch, the moving average of the
 from __future__ import annotations
 
 from ..backend import Random
-from ..layers import Conv2d, Flatten, Linear, ScaledTanh, Sequential, Subsample2d, Zoom2d
+from ..layers import (Conv2d, Flatten, Linear, ScaledTanh, Sequential, Subsample2d, Zoom2d,
+                      connection_table)
 from ..losses import SoftmaxCrossEntropy
 from .recipe import Recipe
 from .registry import ModelSpec, register
@@ -45,7 +46,7 @@ from .registry import ModelSpec, register
 #: H2 maps (columns) read by each of H3's 12 maps (rows): table 1 of the 1990 paper.
 H3_INPUTS = ((0,), (0, 1), (0, 1), (1,), (0, 1), (0, 1),
              (2,), (2, 3), (2, 3), (3,), (2, 3), (2, 3))
-H3_TABLE = tuple(tuple(int(c in inputs) for c in range(4)) for inputs in H3_INPUTS)
+H3_TABLE = connection_table(H3_INPUTS, 4)
 
 #: the 1998 paper's LeNet-1 sees digits down-sampled to 16×16 where MNIST's are 20×20
 DIGIT_ZOOM = 16 / 20

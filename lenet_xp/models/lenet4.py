@@ -35,7 +35,8 @@ chosen on the validation split (sweeps/lenet14_search.toml, docs/results.md).
 from __future__ import annotations
 
 from ..backend import Random
-from ..layers import Conv2d, Flatten, Linear, RepeatMaps, ScaledTanh, Sequential, Subsample2d
+from ..layers import (Conv2d, Flatten, Linear, RepeatMaps, ScaledTanh, Sequential, Subsample2d,
+                      connection_table)
 from ..losses import SoftmaxCrossEntropy
 from .recipe import Recipe
 from .registry import ModelSpec, register
@@ -43,11 +44,11 @@ from .registry import ModelSpec, register
 #: S2 maps (of 8) read by each of C3's 16 maps: 4 contiguous, then 4 in two pairs, cyclically
 C3_INPUTS = tuple(tuple((j + k) % 8 for k in (0, 1, 2, 3)) for j in range(8)) + tuple(
     tuple((j + k) % 8 for k in (0, 1, 3, 4)) for j in range(8))
-C3_TABLE = tuple(tuple(int(c in inputs) for c in range(8)) for inputs in C3_INPUTS)
+C3_TABLE = connection_table(C3_INPUTS, 8)
 
 #: S4 maps (of 16) read by each of C5's 120 units: 5 maps 3 apart, cyclically
 C5_INPUTS = tuple(tuple((u + 3 * k) % 16 for k in range(5)) for u in range(120))
-C5_TABLE = tuple(tuple(int(c in inputs) for c in range(16)) for inputs in C5_INPUTS)
+C5_TABLE = connection_table(C5_INPUTS, 16)
 
 
 def build_lenet4(random: Random, dtype: str = "float32", init: str = "lecun_uniform") -> Sequential:

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from ..backend import Random
 from ..layers import (Conv2d, EuclideanRBF, Flatten, Linear, ScaledTanh, Sequential, Sigmoid,
-                      Subsample2d)
+                      Subsample2d, connection_table)
 from ..losses import MAPLoss, RBFCrossEntropy
 from .recipe import Recipe
 from .registry import ModelSpec, register
@@ -75,7 +75,7 @@ C3_INPUTS = (
     (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
-C3_TABLE = tuple(tuple(int(c in inputs) for c in range(6)) for inputs in C3_INPUTS)
+C3_TABLE = connection_table(C3_INPUTS, 6)
 
 #: The paper's global SDLM schedule (section V.A): η per sample, by pass.
 PAPER_SCHEDULE = ((2, 5e-4), (3, 2e-4), (3, 1e-4), (4, 5e-5), (8, 1e-5))
