@@ -198,10 +198,22 @@ def failed(error: Exception, code: int) -> int:
     return code
 
 
+def closed_pipe() -> int:
+    """After standard output's reader went away (``| head``): what is still buffered goes
+    nowhere (Python's exit would fail on it), and the exit code is 141, 128 + SIGPIPE, as the
+    shell reports a process its pipe ended."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141
+
+
 def train(args) -> int:
     if args.list_models:
-        for name, spec in sorted(MODELS.items()):
-            print(f"{name}: {spec.description}\n    recipe: {spec.recipe.to_dict()}")
+        try:
+            for name, spec in sorted(MODELS.items()):
+                print(f"{name}: {spec.description}\n    recipe: {spec.recipe.to_dict()}")
+            sys.stdout.flush()
+        except BrokenPipeError:  # --list-models | head
+            return closed_pipe()
         return 0
     out = run_folder(args)
     try:
@@ -215,8 +227,7 @@ def train(args) -> int:
     except (DataError, CheckpointError, TrainingDiverged, RuntimeError) as exc:
         return failed(exc, 1)
     except BrokenPipeError:  # the output went to a pipe that closed (| head): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, as the shell reports a process its pipe ended
+        return closed_pipe()
     except OSError as exc:  # a write that failed mid-run: a full disk, a vanished folder
         return failed(RuntimeError(f"cannot write the run's files ({exc}); {out} keeps the "
                                    "last finished epoch's checkpoint"), 1)

@@ -291,6 +291,17 @@ def test_a_closed_output_pipe_stops_the_run_quietly(data_dir, tmp_path):
     assert process.stderr.read() == b"" and not (tmp_path / "run" / "run.lock").exists()
 
 
+def test_a_closed_pipe_ends_the_model_list_quietly():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"),
+                                "--list-models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # as `--list-models | head` does once it has its lines
+    assert process.wait(timeout=120) == 141
+    assert process.stderr.read() == b""
+
+
 def test_a_full_disk_mid_run_is_one_line(data_dir, capsys, tmp_path, monkeypatch):
     import errno
     import os
