@@ -294,13 +294,13 @@ class Conv2d(Layer):
         block, stride = self._block, self.stride
         dy = _block_outputs(xp.permute_dims(dy, (1, 2, 3, 0)), block)  # (F·B, OH·(OW/B)·N)
         db = xp.sum(xp.reshape(dy, (self.out_channels, -1)), axis=1) if self.bias is not None else None
-        dw = unblock_weight(xp.matmul(dy, cols.mT), weight.shape, block, stride)
+        dw = unblock_weight(xp.matmul(dy, xp.matrix_transpose(cols)), weight.shape, block, stride)
         if self.weight.mask is not None:
             dw = dw * self.weight.mask
         dx = None
         if self.needs_input_grad:
             k = self.kernel_size
-            dcols = xp.matmul(block_weight(weight, block, stride).mT, dy)
+            dcols = xp.matmul(xp.matrix_transpose(block_weight(weight, block, stride)), dy)
             dx = col2im(dcols, self._input_shape, k, k, stride, self.padding, block)
         return dw, db, dx
 

@@ -40,7 +40,7 @@ class Linear(Layer):
             raise ValueError(f"Linear expects input (N, {self.in_features}), got {tuple(x.shape)}")
         if self.training:
             self._x = x
-        y = xp.matmul(x, self.weight.data.mT)
+        y = xp.matmul(x, xp.matrix_transpose(self.weight.data))
         return y if self.bias is None else y + self.bias.data
 
     def backward(self, dy):
@@ -63,7 +63,7 @@ class Linear(Layer):
         xp = array_namespace(dy)
         dx = xp.matmul(dy, weight) if self.needs_input_grad else None
         db = xp.sum(dy, axis=0) if self.bias is not None else None
-        return xp.matmul(dy.mT, x), db, dx
+        return xp.matmul(xp.matrix_transpose(dy), x), db, dx
 
 
 class Flatten(Layer):

@@ -53,13 +53,13 @@ class Zoom2d(Layer):
         xp = array_namespace(x)
         if x.ndim != 4 or tuple(x.shape[2:]) != (self.size, self.size):
             raise ValueError(f"Zoom2d expects input (N, C, {self.size}, {self.size}), got {tuple(x.shape)}")
-        return xp.matmul(xp.matmul(self.matrix, x), self.matrix.mT)
+        return xp.matmul(xp.matmul(self.matrix, x), xp.matrix_transpose(self.matrix))
 
     def backward(self, dy):
         xp = array_namespace(dy)
-        return xp.matmul(xp.matmul(self.matrix.mT, dy), self.matrix) if self.needs_input_grad else None
+        return xp.matmul(xp.matmul(xp.matrix_transpose(self.matrix), dy), self.matrix) if self.needs_input_grad else None
 
     def backward_curvature(self, d2y):
         xp = array_namespace(d2y)
         squared = self.matrix * self.matrix
-        return xp.matmul(xp.matmul(squared.mT, d2y), squared) if self.needs_input_grad else None
+        return xp.matmul(xp.matmul(xp.matrix_transpose(squared), d2y), squared) if self.needs_input_grad else None

@@ -79,7 +79,7 @@ def elastic_field(images, random: Random, *, alpha: float, sigma: float):
                                      device=backend.device))
     u -= 0.5  # U(−1, 1) = 2·(u − ½); the 2 and α are folded into the small F_H
     along_h = (fh * (2.0 * alpha)) @ xp.reshape(u, (grid_h, 2 * n * grid_w))
-    field = xp.reshape(along_h, (h * 2 * n, grid_w)) @ fw.mT
+    field = xp.reshape(along_h, (h * 2 * n, grid_w)) @ xp.matrix_transpose(fw)
     return xp.permute_dims(xp.reshape(field, (h, n, 2, w)), (1, 2, 0, 3))
 
 
