@@ -35,9 +35,10 @@ import numpy as np
 from .backends import cupy_backend, numpy_backend, strict_backend, torch_backend
 from .backends.base import (THREAD_ENV_VARS, Backend, DeviceError, available_cores, blas_info,
                             limit_cpu_threads)
+from .backends.placement import ALONE, HostRanks
 from .backends.strict_backend import STRICT_DEVICES
 
-__all__ = ["STRICT_DEVICES", "THREAD_ENV_VARS", "Backend", "DeviceError", "Random",
+__all__ = ["ALONE", "STRICT_DEVICES", "THREAD_ENV_VARS", "Backend", "DeviceError", "HostRanks", "Random",
            "available_cores", "backend_of", "blas_info", "get_backend", "limit_cpu_threads",
            "to_numpy"]
 
@@ -49,21 +50,22 @@ DEVICE_STRINGS = ("cpu, cuda[:N], torch[:cpu], torch:cuda[:N], torch:mps, torch:
                   "array_api_strict[:device1]")
 """The device strings, for help texts and error messages."""
 
-_BY_SPEC: dict[tuple[str, int], Backend] = {}  # (device string, GPU index) -> backend
+_BY_SPEC: dict[tuple[str, HostRanks], Backend] = {}  # (device string, host ranks) -> backend
 _BY_NAME: dict[str, Backend] = {}  # one backend object per device
 _BY_ARRAY: dict[tuple[type, str], Backend] = {}  # (array type, str(its device)) -> backend
 
 
-def get_backend(spec: str, gpu_index: int = 0) -> Backend:
+def get_backend(spec: str, host: HostRanks = ALONE) -> Backend:
     """The backend of a device string (see the table above), made once per device.
 
-    ``gpu_index``: the GPU to take where ``spec`` names a kind of GPU but no number (``cuda``,
-    ``torch:cuda``): an MPI rank passes its rank on the host.
+    ``host``: this process's place among the MPI ranks of its host, which decides the GPU
+    where ``spec`` names a kind of GPU but no number (``cuda``, ``torch:cuda``; see
+    :func:`lenet_xp.backends.placement.choose_gpu`); the first GPU for a process alone.
 
     Raises:
         DeviceError: unknown string, library missing, or no such device; the message gives the fix.
     """
-    key = (spec.strip().lower(), gpu_index)
+    key = (spec.strip().lower(), host)
     backend = _BY_SPEC.get(key)
     if backend is None:
         library = _LIBRARIES.get(key[0].partition(":")[0])

@@ -54,6 +54,17 @@ def device_name(request) -> str:
 
 
 @pytest.fixture
+def fresh_backends(monkeypatch) -> None:
+    """Empty backend caches for the test (restored after it): a test that fakes or hides a
+    library gets backends made of what it sees, not those that the collection made where the
+    library works (tests/backends.py makes every device once, to ask whether it can run)."""
+    from lenet_xp import backend
+
+    for cache in ("_BY_SPEC", "_BY_NAME", "_BY_ARRAY"):
+        monkeypatch.setattr(backend, cache, {})
+
+
+@pytest.fixture
 def shared_mnist() -> Path:
     """The real MNIST folder beside the repository (../shared/data/mnist), or skip."""
     if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists():

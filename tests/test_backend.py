@@ -8,7 +8,8 @@ import types
 import numpy as np
 import pytest
 
-from lenet_xp.backend import DeviceError, Random, backend_of, get_backend, limit_cpu_threads, to_numpy
+from lenet_xp.backend import (ALONE, DeviceError, Random, backend_of, get_backend, limit_cpu_threads,
+                              to_numpy)
 
 from backends import device_params
 
@@ -102,7 +103,8 @@ def test_spawned_streams_follow_from_the_parents_state():
 @pytest.mark.parametrize("library, spec, needs, install", [
     ("cupy", "cuda", "needs CuPy", 'pip install "lenet_xp[cuda12]"'),
     ("torch", "torch:cuda:3", "needs PyTorch", 'pip install "lenet_xp[torch]"')])
-def test_a_missing_library_says_how_to_install(monkeypatch, library, spec, needs, install):
+def test_a_missing_library_says_how_to_install(monkeypatch, fresh_backends, library, spec, needs,
+                                                install):
     monkeypatch.setitem(sys.modules, library, None)  # makes `import LIBRARY` raise ImportError
     with pytest.raises(DeviceError) as error:
         get_backend(spec)
@@ -110,12 +112,27 @@ def test_a_missing_library_says_how_to_install(monkeypatch, library, spec, needs
     assert needs in message and install in message and "--device cpu" in message
 
 
-def test_cuda_without_a_gpu_says_so(monkeypatch):
+def test_cuda_without_a_gpu_says_so(monkeypatch, fresh_backends):
     fake = types.ModuleType("cupy")
     fake.cuda = types.SimpleNamespace(is_available=lambda: False)
     monkeypatch.setitem(sys.modules, "cupy", fake)
     with pytest.raises(DeviceError, match="sees no usable NVIDIA GPU.*--device cpu"):
         get_backend("cuda:0")
+
+
+def test_a_library_hidden_is_not_hidden_by_backends_made_before(monkeypatch, request):
+    """Where CuPy works, the collection has already made ``cuda`` (tests/backends.py asks
+    every device whether it can run): a test that hides CuPy must not get that backend back
+    from the caches. The fixture ``fresh_backends`` gives it empty ones."""
+    from lenet_xp import backend as backend_module
+
+    made_at_collection = object()
+    monkeypatch.setitem(backend_module._BY_SPEC, ("cuda", ALONE), made_at_collection)
+    assert get_backend("cuda") is made_at_collection  # what a hiding test got on a GPU machine
+    request.getfixturevalue("fresh_backends")
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(DeviceError, match="needs CuPy"):
+        get_backend("cuda")
 
 
 @pytest.mark.parametrize("device", [d for d in device_params("all") if "gpu" in
@@ -198,53 +215,6 @@ def test_torch_draws_on_its_device_reseeded_from_the_host_every_epoch():
     np.testing.assert_array_equal(first.permutation(10), after.permutation(10))
     first.start_epoch()
     assert not bool((first.uniform_like(x) == draws[0]).all()), "a new epoch, new numbers"
-
-
-def _fake_cupy(monkeypatch, gpus: int = 2) -> list:
-    """A stand-in for CuPy with ``gpus`` GPUs that records which device is made current."""
-    used = []
-
-    class Device:
-        def __init__(self, index):
-            self.id = index
-
-        def use(self):
-            used.append(self.id)
-
-        def __enter__(self):
-            used.append(("with", self.id))
-
-        def __exit__(self, *exc):
-            pass
-
-    fake = types.ModuleType("cupy")
-    fake.cuda = types.SimpleNamespace(is_available=lambda: True, Device=Device,
-                                      runtime=types.SimpleNamespace(getDeviceCount=lambda: gpus))
-    fake.random = types.SimpleNamespace(default_rng=lambda seed: ("generator", seed))
-    monkeypatch.setitem(sys.modules, "cupy", fake)
-    monkeypatch.setitem(sys.modules, "array_api_compat.cupy", types.ModuleType("xp_cupy"))
-    return used
-
-
-def test_each_mpi_rank_computes_on_its_own_gpu(monkeypatch):
-    """`--device cuda` on MPI ranks: rank r of a host takes cuda:r and makes it the current
-    device (CuPy launches kernels on the current one), and its generator is made there."""
-    from lenet_xp.training.communicators import rank_backend
-
-    used = _fake_cupy(monkeypatch)
-    monkeypatch.setenv("PMI_SIZE", "2")
-    monkeypatch.setenv("PMI_RANK", "1")
-    monkeypatch.setenv("MPI_LOCALRANKID", "1")
-    monkeypatch.setattr("lenet_xp.backend._BY_SPEC", {})  # no backend made before counts
-    monkeypatch.setattr("lenet_xp.backend._BY_NAME", {})
-    backend = rank_backend("cuda")
-    assert backend.name == "cuda:1" and backend.is_gpu and backend.draws_on_device
-    backend.use()
-    assert used == [1]
-    assert backend.generator(7) == ("generator", 7) and used[-1] == ("with", 1)
-    assert rank_backend("cuda:0").name == "cuda:0"  # a number given is kept
-    with pytest.raises(DeviceError, match="this machine has 2 GPU"):
-        get_backend("cuda:2")
 
 
 def test_a_run_makes_its_device_current(monkeypatch, tmp_path):

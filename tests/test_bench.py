@@ -128,7 +128,7 @@ def test_config_validation(monkeypatch):
     with pytest.raises(BenchError, match="--split-batch needs --threads"):
         tiny_config(split_batch=True).validate()
     a_gpu = Backend("cuda:0", np, None, hardware="cuda", index=0)  # what CuPy's would answer
-    monkeypatch.setitem(backend_module._BY_SPEC, ("cuda", 0), a_gpu)
+    monkeypatch.setitem(backend_module._BY_SPEC, ("cuda", backend_module.ALONE), a_gpu)
     with pytest.raises(BenchError, match="--split-batch is for the CPU"):
         tiny_config(split_batch=True, threads=2, devices=("cuda",)).validate()
 
@@ -309,7 +309,7 @@ def test_devices_side_by_side_share_their_hardware(monkeypatch):
     torch = pytest.importorskip("torch")
     from lenet_xp.backends.torch_backend import TorchBackend
 
-    monkeypatch.setitem(backend_module._BY_SPEC, ("torch:mps", 0),
+    monkeypatch.setitem(backend_module._BY_SPEC, ("torch:mps", backend_module.ALONE),
                         TorchBackend(torch, "mps", None))  # what a Mac's GPU would answer
     with pytest.raises(BenchError, match="side by side on one piece of hardware"):
         tiny_config(devices=("cpu", "torch:mps")).validate()

@@ -52,6 +52,9 @@ class Backend:
     cpu_threads = False
     #: float64 arrays work (Apple's MPS has none)
     supports_float64 = True
+    #: a line worth telling the user about how this device was chosen (MPI ranks sharing
+    #: GPUs round-robin: :func:`~lenet_xp.backends.placement.choose_gpu`), else None
+    note: str | None = None
 
     def __init__(self, name: str, xp: Any, device: Any, hardware: str = "cpu",
                  index: int | None = None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Backend, DeviceError
+from .placement import ALONE, HostRanks, choose_gpu
 
 INSTALL_HINT = 'pip install "lenet_xp[cuda12]" (or "lenet_xp[cuda13]" for CUDA 13)'
 
@@ -55,12 +56,12 @@ class CupyBackend(Backend):
         self.device.use()
 
 
-def parse(spec: str, gpu_index: int = 0) -> CupyBackend:
-    """``cuda`` (GPU ``gpu_index``) or ``cuda:N``."""
+def parse(spec: str, host: HostRanks = ALONE) -> CupyBackend:
+    """``cuda:N``, or ``cuda``: the GPU of this rank's place on its host (``host``,
+    :func:`~lenet_xp.backends.placement.choose_gpu`)."""
     index_text = spec.partition(":")[2]
     if index_text and not index_text.isdigit():
         raise DeviceError(f"bad device {spec!r}: the GPU index must be a number, as in cuda:0")
-    index = int(index_text) if index_text else gpu_index
     try:
         import cupy
     except ImportError as exc:
@@ -75,10 +76,13 @@ def parse(spec: str, gpu_index: int = 0) -> CupyBackend:
             "driver that matches this CuPy build); check `nvidia-smi`, or use --device cpu"
         )
     count = cupy.cuda.runtime.getDeviceCount()
+    index, note = (int(index_text), None) if index_text else choose_gpu(count, host, "cuda")
     if index >= count:
         raise DeviceError(f"device {spec!r}: this machine has {count} GPU(s), cuda:0 to "
                           f"cuda:{count - 1}")
-    return CupyBackend(cupy, index)
+    backend = CupyBackend(cupy, index)
+    backend.note = note
+    return backend
 
 
 def device_string(x) -> str:

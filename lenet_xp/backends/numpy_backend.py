@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Backend, DeviceError
+from .placement import ALONE, HostRanks
 
 
 class NumpyBackend(Backend):
@@ -16,7 +17,7 @@ class NumpyBackend(Backend):
         super().__init__("cpu", xp, "cpu")
 
 
-def parse(spec: str, gpu_index: int = 0) -> NumpyBackend:
+def parse(spec: str, host: HostRanks = ALONE) -> NumpyBackend:
     """``cpu``."""
     if spec != "cpu":
         raise DeviceError(f"bad device {spec!r}: numpy's device is cpu")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Backend, DeviceError
+from .placement import ALONE, HostRanks
 
 #: array_api_strict's devices (lower case, as device strings are): the host's, then two others
 STRICT_DEVICES = ("cpu_device", "device1", "device2")
@@ -32,7 +33,7 @@ class StrictBackend(Backend):
         return np.asarray(x.to_device(self.xp.Device("CPU_DEVICE")))
 
 
-def parse(spec: str, gpu_index: int = 0) -> StrictBackend:
+def parse(spec: str, host: HostRanks = ALONE) -> StrictBackend:
     """``array_api_strict`` or ``array_api_strict:DEVICE``."""
     try:
         import array_api_strict

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Backend, DeviceError, limit_cpu_threads
+from .placement import ALONE, HostRanks, choose_gpu
 
 INSTALL_HINT = ('pip install "lenet_xp[torch]" (a CPU build; for a GPU, the CUDA, ROCm or XPU '
                 "build from https://pytorch.org/get-started)")
@@ -101,9 +102,10 @@ class TorchBackend(Backend):
             self._accelerator().set_device(self.index)
 
 
-def parse(spec: str, gpu_index: int = 0) -> TorchBackend:
+def parse(spec: str, host: HostRanks = ALONE) -> TorchBackend:
     """``torch`` (the CPU), ``torch:cpu``, ``torch:cuda[:N]``, ``torch:mps``, ``torch:xpu[:N]``;
-    a numbered kind without N takes GPU ``gpu_index``."""
+    a numbered kind without N takes the GPU of this rank's place on its host (``host``,
+    :func:`~lenet_xp.backends.placement.choose_gpu`)."""
     _, _, rest = spec.partition(":")
     hardware, _, index_text = (rest or "cpu").partition(":")
     if hardware not in HARDWARE:
@@ -127,12 +129,14 @@ def parse(spec: str, gpu_index: int = 0) -> TorchBackend:
     if module is None or not module.is_available():
         raise DeviceError(f"device {spec!r}: this PyTorch ({torch.__version__}) "
                           f"{_NO_DEVICE[hardware]}; use --device torch:cpu")
-    index = int(index_text) if index_text else gpu_index
     count = module.device_count()
+    index, note = (int(index_text), None) if index_text else choose_gpu(count, host, hardware)
     if index >= count:
         raise DeviceError(f"device {spec!r}: this machine has {count} GPU(s), torch:{hardware}:0 "
                           f"to torch:{hardware}:{count - 1}")
-    return TorchBackend(torch, hardware, index)
+    backend = TorchBackend(torch, hardware, index)
+    backend.note = note
+    return backend
 
 
 def device_string(x) -> str:

@@ -1,11 +1,13 @@
 """Who a process is among MPI ranks, and how ranks exchange arrays.
 
 A run launched under MPI (``mpiexec -n 2 python scripts/train.py ...``, or
-``scripts/train.py --ranks 2``, see :mod:`lenet_xp.cli.mpi_launch`) learns its rank count,
-its rank and its rank on its host from the launcher's environment; :func:`create_communicator`
+``scripts/train.py --ranks 2``, see :mod:`lenet_xp.cli.mpi_launch`) learns its rank count and
+its rank from the launcher's environment, and its place on its host (:func:`host_ranks`,
+which chooses its GPU) from there or from MPI; :func:`create_communicator`
 then chooses the transport once, at start: a :class:`SingleProcess` without MPI, else
 :class:`MPICommunicator` (mpi4py, imported only then). Both have one interface: ``rank``,
-``size``, ``allreduce``, ``broadcast``, ``broadcast_object``, ``abort``, ``idle_barrier``.
+``size``, ``allreduce``, ``broadcast``, ``broadcast_object``, ``abort``, ``idle_barrier``,
+``host_ranks``.
 :func:`set_up_together` makes the ranks agree on how setting a run up went, so that a bad
 flag or file stops every rank with one message.
 
@@ -24,14 +26,13 @@ import time
 
 import numpy as np
 
-from ..backend import Backend, backend_of, get_backend, to_numpy
+from ..backend import ALONE, Backend, HostRanks, backend_of, get_backend, to_numpy
+from ..backends.placement import launcher_host_ranks
 
 #: environment variables by which the MPI launchers tell a process its rank count
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
-#: ... its rank
+#: ... and its rank (its rank on its host: lenet_xp.backends.placement.LAUNCHER_VARIABLES)
 RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
-#: ... and its rank among the ranks of its host (one GPU per local rank)
-LOCAL_RANK_VARIABLES = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "MV2_COMM_WORLD_LOCAL_RANK")
 ABORT_GRACE_S = 1.0  # seconds between a failed rank's last message and the end of the job
 MPI_INSTALL_HINT = "pip install \"lenet_xp[mpi]\" (mpi4py with MPICH, no system MPI needed)"
 
@@ -55,6 +56,9 @@ class SingleProcess:
 
     def idle_barrier(self) -> None:
         """Nothing to wait for."""
+
+    def host_ranks(self) -> tuple[int, int]:
+        return 0, 1
 
 
 class MPICommunicator:
@@ -103,6 +107,16 @@ class MPICommunicator:
         while not request.Test():
             time.sleep(poll_s)
 
+    def host_ranks(self) -> tuple[int, int]:
+        """(this rank's rank, the number of ranks) among the ranks that share its host's
+        memory: MPI's shared-memory split, which every MPI implementation has (a collective
+        call: every rank makes it)."""
+        local = self._comm.Split_type(self._mpi.COMM_TYPE_SHARED)
+        try:
+            return local.Get_rank(), local.Get_size()
+        finally:
+            local.Free()
+
 
 def launched_ranks() -> int:
     """How many ranks the MPI launcher started (1 when not launched by one)."""
@@ -112,11 +126,6 @@ def launched_ranks() -> int:
 def launched_rank() -> int:
     """This process's rank, from the MPI launcher (0 when not launched by one)."""
     return _launcher_number(RANK_VARIABLES, 0)
-
-
-def local_rank() -> int:
-    """This process's rank among the ranks on its host, from the launcher (0 without MPI)."""
-    return _launcher_number(LOCAL_RANK_VARIABLES, 0)
 
 
 def _launcher_number(names, default: int) -> int:
@@ -192,8 +201,21 @@ def create_communicator():
     return MPICommunicator()
 
 
-def rank_backend(device: str) -> Backend:
-    """The backend of ``device`` for this process: one GPU per rank, so a device string that
-    names no GPU number (``cuda``, ``torch:cuda``) takes the GPU of this rank's number on its
-    host under MPI (the first GPU without MPI)."""
-    return get_backend(device, gpu_index=local_rank() if launched_ranks() > 1 else 0)
+def host_ranks(comm) -> HostRanks:
+    """This rank's place among the ranks of its host: from the launcher's variables where it
+    sets them (:data:`lenet_xp.backends.placement.LAUNCHER_VARIABLES`), else from ``comm``
+    (MPI's shared-memory split; every rank calls this, as every launcher's ranks agree on
+    which it is)."""
+    if comm.size == 1:
+        return ALONE
+    rank, size = launcher_host_ranks()
+    if rank is None or size is None:
+        rank, size = comm.host_ranks()
+    return HostRanks(rank, size)
+
+
+def rank_backend(device: str, comm) -> Backend:
+    """The backend of ``device`` for this process among ``comm``'s ranks: a device string that
+    names no GPU number (``cuda``, ``torch:cuda``) takes the GPU of this rank's place on its
+    host (:func:`lenet_xp.backends.placement.choose_gpu`; the first GPU for one process)."""
+    return get_backend(device, host_ranks(comm))

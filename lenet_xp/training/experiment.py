@@ -87,9 +87,11 @@ class Experiment:
         self.log = log if self.comm.rank == 0 else _silent
         self.spec = get_model(config.model)
         self.recipe = self.spec.recipe.replace(**config.recipe)
-        self.backend = rank_backend(config.device)
+        self.backend = rank_backend(config.device, self.comm)
         self.backend.dtype(config.dtype)
         self.backend.use()
+        if self.backend.note:
+            self.log(f"note: {self.backend.note}")
         if self.recipe.batch_size < self.comm.size:
             raise ValueError(f"batch size {self.recipe.batch_size} cannot be shared by "
                              f"{self.comm.size} ranks: use at least {self.comm.size}")

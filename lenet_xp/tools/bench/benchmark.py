@@ -46,13 +46,13 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
     lead = comm.rank == 0
     say = (progress or (lambda message: None)) if lead else (lambda message: None)
     notes: list[str] = []
-    backends = [rank_backend(device) for device in config.devices]
+    backends = [rank_backend(device, comm) for device in config.devices]
     backend = backends[0]  # the hardware all devices share: its GPU is made current
     backend.use()
-    busy = busy_note() if lead else None
-    if busy:
-        notes.append(busy)
-        say(f"note: {busy}")
+    for note in (backend.note, busy_note() if lead else None):
+        if note:
+            notes.append(note)
+            say(f"note: {note}")
     torch, torch_dev = _torch_peer(config, backend, notes, say) if lead else (None, None)
     machine = machine_info(backend, torch)  # before any batch size changes the BLAS threads
     if config.ranks > 1:
