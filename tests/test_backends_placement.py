@@ -5,6 +5,7 @@ line), CuPy and PyTorch alike; and MPI's shared-memory split on 2 real ranks."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -118,7 +119,7 @@ def test_each_mpi_rank_makes_its_gpu_current(environment, monkeypatch):
     backend = rank_backend("cuda", FakeComm(size=2))
     assert backend.name == "cuda:1" and backend.is_gpu and backend.draws_on_device
     backend.use()
-    assert used == [1]
+    assert used[-1] == 1
     assert backend.generator(7) == ("generator", 7) and used[-1] == ("with", 1)
     assert get_backend("cuda") is not backend, "one process alone takes cuda:0"
 
@@ -161,5 +162,6 @@ def test_mpi_s_shared_memory_split_places_ranks_without_launcher_variables():
     done = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-c", SPLIT],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert sorted(line for line in done.stdout.splitlines() if line) == [
+    # (the launcher may interleave the two ranks' lines)
+    assert sorted(re.findall(r"rank \d: \d of \d", done.stdout)) == [
         "rank 0: 0 of 2", "rank 1: 1 of 2"]

@@ -5,7 +5,9 @@
 
 Tensors only: lenet_xp's own hand-written passes compute every gradient, so no tensor ever
 requires grad, and neither ``torch.nn``, ``torch.optim`` nor autograd is used. Per-batch random
-numbers come from a ``torch.Generator`` on the device.
+numbers come from a ``torch.Generator`` on the device. On CUDA (and ROCm) float32 is computed in
+full float32 (:func:`pin_full_float32`): no TF32, whatever the environment or PyTorch's
+defaults say.
 """
 
 from __future__ import annotations
@@ -27,6 +29,34 @@ _NO_DEVICE = {
     "mps": "sees no Apple GPU (MPS needs Apple silicon and macOS 12.3 or later)",
     "xpu": "sees no Intel GPU (an XPU build of PyTorch and Intel's GPU driver are needed)",
 }
+
+
+def tf32_settings(torch) -> dict[str, bool]:
+    """PyTorch's TF32 switches: cuBLAS's matrix products and cuDNN's convolutions."""
+    return {"torch.backends.cuda.matmul.allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+            "torch.backends.cudnn.allow_tf32": bool(torch.backends.cudnn.allow_tf32)}
+
+
+def pin_full_float32(torch) -> dict[str, bool]:
+    """Compute float32 in full float32 on CUDA GPUs from now on, for the whole process: no
+    TF32 (10 mantissa bits) in cuBLAS's matrix products or cuDNN's convolutions.
+
+    PyTorch lets cuDNN use TF32 by default, and ``TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1`` (which
+    some images set) turns it on for matrix products: float32 results would then differ from
+    numpy's by about 1e-3, the comparisons of the tests and of the benchmark's twin would
+    break, and runs would not be what they say. Returns :func:`tf32_settings` as read back.
+
+    Raises:
+        DeviceError: a PyTorch that keeps TF32 on whatever it is told (older ones read the
+            variable on every product).
+    """
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    settings = tf32_settings(torch)
+    if any(settings.values()):
+        raise DeviceError(f"this PyTorch ({torch.__version__}) keeps TF32 on ({settings}): "
+                          "unset TORCH_ALLOW_TF32_CUBLAS_OVERRIDE")
+    return settings
 
 
 class TorchGenerator:
@@ -56,6 +86,8 @@ class TorchBackend(Backend):
         self._torch = torch
         self.cpu_threads = hardware == "cpu"
         self.supports_float64 = hardware != "mps"
+        if hardware == "cuda":
+            pin_full_float32(torch)
 
     def asarray(self, host_array, dtype=None):
         return self._torch.tensor(np.asarray(host_array), dtype=dtype, device=self.device)
@@ -91,7 +123,8 @@ class TorchBackend(Backend):
             return {}
         name = (self._accelerator().get_device_name(self.index) if self.index is not None
                 else "Apple GPU (MPS)")
-        return {"gpu": name, "torch": self._torch.__version__}
+        tf32 = {"tf32": tf32_settings(self._torch)} if self.hardware == "cuda" else {}
+        return {"gpu": name, "torch": self._torch.__version__, **tf32}
 
     def limit_threads(self, threads: int) -> None:
         limit_cpu_threads(threads)

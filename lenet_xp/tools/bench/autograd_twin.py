@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ...backends.torch_backend import pin_full_float32
 from .machine import host_peak_rss_bytes
 from .results import Timing
 
@@ -67,13 +68,16 @@ TORCH_OPTIMIZERS = {
 
 def torch_device(torch, backend) -> tuple[Any, str | None]:
     """(torch device, None) for the hardware lenet_xp's ``backend`` computes on (the same
-    GPU), or (None, why not)."""
+    GPU), or (None, why not). On CUDA the twin computes in full float32, as lenet_xp does
+    (:func:`~lenet_xp.backends.torch_backend.pin_full_float32`: no TF32 in its convolutions)."""
     if not backend.is_gpu:
         return torch.device("cpu"), None
     module = getattr(torch, backend.hardware, None)
     if module is None or not module.is_available():
         return None, (f"this PyTorch ({torch.__version__}) sees no {backend.hardware} device, "
                       "so the comparison on the GPU is skipped")
+    if backend.hardware == "cuda":
+        pin_full_float32(torch)
     return torch.device(backend.hardware, backend.index), None
 
 
