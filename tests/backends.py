@@ -72,6 +72,13 @@ def unavailable(name: str) -> str | None:
     return None
 
 
+def needs(name: str):
+    """The mark of a test written for device ``name`` alone: skipped with the reason where it
+    cannot run (as a test taking the devices of :func:`device_params` would be)."""
+    reason = unavailable(name)
+    return pytest.mark.skipif(reason is not None, reason=f"{name}: {reason}")
+
+
 def _param(device: TestDevice):
     reason = unavailable(device.name)
     marks = [getattr(pytest.mark, mark) for mark in device.marks]

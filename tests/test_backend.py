@@ -11,7 +11,7 @@ import pytest
 from lenet_xp.backend import (ALONE, DeviceError, Random, backend_of, get_backend, limit_cpu_threads,
                               to_numpy)
 
-from backends import device_params
+from backends import device_params, needs
 
 
 def test_device_strings():
@@ -25,6 +25,7 @@ def test_device_strings():
         get_backend("cuda:x")
 
 
+@needs("array_api_strict:device1")
 def test_a_simulated_accelerator_device():
     """array_api_strict's device1 behaves like a GPU where bugs hide: no implicit numpy."""
     device1 = get_backend("array_api_strict:device1")
@@ -142,6 +143,7 @@ def test_gpu_index_out_of_range(device):
         get_backend(f"{device}:99")
 
 
+@needs("array_api_strict:device1")
 def test_backend_of_is_looked_up_once_per_kind_of_array(monkeypatch):
     """backend_of runs several times per batch: after the first array of a kind and device it
     is a dictionary look-up, and it gives the very backend get_backend gives."""
@@ -217,6 +219,7 @@ def test_torch_draws_on_its_device_reseeded_from_the_host_every_epoch():
     assert not bool((first.uniform_like(x) == draws[0]).all()), "a new epoch, new numbers"
 
 
+@needs("array_api_strict:device1")
 def test_a_run_makes_its_device_current(monkeypatch, tmp_path):
     """Experiment (a training run) calls use() on its backend before any array is made."""
     from lenet_xp.backends.strict_backend import StrictBackend

@@ -44,6 +44,12 @@ def parse(spec: str, host: HostRanks = ALONE) -> StrictBackend:
     if device_name not in STRICT_DEVICES:
         raise DeviceError(f"bad device {spec!r}: array_api_strict's devices are "
                           f"{', '.join(STRICT_DEVICES)}")
+    if device_name != STRICT_DEVICES[0] and int(np.__version__.split(".")[0]) < 2:
+        # array_api_strict's to_device copies with asarray(copy=True), which numpy 1 lacks
+        raise DeviceError(f"device {spec!r} needs numpy >= 2 (this is {np.__version__}): "
+                          "array_api_strict brings arrays back from its simulated devices with "
+                          "numpy 2's asarray(copy=...); pip install 'numpy>=2', or use "
+                          "--device array_api_strict")
     return StrictBackend(array_api_strict, device_name)
 
 
