@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -164,6 +165,22 @@ def test_concurrent_predictions_match_one_at_a_time(server):
         together = list(pool.map(lambda image: call(server, "POST", "/api/predict?top=10",
                                                     body=image)[2], images * 2))
     assert together == alone * 2
+
+
+def test_each_handler_thread_makes_its_model_s_device_current(server, monkeypatch):
+    """CuPy's current device is per thread: a server of cuda:1 whose handler threads did not
+    make it current would compute on GPU 0. Every thread that computes calls use() first
+    (recorded on numpy's backend, which the served models run on)."""
+    from lenet_xp.backends.numpy_backend import NumpyBackend
+
+    threads = []
+    monkeypatch.setattr(NumpyBackend, "use",
+                        lambda self: threads.append(threading.current_thread().name))
+    for _ in range(2):
+        assert call(server, "POST", "/api/predict", body=_drawn_one())[0] == 200
+    assert call(server, "GET", "/api/evaluation/lenet5/cell?true=1&predicted=1")[0] == 200
+    assert threads and threading.current_thread().name not in threads, "the handlers' threads"
+    assert len(set(threads)) >= 3, "each request's own thread: two predictions and a cell"
 
 
 # ---- runs ------------------------------------------------------------------------------

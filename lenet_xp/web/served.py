@@ -47,7 +47,8 @@ class ServedModel:
     changes (a run that is still training writes a new checkpoint every epoch).
 
     Forward passes run one at a time per model (layers keep the state of their last call);
-    the evaluation runs on a copy of its own, so predictions go on meanwhile.
+    the evaluation runs on a copy of its own, so predictions go on meanwhile. Each makes its
+    model's device current on the thread that computes (:func:`_on_this_thread`).
     """
 
     def __init__(self, name: str, source: Path, device: str = "cpu"):
@@ -70,7 +71,7 @@ class ServedModel:
         CheckpointError for a file that cannot be loaded (a damaged one keeps the weights
         loaded before, if any)."""
         with self._lock:
-            return work(self._current())
+            return work(_on_this_thread(self._current()))
 
     def evaluation(self, digits: np.ndarray, labels: np.ndarray) -> Evaluated:
         """The evaluation on test ``digits`` (N, 28, 28) uint8 with ``labels`` (N,): computed
@@ -86,7 +87,7 @@ class ServedModel:
     def score_digits(self, evaluated: Evaluated, digits: np.ndarray, top: int) -> list:
         """The top ``(class, score)`` pairs of ``digits`` by the model that made ``evaluated``."""
         with self._evaluation_lock:
-            return evaluated.model.predict(digits).top(top)
+            return _on_this_thread(evaluated.model).predict(digits).top(top)
 
     def _weights(self) -> tuple[Path, tuple]:
         path = self.weights_file()
@@ -108,6 +109,15 @@ class ServedModel:
             if self._model is None or self.source.is_file():
                 raise
         return self._model
+
+
+def _on_this_thread(model: TrainedModel) -> TrainedModel:
+    """``model``, its device made the calling thread's current one: each request has a thread
+    of its own, and CuPy launches kernels on the thread's current GPU, which is GPU 0 until the
+    thread says otherwise (a server of ``cuda:1`` would compute on GPU 0). load_model does
+    the same for the thread that loads."""
+    model.backend.use()
+    return model
 
 
 class ServedRun:
