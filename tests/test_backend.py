@@ -113,9 +113,15 @@ def test_a_missing_library_says_how_to_install(monkeypatch, fresh_backends, libr
     assert needs in message and install in message and "--device cpu" in message
 
 
-def test_cuda_without_a_gpu_says_so(monkeypatch, fresh_backends):
+def _no_driver():
+    raise RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient for "
+                       "CUDA runtime version")  # what CuPy 13's is_available() raises
+
+
+@pytest.mark.parametrize("is_available", [lambda: False, _no_driver], ids=["cupy14", "cupy13"])
+def test_cuda_without_a_gpu_says_so(monkeypatch, fresh_backends, is_available):
     fake = types.ModuleType("cupy")
-    fake.cuda = types.SimpleNamespace(is_available=lambda: False)
+    fake.cuda = types.SimpleNamespace(is_available=is_available)
     monkeypatch.setitem(sys.modules, "cupy", fake)
     with pytest.raises(DeviceError, match="sees no usable NVIDIA GPU.*--device cpu"):
         get_backend("cuda:0")
@@ -271,3 +277,16 @@ def test_torch_cpu_threads_are_set_with_numpys(device):
     finally:
         torch.set_num_threads(before)
         limit_cpu_threads(before)
+
+
+def test_a_simulated_device_on_numpy_1_says_it_needs_numpy_2(monkeypatch, fresh_backends):
+    """array_api_strict brings arrays back from device1 with numpy 2's asarray(copy=...): on
+    numpy 1.26 (lenet_xp's floor) asking for device1 is one clear error, not a traceback at
+    the first transfer."""
+    import lenet_xp.backends.strict_backend as strict_backend
+
+    monkeypatch.setattr(strict_backend.np, "__version__", "1.26.4")
+    with pytest.raises(DeviceError, match=r"'array_api_strict:device1' needs numpy >= 2 "
+                                          r"\(this is 1.26.4\).*--device array_api_strict"):
+        get_backend("array_api_strict:device1")
+    assert get_backend("array_api_strict").name == "array_api_strict"
