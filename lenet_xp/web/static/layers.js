@@ -130,7 +130,7 @@ const layers = (() => {
     canvas.setAttribute("aria-label", `${stage.name}'s ${outputs} kernels of ${k}×${k}` +
       (inputs > 1 ? `, one column per output map, one row per input map` : ""));
     const figure = lenet.element("figure", "kernel-figure");
-    if (!document.querySelector('[data-testid="kernels"]')) figure.dataset.testid = "kernels";
+    if (stage.index === view.findIndex(s => s.op.type === "conv")) figure.dataset.testid = "kernels";
     const caption = lenet.element("figcaption", "note",
       `The kernels (weights w), ${k}×${k} each` +
       (inputs > 1 ? ": a column per map of this layer, a row per map it reads" : "") +
@@ -159,7 +159,7 @@ const layers = (() => {
       row.append(lenet.element("span", "cls", label), track, lenet.element("span", "val", shown));
       if (clickable(stage) && digit >= 0) {
         row.type = "button";
-        row.setAttribute("aria-label", `${stage.name} ${label}: ${shown}; show how it is computed`);
+        row.title = `${stage.name} ${label}: show how it is computed`;
         row.addEventListener("click", () => inspector.open(stage.index, digit, 0, 0));
       }
       box.append(row);
