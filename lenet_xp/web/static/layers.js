@@ -15,13 +15,8 @@ const layers = (() => {
       const values = lenet.floats(answer.stages[i]).values;
       const params = {};
       for (const [name, array] of Object.entries(stage.params)) params[name] = lenet.floats(array);
-      const high = stage.name === "input" ? inputRange(stage, values) : lenet.magnitude(values);
-      return {...stage, index: i, values, params, high};
+      return {...stage, index: i, values, params, high: lenet.magnitude(values)};
     });
-  }
-
-  function inputRange(stage, values) {
-    return Math.max(lenet.magnitude(values), 1e-6);
   }
 
   const at = (stage, c, r, q) => stage.values[(c * stage.shape[1] + r) * stage.shape[2] + q];
@@ -109,10 +104,9 @@ const layers = (() => {
     const [outputs, inputs, k] = weight.shape;
     const high = lenet.magnitude(weight.values);
     const cell = k + 1;
-    const across = inputs === 1 ? outputs : outputs, down = inputs === 1 ? 1 : inputs;
     const canvas = lenet.element("canvas", "kernels");
-    canvas.width = across * cell - 1;
-    canvas.height = down * cell - 1;
+    canvas.width = outputs * cell - 1;
+    canvas.height = inputs * cell - 1;
     const context = canvas.getContext("2d");
     context.fillStyle = "#fff";
     context.fillRect(0, 0, canvas.width, canvas.height);
@@ -121,7 +115,7 @@ const layers = (() => {
       for (const c of stage.op.reads[f]) {
         const start = (f * inputs + c) * k * k;
         lenet.paintValues(tile, k, k, weight.values.subarray(start, start + k * k), high);
-        context.drawImage(tile, f * cell, (inputs === 1 ? 0 : c) * cell);
+        context.drawImage(tile, f * cell, c * cell);
       }
     }
     const zoom = Math.max(1, Math.min(8, Math.floor(480 / canvas.width)));
@@ -255,10 +249,11 @@ const layers = (() => {
           }
         }
         sums.push(sum);
-        parts.push(readMap(stage, below, c, ch, r, q, products, sum, k));
+        parts.push(readMap(stage, below, c, ch, r, q, products, sum, k, parts.length === 0));
       }
       const computed = bias + sums.reduce((a, b) => a + b, 0);
-      parts.push(line(`y = b + Σ w·x = ${lenet.number(bias)} + ${sumText(sums)} = ${lenet.number(computed)}`));
+      parts.unshift(line(`y = b + Σ w·x = ${lenet.number(bias)} + ${sumText(sums)} = ` +
+                         `${lenet.number(computed)}, one sum for each map it reads:`));
       return {computed, parts};
     },
     max(stage, c, r, q, below) {
@@ -394,8 +389,8 @@ const layers = (() => {
   }
 
   // One map read by a convolution's unit: that map with the window outlined, the kernel
-  // applied to it, the sum of its products, and every product in a table.
-  function readMap(stage, below, c, ch, r, q, products, sum, k) {
+  // applied to it, the sum of its products, and every product in a table (open for the first).
+  function readMap(stage, below, c, ch, r, q, products, sum, k, first) {
     const box = back(stage, below, [r, r, q, q]);
     const row = lenet.element("div", "read-map");
     const px = Math.max(3, Math.floor(84 / below.shape[1]));
@@ -406,6 +401,7 @@ const layers = (() => {
     const text = lenet.element("p", "note", `${below.name} map ${ch + 1} × its kernel: ` +
                                `Σ w·x = ${lenet.number(sum)}`);
     const details = lenet.element("details", "products");
+    details.open = first;
     details.append(lenet.element("summary", null, `the ${k * k} products w × x`));
     const table = lenet.element("table", "numbers");
     for (let i = 0; i < k; i++) {
