@@ -6,9 +6,9 @@ makes of it, compare the models' scores, follow runs as they train, explore the 
     python scripts/serve.py runs/lenet5 runs/lenet5_paper --data-dir ../shared/data/mnist
     python scripts/serve.py runs/lenet5/model.npz other/model.npz --port 8001
 
-Each argument is a run folder (its curves, and its model: model.npz, or the latest
-checkpoint.npz of a run still training, reloaded as the run writes new ones) or a model
-file. Three pages: Draw, Runs, Evaluate (the test set of --data-dir, computed once per model
+Each argument is a run folder (its curves, and its model: the newer of model.npz and
+checkpoint.npz, reloaded as the run writes new ones) or a model file. A run folder that does
+not exist yet (serve.py started together with train.py) is waited for. Three pages: Draw, Runs, Evaluate (the test set of --data-dir, computed once per model
 when first opened). The server answers on 127.0.0.1 only, unless --host says otherwise.
 """
 
@@ -66,6 +66,9 @@ def main(argv=None) -> int:
         print(f"error: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): "
               "choose another --port or --host", file=sys.stderr)
         return 1
+    for folder in catalogue.waiting():
+        print(f"waiting for {folder}: it does not exist yet; its run shows once scripts/train.py "
+              "makes it", file=sys.stderr)
     serve(server, log=lambda line: print(line, flush=True))
     return 0
 

@@ -10,6 +10,7 @@ import base64
 import http.client
 import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -99,6 +100,61 @@ def test_models_lists_what_is_served(server, root):
     assert answer["models"][0]["parameters"] == lenet_xp.load_model(
         root / "lenet5" / "model.npz").num_parameters()
     assert answer["runs"] == list(MODELS) and answer["evaluation"] is True
+    meta = lenet_xp.load_model(root / "lenet5" / "model.npz").meta
+    first = answer["models"][0]
+    assert (first["epoch"], first["epochs"], first["test_accuracy"]) == (2, 2, meta["test_accuracy"])
+    assert first["version"], "a name of the weights loaded, which changes with them"
+
+
+def _mid_resume(root, folder: Path) -> Path:
+    """``folder``: the finished 2-epoch lenet5 run while it is resumed for a third epoch, just
+    after that epoch: its old model.npz, the newer checkpoint.npz of epoch 3, and the
+    metrics.jsonl that the resume rewrote (epochs only, no test record yet)."""
+    from lenet_xp.training.resume import resume_run
+
+    ahead = folder.parent / f"{folder.name}-ahead"
+    shutil.copytree(root / "lenet5", ahead)
+    resume_run(ahead, recipe_changes={"epochs": 3}, log=lambda line: None)
+    shutil.copytree(root / "lenet5", folder)
+    shutil.copy(ahead / "checkpoint.npz", folder / "checkpoint.npz")
+    later = (folder / "model.npz").stat().st_mtime + 5
+    os.utime(folder / "checkpoint.npz", (later, later))
+    epochs = [line for line in (ahead / "metrics.jsonl").read_text().splitlines(keepends=True)
+              if '"epoch"' in line and '"test"' not in line]
+    (folder / "metrics.jsonl").write_text("".join(epochs))
+    return folder
+
+
+def test_a_finished_run_resumed_for_more_epochs_is_followed(root, tmp_path):
+    """Issue 31, bug 7: the newer checkpoint is served, not the old model.npz, and the run is
+    training again with the epochs its checkpoint plans."""
+    folder = _mid_resume(root, tmp_path / "resumed")
+    with running([folder]) as server:
+        model = call(server, "GET", "/api/models")[2]["models"][0]
+        assert (model["epoch"], model["epochs"], model["test_accuracy"]) == (3, 3, None)
+        history = lenet_xp.load_model(folder / "checkpoint.npz").meta["history"]
+        assert model["val_accuracy"] == history[-1]["val_accuracy"] is not None
+        run = call(server, "GET", "/api/runs/resumed")[2]
+        assert run["test"] is None and run["recipe"]["epochs"] == 3 and len(run["epochs"]) == 3
+        assert run["loss"] == "cross-entropy"
+        answer = call(server, "POST", "/api/predict?top=10", body=_drawn_one())[2]
+        newer = lenet_xp.load_model(folder / "checkpoint.npz")
+        assert answer["predictions"][0]["top"] == [
+            list(p) for p in newer.predict_files([("one", _drawn_one())], 10)[0].top]
+
+
+def test_a_run_folder_that_does_not_exist_yet_is_waited_for(root, tmp_path):
+    """Issue 31, bug 8: served at once, said to be waiting, followed once train.py makes it."""
+    folder = tmp_path / "later"
+    with running([folder, root / "lenet5"]) as server:
+        models = call(server, "GET", "/api/models")[2]["models"]
+        assert "waiting for" in models[0]["error"] and "does not exist yet" in models[0]["error"]
+        assert call(server, "GET", "/api/runs/later")[2]["epochs"] == []
+        assert models[1]["name"] == "lenet5" and "error" not in models[1]
+        shutil.copytree(root / "lenet5", folder)
+        models = call(server, "GET", "/api/models")[2]["models"]
+        assert models[0]["epoch"] == 2 and "error" not in models[0]
+        assert len(call(server, "GET", "/api/runs/later")[2]["epochs"]) == 2
 
 
 # ---- predict ---------------------------------------------------------------------------
@@ -123,33 +179,80 @@ def test_predict_answers_what_predict_py_answers(server, root, tmp_path):
     assert answer["predictions"][0]["top"] == [list(p) for p in model.predict_files([image], 10)[0].top]
 
 
+def _floats(sent: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(sent["data"]), "<f4").reshape(sent["shape"])
+
+
 def test_predict_shows_every_layer(server, root):
     status, _, answer = call(server, "POST", "/api/predict?top=10", body=_drawn_one())
     assert status == 200
-    stages = answer["layers"]["stages"]
-    assert answer["layers"]["model"] == "lenet5"
-    assert [(s["name"], s["kind"], s["shape"]) for s in stages] == [
-        ("C1", "maps", [6, 28, 28]), ("S2", "maps", [6, 14, 14]), ("C3", "maps", [16, 10, 10]),
-        ("S4", "maps", [16, 5, 5]), ("C5", "vector", [120, 1, 1]), ("F6", "vector", [84]),
-        ("OUT", "output", [10])]
+    layers = answer["layers"]
+    assert layers["model"] == "lenet5"
+    status, _, network = call(server, "GET", "/api/network/lenet5")
+    assert status == 200 and network["version"] == layers["version"] is not None
+    assert [(s["name"], s["kind"], s["shape"]) for s in network["stages"]] == [
+        ("input", "maps", [1, 32, 32]), ("C1", "maps", [6, 28, 28]), ("S2", "maps", [6, 14, 14]),
+        ("A2", "maps", [6, 14, 14]), ("C3", "maps", [16, 10, 10]), ("S4", "maps", [16, 5, 5]),
+        ("A4", "maps", [16, 5, 5]), ("C5", "vector", [120, 1, 1]), ("A5", "vector", [120, 1, 1]),
+        ("F6", "vector", [84]), ("A6", "vector", [84]), ("OUT", "classes", [10]),
+        ("scores", "classes", [10])]
+    values = [_floats(stage) for stage in layers["stages"]]
     model = lenet_xp.load_model(root / "lenet5" / "model.npz")
     digit = _pixels(answer["digit"])
-    expected = model.feature_maps(digit)[0][1]  # C1 after nothing: its raw maps
-    c1 = np.stack([_pixels(m) for m in stages[0]["maps"]])
-    scaled = np.rint((expected - stages[0]["low"]) * 255 / (stages[0]["high"] - stages[0]["low"]))
-    np.testing.assert_array_equal(c1, scaled.astype(np.uint8))
-    assert min(stages[5]["values"]) >= 0, "F6 after its ReLU"
-    softmax = stages[-1]["values"]
-    assert sum(softmax) == pytest.approx(1.0)
+    np.testing.assert_array_equal(values[0], model.prepare(digit)[0])
+    np.testing.assert_allclose(values[1], model.feature_maps(digit)[0][1], rtol=1e-6)  # C1 raw
+    assert values[3].min() >= 0 and values[2].min() < 0, "S2 before its ReLU, A2 after"
+    np.testing.assert_array_equal(_floats(network["stages"][1]["params"]["weight"]),
+                                  model.network["C1"].weight.data)
+    softmax = values[-1]
+    assert softmax.sum() == pytest.approx(1.0)
     scores = dict(answer["predictions"][0]["top"])
-    assert [softmax[c] for c in range(10)] == pytest.approx([scores[c] for c in range(10)])
+    assert list(softmax) == pytest.approx([scores[c] for c in range(10)])
+    assert answer["doubt"] is None
 
     status, _, paper = call(server, "POST", "/api/predict?layers=lenet5_paper", body=_drawn_one())
-    output = paper["layers"]["stages"][-1]
-    assert (output["name"], output["layer"], output["kind"]) == ("RBF", "EuclideanRBF", "output")
-    assert output["what"].startswith("RBF penalties") and min(output["values"]) >= 0
-    best = paper["predictions"][1]["top"][0][0]
-    assert int(np.argmin(output["values"])) == best, "the smallest penalty wins"
+    network = call(server, "GET", "/api/network/lenet5_paper")[2]
+    rbf, posterior = network["stages"][-2:]
+    assert (rbf["name"], rbf["layer"], posterior["op"]["type"]) == ("RBF", "EuclideanRBF", "map")
+    penalties = _floats(paper["layers"]["stages"][-2])
+    prediction = paper["predictions"][1]
+    assert prediction["penalties"] == pytest.approx(list(penalties))
+    assert int(np.argmin(penalties)) == prediction["top"][0][0], "the smallest penalty wins"
+    shares = _floats(paper["layers"]["stages"][-1])
+    assert prediction["none"] == pytest.approx(1 - shares.sum(), abs=1e-6) and prediction["none"] > 0
+    assert prediction["score_kind"] == "map_posterior" and "penalties" not in answer["predictions"][0]
+
+
+def test_predict_doubts_ink_that_is_no_digit(server):
+    page = np.full((280, 280), 255, np.uint8)
+    yy, xx = np.mgrid[:280, :280]
+    page[(yy - 140) ** 2 + (xx - 140) ** 2 <= 100] = 0  # one tap of the pen
+    answer = call(server, "POST", "/api/predict", body=_png(page))[2]
+    assert "a dot, a blot or a scribble" in answer["doubt"]
+    assert answer["predictions"][0]["top"], "still classified, with the warning beside it"
+
+
+def test_the_pad_sends_pgm(server):
+    """The Draw page sends its pad as a PGM file (no PNG encoding at pen-up)."""
+    page = np.full((280, 280), 255, np.uint8)
+    page[40:240, 125:150] = 0
+    pgm = b"P5 280 280 255\n" + page.tobytes()
+    assert call(server, "POST", "/api/predict?top=10", body=pgm)[2] == \
+        call(server, "POST", "/api/predict?top=10", body=_png(page))[2]
+
+
+def test_a_test_digit_is_answered_as_the_evaluation_scored_it(server, root):
+    data = load_mnist(root / "data", verify=False, download=False)
+    status, _, answer = call(server, "GET", "/api/testset/7?top=10&layers=lenet5_paper")
+    assert status == 200 and answer["test"] == {"index": 7, "label": int(data.test_labels[7])}
+    np.testing.assert_array_equal(_pixels(answer["digit"]), data.test_images[7])
+    model = lenet_xp.load_model(root / "lenet5" / "model.npz")
+    assert answer["predictions"][0]["top"] == [list(p) for p in model.predict(data.test_images[7:8]).top(10)[0]]
+    assert answer["layers"]["model"] == "lenet5_paper"
+    status, _, answer = call(server, "GET", f"/api/testset/{len(data.test_images)}")
+    assert status == 404 and "give 0 to" in answer["error"]
+    assert call(server, "GET", "/api/network/nobody")[0] == 404
+    assert call(server, "POST", "/api/testset/7")[0] == 405
 
 
 def test_concurrent_predictions_match_one_at_a_time(server):
@@ -418,6 +521,16 @@ def test_serve_py_serves_until_ctrl_c(root):
         process.kill()
 
 
+def test_serve_py_waits_for_a_run_folder_that_does_not_exist_yet(root, tmp_path):
+    process, url = _start(tmp_path / "soon", root / "lenet5", "--port", "0")
+    try:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        assert f"waiting for {tmp_path / 'soon'}" in process.stderr.read()
+    finally:
+        process.kill()
+
+
 def test_serve_py_warns_when_open_to_the_network(root):
     process, url = _start(root / "lenet5", "--port", "0", "--host", "0.0.0.0")
     try:
@@ -433,8 +546,9 @@ def test_serve_py_errors(root, tmp_path):
         return subprocess.run([sys.executable, str(SCRIPTS / "serve.py"), *map(str, args)],
                               capture_output=True, text=True, timeout=120)
 
-    result = serve(tmp_path / "missing")
-    assert result.returncode == 1 and "no such file or folder" in result.stderr
+    result = serve(tmp_path / "missing.npz")
+    assert result.returncode == 1 and "missing.npz: no such file" in result.stderr
+    (tmp_path / "notes.txt").write_text("not a run")
     result = serve(tmp_path)
     assert result.returncode == 1 and "is not a run folder" in result.stderr
     (tmp_path / "junk.npz").write_bytes(b"junk")

@@ -47,3 +47,23 @@ def raw(server, request: bytes, wait: float = 10.0) -> bytes:
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def untrained_zoo(folder) -> dict:
+    """A model file of every zoo model with its initial weights (seed 1), as train.py's
+    model.npz files are written: ``{name: path}``. The web app shows any of them."""
+    from pathlib import Path
+
+    from lenet_xp.backend import Random
+    from lenet_xp.models import MODELS, get_model
+    from lenet_xp.runs.checkpoint import save_checkpoint
+
+    files = {}
+    for name in MODELS:
+        spec = get_model(name)
+        stats = {"mean": 33.3, "std": 78.6} if spec.normalisation == "standard" else None
+        data = {"normalisation": spec.normalisation, "input_size": spec.input_size,
+                "pixel_stats": stats}
+        files[name] = save_checkpoint(Path(folder) / f"{name}.npz", spec.build(Random(1), "float32"),
+                                      {"model": name, "data": data, "recipe": {}, "epoch": 0})
+    return files

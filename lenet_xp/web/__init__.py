@@ -7,6 +7,7 @@ layer makes of it, compare models, follow runs as they train, explore a model's 
 served          what is served, by name: models (reloaded as a run writes new
                 weights) and runs
 testset         the test digits of the Evaluate page, loaded on first use
+explain         what each layer does (a sentence, its formula) and its parameters
 views           the JSON answers: digits, scores, layers, curves, evaluations
 api             the endpoints under /api/
 security        hosts answered, body and image limits
@@ -14,6 +15,7 @@ handler         one HTTP request: checks, static files, API, headers
 static          the fixed table of the pages' files (static/, package data)
 server          ThreadingHTTPServer with the app; serve() until Ctrl-C
 load            the load test behind scripts/serve_load.py
+latency         pen-up to answer in a browser, behind scripts/draw_latency.py
 ==============  ==================================================================
 """
 

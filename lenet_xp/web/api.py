@@ -8,8 +8,12 @@ served names only; anything else is a 404. The HTTP side (hosts, bodies, headers
                                             a test set
 ``GET  /api/runs/NAME``                     a run's epochs so far, test result, recipe
 ``POST /api/predict?top=K&layers=NAME``     body: an image file. The digit the networks
-                                            saw, every model's top K scores, and every
-                                            layer of model NAME (default: the first)
+                                            saw, every model's top K scores, every layer
+                                            of model NAME (default: the first), and why
+                                            the ink may not be one digit
+``GET  /api/network/NAME``                  what every layer of model NAME does, and its
+                                            parameters
+``GET  /api/testset/I?top=K&layers=NAME``   test digit I, answered as predict answers
 ``GET  /api/evaluation/NAME``               model NAME on the test set (computed once)
 ``GET  /api/evaluation/NAME/cell?true=T&predicted=P``  the test digits of one confusion
                                             cell, with their scores
@@ -24,12 +28,14 @@ from urllib.parse import parse_qs
 from ..runs.checkpoint import CheckpointError
 from ..data import DataError
 from ..data.images import ImageError, digit_from_file
+from ..data.ink import doubt
 from ..tools.evaluation import NUM_CLASSES
+from .explain import activations
 from .security import MAX_PIXELS, check_image
 from .served import Catalogue, NotReady, ServedModel
 from .testset import TestSet
-from .views import cell_json, evaluation_json, image_json, layers_json, model_json, run_json, \
-    top_json
+from .views import cell_json, evaluation_json, image_json, model_json, prediction_json, \
+    run_json, stages_json
 
 #: how messages call the image of a request
 UPLOAD = "uploaded image"
@@ -61,6 +67,10 @@ class Api:
         }
         if len(parts) == 2 and parts[0] == "runs" and parts[1] in runs:
             routes[tuple(parts)] = ("GET", lambda q, b: self.run(parts[1]))
+        if len(parts) == 2 and parts[0] == "network" and parts[1] in models:
+            routes[tuple(parts)] = ("GET", lambda q, b: self.network(models[parts[1]]))
+        if len(parts) == 2 and parts[0] == "testset" and parts[1].isdigit():
+            routes[tuple(parts)] = ("GET", lambda q, b: self.test_digit(int(parts[1]), q))
         if 2 <= len(parts) <= 3 and parts[0] == "evaluation" and parts[1] in models:
             served = models[parts[1]]
             routes[("evaluation", parts[1])] = ("GET", lambda q, b: self.evaluation(served))
@@ -78,7 +88,7 @@ class Api:
         entries = []
         for name, served in self.catalogue.models.items():
             try:
-                entries.append(served.use(lambda model: model_json(name, model)))
+                entries.append(served.use(lambda model: model_json(name, model, served.version)))
             except (NotReady, CheckpointError) as exc:
                 entries.append({"name": name, "error": str(exc)})
         return {"models": entries, "runs": list(self.catalogue.runs),
@@ -95,6 +105,36 @@ class Api:
 
     def predict(self, query: str, body: bytes) -> dict:
         """Frame the image as ``scripts/predict.py`` does, classify it with every model."""
+        top, chosen = self._answer_params(query)
+        try:
+            check_image(body, UPLOAD, self.max_pixels)
+            digit = digit_from_file(body, UPLOAD, self.max_pixels)
+        except ImageError as exc:
+            raise ApiError(400, str(exc)) from None
+        return self._answer(digit, top, chosen)
+
+    def test_digit(self, index: int, query: str) -> dict:
+        """Test digit ``index`` as it is (no framing: the very digit the evaluation scored),
+        answered as :meth:`predict` answers, with ``test``: its index and label."""
+        top, chosen = self._answer_params(query)
+        try:
+            digits, labels = self.test_set.arrays()
+        except (LookupError, DataError, OSError) as exc:
+            raise ApiError(503, str(exc)) from None
+        if index >= len(digits):
+            raise ApiError(404, f"the test set has {len(digits):,} digits: give 0 to "
+                                f"{len(digits) - 1}")
+        return {**self._answer(digits[index], top, chosen),
+                "test": {"index": index, "label": int(labels[index])}}
+
+    def network(self, served: ServedModel) -> dict:
+        try:
+            return served.network()
+        except (NotReady, CheckpointError) as exc:
+            raise ApiError(503, str(exc)) from None
+
+    def _answer_params(self, query: str) -> tuple[int, str]:
+        """(top, the model whose layers are shown) from a query string."""
         params = _params(query)
         top = _int_param(params, "top", 3, 1, NUM_CLASSES)
         models = self.catalogue.models
@@ -102,26 +142,27 @@ class Api:
         if chosen not in models:
             raise ApiError(404, f"layers={chosen}: no model of that name is served "
                                 f"({', '.join(models)})")
-        try:
-            check_image(body, UPLOAD, self.max_pixels)
-            digit = digit_from_file(body, UPLOAD, self.max_pixels)
-        except ImageError as exc:
-            raise ApiError(400, str(exc)) from None
-        predictions = []
-        for name, served in models.items():
+        return top, chosen
+
+    def _answer(self, digit, top: int, chosen: str) -> dict:
+        """A (28, 28) uint8 digit classified by every model, with every stage of model
+        ``chosen``, and the ``doubt`` (None, or why the ink may not be one digit)."""
+        predictions, layers = [], stages_json(chosen, None, [])
+        for name, served in self.catalogue.models.items():
+            def look(model, name=name, served=served):
+                if name != chosen:
+                    return prediction_json(name, model, model.outputs(model.prepare(digit)), top), None
+                values, outputs = activations(model, digit)
+                return (prediction_json(name, model, outputs, top),
+                        stages_json(name, served.version, values))
             try:
-                top_pairs = served.use(lambda model: (model.score_name,
-                                                      model.predict(digit).top(top)[0]))
-                predictions.append({"model": name, "score_name": top_pairs[0],
-                                    "top": top_json(top_pairs[1])})
+                prediction, stages = served.use(look)
             except (NotReady, CheckpointError) as exc:
-                predictions.append({"model": name, "error": str(exc)})
-        try:
-            stages = models[chosen].use(lambda model: layers_json(model, digit))
-        except (NotReady, CheckpointError):
-            stages = []
-        return {"digit": image_json(digit), "predictions": predictions,
-                "layers": {"model": chosen, "stages": stages}}
+                prediction, stages = {"model": name, "error": str(exc)}, None
+            predictions.append(prediction)
+            layers = stages or layers
+        return {"digit": image_json(digit), "doubt": doubt(digit), "predictions": predictions,
+                "layers": layers}
 
     def evaluation(self, served: ServedModel) -> dict:
         evaluated = self._evaluated(served)

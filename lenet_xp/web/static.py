@@ -14,6 +14,7 @@ FILES = {
     "/static/style.css": ("style.css", "text/css; charset=utf-8"),
     "/static/common.js": ("common.js", "text/javascript; charset=utf-8"),
     "/static/draw.js": ("draw.js", "text/javascript; charset=utf-8"),
+    "/static/layers.js": ("layers.js", "text/javascript; charset=utf-8"),
     "/static/runs.js": ("runs.js", "text/javascript; charset=utf-8"),
     "/static/evaluate.js": ("evaluate.js", "text/javascript; charset=utf-8"),
     "/static/favicon.svg": ("favicon.svg", "image/svg+xml"),

@@ -1,5 +1,6 @@
 """The JSON answers of the API, made from what lenet_xp computes: the digit a network saw,
-its top scores, every layer's output, a run's curves and recipe, a model's evaluation.
+its top scores, every layer's output (:mod:`lenet_xp.web.explain` says what each layer is),
+a run's curves and recipe, a model's evaluation.
 
 Images travel as ``{"width": w, "height": h, "pixels": base64}``: w·h uint8 grey levels,
 row by row (the page paints them into a canvas: a data: URL would break the page's
@@ -13,9 +14,12 @@ from typing import Callable
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..tools.evaluation import Evaluation
 from ..tools.inference import TrainedModel
 from ..layers import EuclideanRBF
+from ..models import MODELS, get_model
+from .explain import floats_json
 
 #: how many digits of one confusion cell are sent at most
 CELL_DIGITS = 100
@@ -29,11 +33,19 @@ def image_json(pixels: np.ndarray) -> dict:
             "pixels": base64.b64encode(pixels.tobytes()).decode("ascii")}
 
 
-def model_json(name: str, model: TrainedModel) -> dict:
-    """What a served model is: its served name, zoo network, size, epochs and scores."""
+def model_json(name: str, model: TrainedModel, version: str | None = None) -> dict:
+    """What a served model is: its served name, zoo network, size, scores, how far it trained
+    (``epoch``: epochs done; ``epochs``: the recipe's; ``val_accuracy`` of the last epoch;
+    ``test_accuracy``, None until the run ends) and the ``version`` of its weights."""
+    meta = model.meta
+    history = meta.get("history") or []
+    last = history[-1] if history and isinstance(history[-1], dict) else {}
     return {"name": name, "network": model.name, "description": model.spec.description,
-            "parameters": model.num_parameters(), "epoch": model.meta.get("epoch"),
-            "score_name": model.score_name, "test_accuracy": model.meta.get("test_accuracy")}
+            "parameters": model.num_parameters(), "epoch": meta.get("epoch", len(history)),
+            "epochs": (meta.get("recipe") or {}).get("epochs"),
+            "val_accuracy": last.get("val_accuracy"),
+            "score_name": model.score_name, "score_kind": type(model.loss).SCORE_KIND,
+            "test_accuracy": meta.get("test_accuracy"), "version": version}
 
 
 def top_json(top: list[tuple[int, float]]) -> list[list]:
@@ -41,36 +53,25 @@ def top_json(top: list[tuple[int, float]]) -> list[list]:
     return [[c, s] for c, s in top]
 
 
-def layers_json(model: TrainedModel, digit: np.ndarray) -> list[dict]:
-    """Every stage of ``model`` on one (28, 28) uint8 digit, input to output.
+def prediction_json(name: str, model: TrainedModel, outputs, top: int) -> dict:
+    """One model's answer for one digit from its network's ``outputs`` (1, K): its ``top``
+    (class, score) pairs; for the MAP posterior, ``none``, the share left to "none of
+    these"; for an RBF output, the ``penalties`` (smaller is closer)."""
+    predictions = model.predictions(outputs)
+    answer = {"model": name, "score_name": model.score_name,
+              "score_kind": type(model.loss).SCORE_KIND, "top": top_json(predictions.top(top)[0])}
+    if answer["score_kind"] == "map_posterior":
+        answer["none"] = max(0.0, 1.0 - float(predictions.scores[0].sum()))
+    if isinstance(model.network.layers[-1], EuclideanRBF):
+        answer["penalties"] = _floats(to_numpy(outputs)[0])
+    return answer
 
-    Maps (C, h, w) with h·w > 1 become ``{"kind": "maps", "maps": [image, ...], "low",
-    "high"}``, painted on one grey scale per layer (low -> 0, high -> 255) so weak maps look
-    weak. Dense outputs become ``{"kind": "vector", "values": [...]}``. The last stage is
-    ``{"kind": "output", "values": ...}``: the scores (softmax) of a linear output, or the
-    penalties of an RBF output (the squared distances to each class's prototype: the
-    smallest wins). Each has ``name``, ``layer`` (its class) and ``shape``.
-    """
-    layers = dict(zip(model.network.names, model.network.layers))
-    stages = model.layer_outputs(digit)
-    views = []
-    for index, (name, output) in enumerate(stages):
-        layer = layers[name]
-        view = {"name": name, "layer": type(layer).__name__, "shape": list(output.shape)}
-        if index == len(stages) - 1:
-            rbf = isinstance(layer, EuclideanRBF)
-            values = output if rbf else model.loss.scores(output[np.newaxis])[0]
-            view.update(kind="output", values=_floats(values),
-                        what="RBF penalties (the smallest wins)" if rbf else model.score_name)
-        elif output.ndim == 3 and output.shape[1] * output.shape[2] > 1:
-            low, high = float(output.min()), float(output.max())
-            scale = 255 / (high - low) if high > low else 0.0
-            grey = np.rint((output - low) * scale).astype(np.uint8)
-            view.update(kind="maps", low=low, high=high, maps=[image_json(m) for m in grey])
-        else:
-            view.update(kind="vector", values=_floats(output.reshape(-1)))
-        views.append(view)
-    return views
+
+def stages_json(name: str, version: str | None, values: list[np.ndarray]) -> dict:
+    """Every stage's values for one digit (:func:`lenet_xp.web.explain.activations`), as
+    ``{"model", "version", "stages": [{"shape", "data"}, ...]}`` in the order of the stages
+    of ``GET /api/network/NAME`` of that ``version``."""
+    return {"model": name, "version": version, "stages": [floats_json(v) for v in values]}
 
 
 def evaluation_json(name: str, model: TrainedModel, evaluation: Evaluation) -> dict:
@@ -90,14 +91,26 @@ def cell_json(evaluation: Evaluation, true: int, predicted: int, digits: np.ndar
                        for i, top in zip(shown, tops)]}
 
 
+#: what each loss is called on the Runs page: losses of one name are comparable on one axis
+LOSS_NAMES = {"SoftmaxCrossEntropy": "cross-entropy", "RBFCrossEntropy": "cross-entropy",
+              "MAPLoss": "MAP criterion", "MeanSquaredError": "mean squared error"}
+
+
 def run_json(name: str, records: list[dict], problems: list[str], meta: dict | None) -> dict:
-    """A run's curves so far: its epoch records, its test record (None while it trains),
-    the recipe its checkpoint records (None before the first one) and the lines skipped."""
+    """A run's curves so far: its epoch records, its test record (None while it trains or
+    once it is resumed for more epochs: the test record is the file's last), the recipe its
+    newest weights file records (None before the first one), its ``loss`` (what the
+    training loss is, :data:`LOSS_NAMES`) and the lines skipped."""
     epochs = [record for record in records if record.get("event") == "epoch"]
-    tests = [record for record in records if record.get("event") == "test"]
+    last = records[-1] if records else {}
     meta = meta or {}
-    return {"name": name, "epochs": epochs, "test": tests[-1] if tests else None,
-            "network": meta.get("model"), "recipe": meta.get("recipe"),
+    loss = None
+    if meta.get("model") in MODELS:
+        loss_class = get_model(meta["model"]).loss.__name__
+        loss = LOSS_NAMES.get(loss_class, loss_class)
+    return {"name": name, "epochs": epochs,
+            "test": last if last.get("event") == "test" else None,
+            "network": meta.get("model"), "recipe": meta.get("recipe"), "loss": loss,
             "problems": problems}
 
 

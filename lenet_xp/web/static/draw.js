@@ -1,20 +1,26 @@
 // The Draw page: a pad drawn on with mouse, pen or finger (Pointer Events), an upload and
-// drop zone; each drawing goes to POST /api/predict (a few times a second at most) and the
-// answer shows the digit the networks saw, every model's scores and every layer of one.
+// drop zone, and a test digit opened from the Evaluate page (/?test=INDEX). Each drawing goes
+// to POST /api/predict (at most four times a second while drawing, and at once when the pen
+// lifts) and the answer shows the digit the networks saw, every model's scores, a warning
+// where the ink may not be one digit, and every layer of one model (layers.js).
 "use strict";
 
 const MAX_UPLOAD = 1 << 20;   // the server refuses larger bodies
 const THROTTLE_MS = 250;      // at most four requests a second while drawing
+const MODELS_POLL_MS = 3000;  // how often the served models are read again (runs train on)
 const INK_WIDTH = 20;         // pen width on the 280-pixel pad (MNIST strokes: 2-3 of 28)
 
 const pad = document.getElementById("pad");
-const ink = pad.getContext("2d", {alpha: false});  // opaque: white paper, black ink
+const ink = pad.getContext("2d", {alpha: false, willReadFrequently: true});
 const status = document.getElementById("status");
+const answerLine = document.getElementById("answer");
 const select = document.getElementById("layers-model");
 let models = [];
-let lastImage = null;         // the last image sent (Blob), sent again when the model changes
-let timer = null, inFlight = false, pending = false;
+let lastSent = null;          // what was sent last ({image} or {test}), again when the model changes
+let lastAnswer = null;
+let timer = null, inFlight = false, pending = null;
 let cleared = 0;              // how often the pad was cleared: older answers are not shown
+const networks = new Map();   // model name -> GET /api/network/NAME, of one weights version
 
 function clearPad() {
   ink.fillStyle = "#fff";
@@ -67,7 +73,10 @@ pad.addEventListener("pointermove", event => {
 });
 for (const type of ["pointerup", "pointercancel"]) {
   pad.addEventListener(type, event => {
-    if (strokes.delete(event.pointerId)) sendPad();
+    if (strokes.delete(event.pointerId)) {
+      performance.mark("pen-up");
+      sendPad();
+    }
   });
 }
 
@@ -76,10 +85,11 @@ document.getElementById("clear").addEventListener("click", () => {
   cleared += 1;
   clearTimeout(timer);
   timer = null;
-  lastImage = null;
-  pending = false;
+  lastSent = null;
+  pending = null;
   if (!inFlight) busy(false);
   status.textContent = "";
+  document.getElementById("test-note").hidden = true;
   showEmpty();
 });
 
@@ -88,6 +98,7 @@ document.getElementById("clear").addEventListener("click", () => {
 // answer to the newest drawing (a hook for tests and scripts).
 function busy(yes) {
   pad.dataset.state = yes ? "busy" : "idle";
+  answerLine.setAttribute("aria-busy", yes ? "true" : "false");
 }
 
 function schedule() {
@@ -95,40 +106,54 @@ function schedule() {
   if (timer === null) timer = setTimeout(sendPad, THROTTLE_MS);
 }
 
-function sendPad() {
-  busy(true);
-  clearTimeout(timer);
-  timer = null;
-  pad.toBlob(blob => send(blob), "image/png");
+// The pad as a PGM file (a header and one grey byte per pixel), made at once: no PNG
+// encoding, whose callback (canvas.toBlob) came about a second after the pen lifted.
+function padImage() {
+  const rgba = ink.getImageData(0, 0, pad.width, pad.height).data;
+  const grey = new Uint8Array(pad.width * pad.height);
+  for (let i = 0; i < grey.length; i++) grey[i] = rgba[4 * i];
+  return new Blob([`P5 ${pad.width} ${pad.height} 255\n`, grey], {type: "image/x-portable-graymap"});
 }
 
-async function send(image) {
+function sendPad() {
+  clearTimeout(timer);
+  timer = null;
+  send({image: padImage()});
+}
+
+function request(what) {
+  const query = `top=10&layers=${encodeURIComponent(select.value)}`;
+  if (what.test !== undefined) return lenet.getJSON(`/api/testset/${what.test}?${query}`);
+  return lenet.getJSON(`/api/predict?${query}`, {method: "POST", body: what.image});
+}
+
+function send(what) {
   busy(true);
-  lastImage = image;
+  lastSent = what;
   if (inFlight) {
-    pending = true;
+    pending = what;
     return;
   }
   inFlight = true;
   const sentAfter = cleared;
-  try {
-    const query = `top=10&layers=${encodeURIComponent(select.value)}`;
-    const answer = await lenet.getJSON(`/api/predict?${query}`, {method: "POST", body: image});
-    if (!pending && sentAfter === cleared) {
-      show(answer);
-      status.textContent = "";
-    }
-  } catch (error) {
-    if (sentAfter === cleared) status.textContent = error.message;
-  } finally {
+  request(what).then(async answer => {
+    if (pending || sentAfter !== cleared) return;
+    await show(answer);
+    status.textContent = "";
+  }).catch(error => {
+    if (sentAfter !== cleared || pending) return;
+    showEmpty();  // a refused image leaves no earlier answer beside its error
+    status.textContent = error.message;
+  }).finally(() => {
     inFlight = false;
     if (pending) {
-      pending = false;
-      send(lastImage);
+      const next = pending;
+      pending = null;
+      send(next);
     } else if (timer === null) {
       busy(false);
     }
-  }
+  });
 }
 
 // ---- upload and drop: the file itself is sent, and shown on the pad ------------------
@@ -136,11 +161,13 @@ async function upload(file) {
   if (!file) return;
   if (file.size > MAX_UPLOAD) {
     busy(false);
+    showEmpty();
     status.textContent = `${file.name} is ${(file.size / 1048576).toFixed(1)} MiB: the server ` +
       "takes images up to 1 MiB, make it smaller first";
     return;
   }
   status.textContent = `${file.name}…`;
+  document.getElementById("test-note").hidden = true;
   try {  // show it on the pad, fitted; formats the browser cannot draw are still sent
     const bitmap = await createImageBitmap(file);
     const scale = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);
@@ -151,7 +178,7 @@ async function upload(file) {
   } catch (error) {
     clearPad();
   }
-  await send(file);
+  send({image: file});
 }
 
 const uploadInput = document.getElementById("upload");
@@ -168,19 +195,76 @@ drop.addEventListener("drop", event => {
   upload(event.dataTransfer.files[0]);
 });
 
+// ---- a test digit from the Evaluate page: /?test=INDEX&model=NAME -------------------------
+function drawDigit(image) {  // the 28×28 digit on the pad, dark ink on white as drawn
+  const digit = lenet.paint(lenet.element("canvas"), image);
+  const context = digit.getContext("2d");
+  const data = context.getImageData(0, 0, 28, 28);
+  for (let i = 0; i < data.data.length; i += 4) {
+    for (let c = 0; c < 3; c++) data.data[i + c] = 255 - data.data[i + c];
+  }
+  context.putImageData(data, 0, 0);
+  ink.imageSmoothingEnabled = false;
+  ink.drawImage(digit, 0, 0, pad.width, pad.height);
+}
+
 // ---- the answer -----------------------------------------------------------------------
 function showEmpty() {
+  lastAnswer = null;
   lenet.paint(document.getElementById("seen"),
               {width: 28, height: 28, pixels: btoa("\0".repeat(784))});
   renderCards(null);
-  document.getElementById("stages").replaceChildren();
-  document.getElementById("layers-note").hidden = false;
+  answerLine.textContent = "";
+  document.getElementById("doubt").hidden = true;
+  layers.clear();
 }
 
-function show(answer) {
+async function show(answer) {
+  lastAnswer = answer;
   lenet.paint(document.getElementById("seen"), answer.digit);
   renderCards(answer.predictions);
-  renderStages(answer.layers.stages);
+  const doubt = document.getElementById("doubt");
+  doubt.hidden = !answer.doubt;
+  doubt.textContent = answer.doubt ? `This may not be a digit: ${answer.doubt}.` : "";
+  if (answer.test) {
+    const note = document.getElementById("test-note");
+    note.hidden = false;
+    note.textContent = `Test digit #${answer.test.index}, labelled ${answer.test.label} ` +
+      "(from the Evaluate page). Draw over it, or Clear to start afresh.";
+  }
+  await showLayers(answer.layers);
+  performance.mark("answer-shown");
+}
+
+async function showLayers(answer) {
+  if (!answer.stages.length) {
+    layers.clear();
+    return;
+  }
+  let network = networks.get(answer.model);
+  if (!network || network.version !== answer.version) {
+    network = await lenet.getJSON(`/api/network/${encodeURIComponent(answer.model)}`);
+    networks.set(answer.model, network);
+  }
+  if (network.version === answer.version) layers.render(network, answer);
+}
+
+// What a model's winning score says: a probability, or for the MAP posterior the penalty
+// that won and the share left to "none of these".
+function winner(prediction) {
+  const [digit, score] = prediction.top[0];
+  if (prediction.penalties) return `${digit} · penalty ${lenet.number(prediction.penalties[digit])}`;
+  return `${digit} · ${lenet.percent(score)}`;
+}
+
+function modelState(model) {
+  if (model.error) return model.error.includes("waiting for") ? "waiting for the run to start"
+    : "no weights yet";
+  const trained = model.test_accuracy !== null
+    ? `${model.epoch} epochs, test accuracy ${lenet.percent(model.test_accuracy, 2)}`
+    : `training: epoch ${model.epoch}${model.epochs ? ` of ${model.epochs}` : ""}` +
+      (model.val_accuracy !== null ? `, validation accuracy ${lenet.percent(model.val_accuracy, 2)}` : "");
+  return `${model.network} · ${model.parameters.toLocaleString("en")} parameters · ${trained}`;
 }
 
 function renderCards(predictions) {
@@ -188,157 +272,78 @@ function renderCards(predictions) {
     const card = lenet.element("div", "model-card");
     card.style.borderTopColor = lenet.COLOURS[index % lenet.COLOURS.length];
     const head = lenet.element("div", "card-head");
-    head.append(lenet.element("span", "model-name", model.name),
-                lenet.element("span", "muted", model.error ? "no weights yet"
-                  : `${model.network} · ${model.parameters.toLocaleString("en")} parameters`));
+    const state = lenet.element("span", "muted", modelState(model));
+    state.dataset.testid = `state-${model.name}`;
+    head.append(lenet.element("span", "model-name", model.name), state);
     card.append(head);
     const result = predictions && predictions[index];
+    const ok = result && result.top;
     const top = lenet.element("div", "top");
-    const digit = lenet.element("span", "top-digit", result && result.top ? String(result.top[0][0]) : "–");
+    const digit = lenet.element("span", "top-digit", ok ? String(result.top[0][0]) : "–");
     if (index === 0) digit.dataset.testid = "top-digit";
     digit.dataset.model = model.name;
-    top.append(digit, lenet.element("span", "top-score", result && result.top
-      ? lenet.percent(result.top[0][1]) : ""));
+    top.append(digit, lenet.element("span", "top-score", ok ? winner(result).split(" · ")[1] : ""));
     card.append(top);
     if (result && result.error) card.append(lenet.element("p", "note", result.error));
-    card.append(bars(result && result.top));
-    if (!model.error) card.append(lenet.element("p", "note", model.score_name));
+    if (ok && result.penalties) card.append(posteriorNote(result));
+    card.append(bars(result));
+    if (!model.error) card.append(lenet.element("p", "note", ok && result.penalties
+      ? "bars: the RBF penalties, the squared distance to each digit's bitmap (the shortest wins)"
+      : model.score_name));
     return card;
   });
   document.getElementById("models").replaceChildren(...cards);
+  const first = predictions && predictions.find(p => p.top);
+  answerLine.textContent = first ? `${first.model} reads ${winner(first)}` : "";
 }
 
-// Ten bars, digit 0 to 9, the best one marked.
-function bars(top) {
+function posteriorNote(result) {
+  const [digit, score] = result.top[0];
+  const note = lenet.element("p", "posterior");
+  note.dataset.testid = `posterior-${result.model}`;
+  note.textContent = `Posterior of ${digit}: ${lenet.percent(score)}; left to 'none of ` +
+    `these': ${lenet.percent(result.none)}. The MAP criterion keeps a class of penalty ` +
+    "j = 5 for ink that is no digit: every penalty above it hands that class the mass.";
+  return note;
+}
+
+// Ten bars, digit 0 to 9, the best one marked: the scores, or an RBF model's penalties.
+function bars(result) {
   const scores = new Array(10).fill(0);
-  if (top) for (const [digit, score] of top) scores[digit] = score;
-  const best = top ? top[0][0] : -1;
+  const ok = result && result.top;
+  if (ok) for (const [digit, score] of result.top) scores[digit] = score;
+  const values = ok && result.penalties ? result.penalties : scores;
+  const high = ok && result.penalties ? Math.max(...values) || 1 : 1;
+  const best = ok ? result.top[0][0] : -1;
   const box = lenet.element("div", "bars");
-  scores.forEach((score, digit) => {
-    const row = lenet.element("div", digit === best ? "bar-row best" : "bar-row");
-    const track = lenet.element("span", "bar");
-    const fill = lenet.element("span", "fill");
-    fill.style.width = `${(100 * score).toFixed(1)}%`;
-    track.append(fill);
-    row.append(lenet.element("span", "cls", String(digit)), track,
-               lenet.element("span", "val", top ? lenet.percent(score) : ""));
-    box.append(row);
-  });
-  return box;
-}
-
-function renderStages(stages) {
-  document.getElementById("layers-note").hidden = stages.length > 0;
-  const views = stages.map(stage => {
-    const box = lenet.element("div", `stage stage-${stage.kind}`);
-    const head = lenet.element("div", "stage-head");
-    head.append(lenet.element("b", null, stage.name),
-                lenet.element("span", "muted", ` ${stage.layer} · ${describe(stage)}`));
-    box.append(head);
-    if (stage.kind === "maps") box.append(mapGrid(stage));
-    else if (stage.kind === "vector") box.append(strip(stage));
-    else box.append(outputBars(stage));
-    return box;
-  });
-  document.getElementById("stages").replaceChildren(...views);
-}
-
-function describe(stage) {
-  const [count, height, width] = stage.shape;
-  if (stage.kind === "maps") {
-    return `${count} map${count === 1 ? "" : "s"} of ${height}×${width}, ` +
-      `${lenet.number(stage.low)} to ${lenet.number(stage.high)}`;
-  }
-  if (stage.kind === "vector") {
-    const values = stage.values;
-    return `${values.length} units, ${lenet.number(Math.min(...values))} to ` +
-      `${lenet.number(Math.max(...values))}`;
-  }
-  return `output: ${stage.what}`;
-}
-
-function mapGrid(stage) {
-  const grid = lenet.element("div", "maps");
-  const size = Math.max(36, Math.min(72, 4 * stage.shape[1]));
-  stage.maps.forEach((map, index) => {
-    const canvas = lenet.paint(lenet.element("canvas", "map"), map, "viridis");
-    canvas.style.width = canvas.style.height = `${size}px`;
-    canvas.title = `${stage.name} map ${index + 1}: click to enlarge`;
-    canvas.addEventListener("click", () => zoom.open(stage, index));
-    grid.append(canvas);
-  });
-  return grid;
-}
-
-function strip(stage) {
-  const values = stage.values;
-  const canvas = lenet.paintStrip(lenet.element("canvas", "strip"), values,
-                                  Math.min(...values), Math.max(...values));
-  canvas.style.width = `${Math.min(100, Math.max(20, values.length / 5))}%`;
-  canvas.title = `${stage.name}: ${values.length} units, one cell each (dark low, yellow high)`;
-  return canvas;
-}
-
-function outputBars(stage) {
-  const values = stage.values;
-  const rbf = stage.what.startsWith("RBF");
-  const best = values.indexOf(rbf ? Math.min(...values) : Math.max(...values));
-  const high = Math.max(...values.map(Math.abs)) || 1;
-  const box = lenet.element("div", "bars output-bars");
   values.forEach((value, digit) => {
     const row = lenet.element("div", digit === best ? "bar-row best" : "bar-row");
     const track = lenet.element("span", "bar");
     const fill = lenet.element("span", "fill");
-    fill.style.width = `${(100 * Math.abs(value) / high).toFixed(1)}%`;
+    fill.style.width = `${(100 * value / high).toFixed(1)}%`;
     track.append(fill);
     row.append(lenet.element("span", "cls", String(digit)), track,
-               lenet.element("span", "val", rbf ? lenet.number(value) : lenet.percent(value)));
+               lenet.element("span", "val", !ok ? "" : result.penalties ? lenet.number(value)
+                 : lenet.percent(value)));
     box.append(row);
   });
   return box;
 }
 
-// ---- one map enlarged, with its neighbours a click or an arrow key away -------------
-const zoom = (() => {
-  const dialog = document.getElementById("zoom");
-  const canvas = document.getElementById("zoom-canvas");
-  const caption = document.getElementById("zoom-caption");
-  let stage = null, index = 0;
-
-  function draw() {
-    lenet.paint(canvas, stage.maps[index], "viridis");
-    const [count, height, width] = stage.shape;
-    caption.textContent = `${stage.name}, map ${index + 1} of ${count} (${height}×${width}); ` +
-      `colours span ${lenet.number(stage.low)} to ${lenet.number(stage.high)}, ` +
-      "one scale for the whole layer";
-  }
-  function step(by) {
-    index = (index + by + stage.maps.length) % stage.maps.length;
-    draw();
-  }
-  document.getElementById("zoom-prev").addEventListener("click", () => step(-1));
-  document.getElementById("zoom-next").addEventListener("click", () => step(1));
-  document.getElementById("zoom-close").addEventListener("click", () => dialog.close());
-  dialog.addEventListener("keydown", event => {
-    if (event.key === "ArrowLeft") step(-1);
-    if (event.key === "ArrowRight") step(1);
-  });
-  dialog.addEventListener("click", event => {
-    if (event.target === dialog) dialog.close();  // a click outside the box
-  });
-  return {
-    open(chosen, at) {
-      stage = chosen;
-      index = at;
-      draw();
-      dialog.showModal();
-    },
-  };
-})();
+// ---- the served models, read again every few seconds: a run gets weights, trains on ------
+async function refreshModels() {
+  const answer = await lenet.getJSON("/api/models");
+  const before = JSON.stringify(models);
+  const gained = answer.models.some((model, i) => !model.error && models[i] && models[i].error);
+  models = answer.models;
+  if (JSON.stringify(models) === before) return;
+  renderCards(lastAnswer && lastAnswer.predictions);
+  if (gained && lastSent) send(lastSent);  // its scores, now that it has weights
+}
 
 // ---- start -----------------------------------------------------------------------------
 select.addEventListener("change", () => {
-  if (lastImage) send(lastImage);
+  if (lastSent) send(lastSent);
 });
 
 async function start() {
@@ -351,7 +356,19 @@ async function start() {
     option.value = model.name;
     return option;
   }));
+  const params = new URLSearchParams(location.search);
+  if (params.has("model") && models.some(m => m.name === params.get("model"))) {
+    select.value = params.get("model");
+  }
   showEmpty();
+  setInterval(() => refreshModels().catch(() => {}), MODELS_POLL_MS);
+  const test = params.get("test");
+  if (test !== null && /^\d+$/.test(test)) {
+    lastSent = {test: Number(test)};
+    const answer = await request(lastSent);
+    drawDigit(answer.digit);
+    await show(answer);
+  }
 }
 
 start().catch(error => { status.textContent = error.message; });
