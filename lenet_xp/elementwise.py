@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace, device
 
-# 0-d constants on the devices, by (device, dtype, value): a handful per run
+# 0-d constants on the devices, by (array type, device, dtype, value): a handful per run
 _CONSTANTS: dict = {}
 
 
 def constant(like, value: float):
     """``value`` as a 0-d array of ``like``'s dtype on its device, made once."""
-    key = (str(device(like)), str(like.dtype), float(value))
+    key = (type(like), str(device(like)), str(like.dtype), float(value))
     if key not in _CONSTANTS:
         _CONSTANTS[key] = array_namespace(like).full((), value, dtype=like.dtype,
                                                      device=device(like))

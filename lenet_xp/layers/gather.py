@@ -30,7 +30,7 @@ from array_api_compat import array_namespace, device
 
 from .windows import Workspace, output_size
 
-#: index arrays on the devices, by (device, role, sizes), the most recently used last
+#: index arrays on the devices, by (array type, device, role, sizes), the most recently used last
 _INDICES: OrderedDict = OrderedDict()
 #: at most this many index arrays are kept (a run meets a handful of shapes; a server may
 #: meet a new batch size at every request)
@@ -39,7 +39,7 @@ MAX_INDICES = 64
 
 def _cached(like, key: tuple, make):
     """The index array ``make(xp, device)`` for ``key`` on ``like``'s device, made once."""
-    key = (str(device(like)), *key)
+    key = (type(like), str(device(like)), *key)
     if key in _INDICES:
         _INDICES.move_to_end(key)
     else:

@@ -6,8 +6,9 @@ small network's step costs what it launches. PyTorch shows every operation it ru
 kernel on a GPU), leaving out views (``view``, ``slice``, ``permute``, ``expand``, ...) and
 the two that only allocate or relabel memory (:data:`NO_KERNEL`). It also records the
 operations a GPU pays for in another way: those whose output shape depends on the data
-(:data:`DATA_DEPENDENT`, boolean-mask indexing: the device must tell the host a count) and
-host reads (:data:`HOST_READS`: ``.item()``, ``float(x)``), each a wait for the device's queue.
+(:data:`DATA_DEPENDENT`, boolean-mask indexing: the device must tell the host a count), host
+reads (:data:`HOST_READS`: ``.item()``, ``float(x)``), each a wait for the device's queue,
+and host data made a tensor (:data:`HOST_COPIES`: on CUDA a copy the host waits for).
 
 :func:`count_step` builds a zoo model with its recipe on ``torch:cpu``, runs a few steps,
 then counts one: the batch's shifts and distortions, forward, loss, backward, the optimiser
@@ -27,9 +28,9 @@ import contextlib
 import dataclasses
 
 from ...backend import Random, get_backend
-from ...data import DeviceDataset, random_shift
+from ...data import DeviceDataset
 from ...models import get_model
-from ...models.recipe import make_average, make_distortion, make_optimizer
+from ...models.recipe import make_augmentation, make_average, make_optimizer
 
 #: non-view aten operations that launch no kernel: allocation, and a reshape's relabelling
 NO_KERNEL = frozenset({"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided",
@@ -40,6 +41,8 @@ DATA_DEPENDENT = frozenset({"nonzero", "nonzero_static", "masked_select", "maske
                             "argwhere", "repeat_interleave"})
 #: aten operations that read a value back to the host
 HOST_READS = frozenset({"_local_scalar_dense", "item"})
+#: aten operations that make host data (a numpy array, a Python number) a tensor
+HOST_COPIES = frozenset({"lift_fresh"})
 
 #: the models the issue counted, with their recipes' batch sizes, and the goals it set
 COUNTED = {"lenet5": 64, "bn_cnn": 128, "simard_cnn": 32, "deep_cnn": 100}
@@ -69,12 +72,13 @@ def operation_counter(torch):
 @dataclasses.dataclass
 class _Tally:
     """What an OperationCounter saw: every counted operation by name and phase, and the
-    data-dependent ones and host reads by name."""
+    data-dependent ones, host reads and host copies by name."""
 
     operations: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     phases: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     data_dependent: list = dataclasses.field(default_factory=list)
     host_reads: list = dataclasses.field(default_factory=list)
+    host_copies: list = dataclasses.field(default_factory=list)
 
 
 _CLASSES: dict = {}
@@ -113,6 +117,8 @@ def _counter_class(torch):
                 self.tally.data_dependent.append(name)
             if name in HOST_READS:
                 self.tally.host_reads.append(name)
+            if name in HOST_COPIES:
+                self.tally.host_copies.append(name)
             if not func.is_view and name not in NO_KERNEL:
                 self.tally.operations[name] += 1
                 self.tally.phases[self._phase] += 1
@@ -125,8 +131,9 @@ def _counter_class(torch):
 @dataclasses.dataclass(frozen=True)
 class StepCount:
     """The operations of one training step of ``model`` at ``batch_size``: ``total``, per
-    phase (:data:`PHASES`) and per aten operation, and the data-dependent operations and host
-    reads seen (both should be empty). ``launch_bound``: counted on the GPU's path."""
+    phase (:data:`PHASES`) and per aten operation, and the data-dependent operations, host
+    reads and host copies seen (all should be empty). ``launch_bound``: counted on the GPU's
+    path."""
 
     model: str
     batch_size: int
@@ -136,6 +143,7 @@ class StepCount:
     operations: dict
     data_dependent: tuple
     host_reads: tuple
+    host_copies: tuple
 
 
 @contextlib.contextmanager
@@ -163,7 +171,7 @@ class RecipeStep:
         self.loss = spec.loss()
         self.optimizer = make_optimizer(recipe, self.model.parameters(), random)
         self.average = make_average(recipe, self.model)
-        self.distortion = make_distortion(recipe)
+        self.augment = make_augmentation(recipe, random) or (lambda x: x)
         size = (self.batch_size, 1, spec.input_size, spec.input_size)
         self.images = random.normal(backend, size)
         self.labels = backend.asarray(random.integers(0, 10, self.batch_size), dtype=backend.xp.int64)
@@ -173,8 +181,7 @@ class RecipeStep:
 
     def run(self, phase=lambda name: contextlib.nullcontext()) -> None:
         with phase("distortion"):
-            x = self.distortion(random_shift(self.images, self.recipe.shift, self.random),
-                                self.random)
+            x = self.augment(self.images)
         with phase("forward"):
             outputs = self.model.forward(x)
         with phase("loss"):
@@ -209,7 +216,7 @@ def count_step(name: str, batch_size: int | None = None, *, launch_bound: bool =
     return StepCount(name, step.batch_size, launch_bound, counter.total,
                      {phase: tally.phases.get(phase, 0) for phase in PHASES},
                      dict(tally.operations.most_common()), tuple(tally.data_dependent),
-                     tuple(tally.host_reads))
+                     tuple(tally.host_reads), tuple(tally.host_copies))
 
 
 def format_counts(counts: list[StepCount]) -> str:
@@ -224,6 +231,6 @@ def format_counts(counts: list[StepCount]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["COUNTED", "DATA_DEPENDENT", "GOALS", "HOST_READS", "NO_KERNEL", "PHASES",
+__all__ = ["COUNTED", "DATA_DEPENDENT", "GOALS", "HOST_COPIES", "HOST_READS", "NO_KERNEL", "PHASES",
            "RecipeStep", "StepCount", "count_step", "format_counts", "gpu_choices",
            "operation_counter"]
