@@ -15,7 +15,7 @@ import math
 
 from array_api_compat import array_namespace, device
 
-from .elementwise import clamp
+from .primitives import clamp
 
 
 def one_hot(labels, num_classes: int, dtype):

@@ -57,7 +57,7 @@ def device_name(request) -> str:
 def window_path(request, backend_name, monkeypatch) -> str:
     """The path convolutions and pooling take on ``backend_name`` for the test: the CPU's
     strided slices ("sliced") or the GPU's one gather per layer ("gathered"), chosen through
-    the backend's ``launch_bound`` (lenet_xp.layers.windows.launch_bound), so that both run on
+    the backend's ``launch_bound`` (lenet_xp.primitives.launch_bound), so that both run on
     every backend."""
     from lenet_xp.backend import get_backend
 

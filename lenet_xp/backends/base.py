@@ -3,7 +3,7 @@
 Layers, losses, optimisers and models take the namespace of their arrays
 (``array_namespace(x)``) and ask a backend one thing only: whether its operations cost their
 launch more than their bytes (:attr:`Backend.launch_bound`, asked in one place,
-:func:`lenet_xp.layers.windows.launch_bound`), which chooses how convolutions and pooling
+:func:`lenet_xp.primitives.launch_bound`), which chooses how convolutions and pooling
 gather their windows. The rest of lenet_xp (data, training, tools) asks
 the backend for what the array API standard leaves out: moving host arrays on and off the
 device, per-batch random numbers drawn there, waiting for the device, its memory, the CPU

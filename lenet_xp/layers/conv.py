@@ -8,7 +8,8 @@ from .. import init as initializers
 from ..backend import Random, get_backend
 from .base import Layer, Parameter
 from .gather import correlate_input_gradient, gather_columns
-from .windows import Workspace, launch_bound, output_size, window_slices
+from ..primitives import launch_bound
+from .windows import Workspace, output_size, window_slices
 
 
 # Layout. Convolutions keep their feature maps batch-last, as (C, H, W, N) in memory, and
@@ -189,7 +190,7 @@ class Conv2d(Layer):
     ``bias=False`` leaves b out (b = 0, no parameter), for a convolution that batch
     normalisation follows: its shift β takes the bias's place.
 
-    Where every operation costs a launch (a GPU, :func:`~lenet_xp.layers.windows.launch_bound`)
+    Where every operation costs a launch (a GPU, :func:`~lenet_xp.primitives.launch_bound`)
     the columns come from one gather instead of K·K slice copies, blocks are not used, the
     output is an (N, F, OH, OW) view of channel-major (F, N, OH, OW) memory, and dx is the
     correlation of the spread-out dY with the flipped kernel instead of col2im's slice

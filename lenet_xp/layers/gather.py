@@ -1,5 +1,5 @@
 """Windows by gathering: the path of convolutions and pooling where every operation costs a
-launch (a GPU, :func:`lenet_xp.layers.windows.launch_bound`).
+launch (a GPU, :func:`lenet_xp.primitives.launch_bound`).
 
 The CPU's path (:mod:`.windows`, :func:`lenet_xp.layers.conv.im2col`) copies one strided
 slice per kernel offset, k_h·k_w operations a layer, each cache-friendly, and adds gradients
@@ -28,6 +28,7 @@ from collections import OrderedDict
 
 from array_api_compat import array_namespace, device
 
+from ..primitives import gather
 from .windows import Workspace, output_size
 
 #: index arrays on the devices, by (array type, device, role, sizes), the most recently used last
@@ -59,14 +60,6 @@ def _grid(xp, where, *axes):
         total = total + xp.reshape(xp.arange(size, dtype=xp.int64, device=where) * stride,
                                    tuple(shape))
     return xp.reshape(total, (-1,))
-
-
-def gather(flat, index):
-    """flat[index]: entries of a 1-D array at the positions of a 1-D int64 array, by integer
-    indexing (the standard allows it where every axis gets an index array). Not ``xp.take``:
-    array-api-compat's take for PyTorch first rewrites negative indices, three more passes
-    over the index."""
-    return flat[index]
 
 
 def _take(flat, rows, columns):

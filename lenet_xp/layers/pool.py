@@ -2,7 +2,7 @@
 
 All three combine the k·k strided views of :mod:`.windows` elementwise (no reshape-and-reduce,
 no loop over pixels), and their backward passes add into the same views. Where every
-operation costs a launch (a GPU, :func:`~lenet_xp.layers.windows.launch_bound`) and the
+operation costs a launch (a GPU, :func:`~lenet_xp.primitives.launch_bound`) and the
 windows tile the input (stride = k), max-pooling gathers its k·k windows at once and routes
 its gradient back by one reshaping copy, and the other two spread theirs by one copy
 (:mod:`.gather`).
@@ -15,9 +15,9 @@ from array_api_compat import array_namespace, device
 from .. import init as initializers
 from ..backend import Random
 from .base import Layer, Parameter
-from ..elementwise import constant
+from ..primitives import constant, launch_bound
 from .gather import gather_tiles, spread_tiles, untile
-from .windows import launch_bound, output_size, window_slices
+from .windows import output_size, window_slices
 
 
 class _Pool(Layer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from ..backend import get_backend, to_numpy
-from ..elementwise import clamp
+from ..primitives import clamp
 from .base import Layer, Parameter
 from .digit_bitmaps import load_digit_bitmaps
 

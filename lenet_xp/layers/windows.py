@@ -10,21 +10,13 @@ No Python loop runs over images or output pixels: only over the k_h·k_w offsets
 
 That is the CPU's path, where each slice copy runs through the caches. Where every operation
 costs a launch (a GPU), convolutions and pooling take all their windows in one gather instead
-(:mod:`.gather`); :func:`launch_bound` chooses, the one place a layer asks its backend.
+(:mod:`.gather`); :func:`lenet_xp.primitives.launch_bound` chooses.
 """
 
 from __future__ import annotations
 
 from array_api_compat import array_namespace, device
 
-from ..backend import backend_of
-
-
-def launch_bound(x) -> bool:
-    """Whether the device of x pays per operation launched more than per byte moved (a GPU:
-    :attr:`lenet_xp.backend.Backend.launch_bound`), so that a layer gathers all its windows
-    at once (:mod:`.gather`) rather than slice by slice."""
-    return backend_of(x).launch_bound
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:

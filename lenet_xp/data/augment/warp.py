@@ -7,8 +7,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ...backend import backend_of
-from ...elementwise import constant
-from ...layers.gather import gather
+from ...primitives import clamp, gather
 
 # the pixel grids and index offsets on the device, by backend name and shape: built once
 # per shape
@@ -50,8 +49,7 @@ def _grids(images) -> dict:
     """The constants of images' shape, on their device, in their dtype (built once):
     "pixels" (2, 1, H, W) the points p = (i, j); "centred" (3, H·W) the rows i − c_y, j − c_x
     and 1; "centre" (2, 3) c in the last column, so that [A | t] + centre = [A | t + c];
-    "last" and "corner" (2, 1, 1, 1): H − 1, W − 1 and H − 2, W − 2; "row_major" (1, 2):
-    W and 1, a corner's offset in its image."""
+    "last" and "corner" (2, 1, 1, 1): H − 1, W − 1 and H − 2, W − 2."""
     backend = backend_of(images)
     _, _, h, w = images.shape
     key = (backend.name, images.dtype, h, w)
@@ -62,23 +60,20 @@ def _grids(images) -> dict:
                 "centred": np.stack([i.ravel() - cy, j.ravel() - cx, np.ones(h * w)]),
                 "centre": np.array([[0.0, 0.0, cy], [0.0, 0.0, cx]]),
                 "last": np.reshape([h - 1.0, w - 1.0], (2, 1, 1, 1)),
-                "corner": np.reshape([h - 2.0, w - 2.0], (2, 1, 1, 1)),
-                "row_major": np.array([[w, 1.0]])}
+                "corner": np.reshape([h - 2.0, w - 2.0], (2, 1, 1, 1))}
         _GRIDS[key] = {name: backend.asarray(a, dtype=images.dtype) for name, a in host.items()}
     return _GRIDS[key]
 
 
 def _offsets(images) -> dict:
     """The int64 offsets of images' shape on their device (built once): "images" (N, 1, 1, 1)
-    n·C·H·W, "channels" (1, C, 1, 1) c·H·W, "rows" (2, 1, 1, 1, 1) 0 and W (a pixel's
-    neighbour below)."""
+    n·C·H·W and "channels" (1, C, 1, 1) c·H·W."""
     backend = backend_of(images)
     n, c, h, w = images.shape
     key = (backend.name, "offsets", n, c, h, w)
     if key not in _GRIDS:
         host = {"images": np.reshape(np.arange(n) * (c * h * w), (n, 1, 1, 1)),
-                "channels": np.reshape(np.arange(c) * (h * w), (1, c, 1, 1)),
-                "rows": np.reshape([0, w], (2, 1, 1, 1, 1))}
+                "channels": np.reshape(np.arange(c) * (h * w), (1, c, 1, 1))}
         _GRIDS[key] = {name: backend.asarray(a, dtype=backend.xp.int64) for name, a in host.items()}
     return _GRIDS[key]
 
@@ -92,27 +87,35 @@ def _bilinear(images, points):
     # the source point clamped into the image; its top-left neighbour (clamped one short of
     # the last row and column, so that the bottom-right one is inside too) and the fractions,
     # in [0, 1] (1 on the last row or column)
-    clamped = xp.minimum(xp.maximum(points, constant(points, 0.0)), grid["last"])
-    corner = xp.floor(xp.minimum(clamped, grid["corner"]))
-    fraction = xp.reshape(clamped - corner, (2, n, 1, h, w))
+    fraction = clamp(points, 0.0, grid["last"])
+    corner = xp.floor(clamp(fraction, high=grid["corner"]))
+    fraction -= corner  # in place, as every batch-sized array that can be: fewer allocations
+    fy, fx = xp.reshape(fraction[0, ...], (n, 1, h, w)), xp.reshape(fraction[1, ...], (n, 1, h, w))
     # flat index of each top-left neighbour in the batch seen as 1-D, n·C·H·W + c·H·W + y0·W + x0
     # (y0·W + x0 < H·W is exact in float; the image and channel offsets are added as integers)
-    within = xp.matmul(grid["row_major"], xp.reshape(corner, (2, n * h * w)))
-    index = xp.reshape(xp.astype(within, xp.int64), (n, 1, h, w)) + offsets["images"]
+    within = corner[0, ...] * float(w)
+    within += corner[1, ...]
+    index = xp.reshape(xp.astype(within, xp.int64), (n, 1, h, w))
+    index += offsets["images"]
     if c > 1:
         index = index + offsets["channels"]
-    # the neighbours in the top and the bottom row: one index for both (2, N, C, H, W), and
-    # the right-hand ones 1 further on, gathered from the view of the batch that starts there
-    # (never past its end: x0 <= W − 2)
-    rows = xp.reshape(index + offsets["rows"], (-1,))
+    index = xp.reshape(index, (-1,))
+    # the other three neighbours are 1, W and W + 1 further on: gather them from views of the
+    # flat batch that start there, with the same index (never past the end: x0 <= W − 2)
     flat = xp.reshape(images, (-1,))
-    left = xp.reshape(gather(flat, rows), (2, n, c, h, w))
-    right = xp.reshape(gather(flat[1:], rows), (2, n, c, h, w))
-    right -= left  # in place from here on: no new batch-sized arrays
-    right *= fraction[1, ...]
-    right += left  # each row interpolated along x: (2, N, C, H, W)
-    top, bottom = right[0, ...], right[1, ...]
+
+    def neighbour(offset):
+        return xp.reshape(gather(flat[offset:], index), (n, c, h, w))
+
+    v00 = neighbour(0)
+    top = neighbour(1) - v00
+    top *= fx
+    top += v00
+    v10 = neighbour(w)
+    bottom = neighbour(w + 1) - v10
+    bottom *= fx
+    bottom += v10
     bottom -= top
-    bottom *= fraction[0, ...]
+    bottom *= fy
     bottom += top
     return bottom
