@@ -24,6 +24,7 @@ index arrays are made on the device from ``xp.arange``, once per shape (:func:`_
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 from array_api_compat import array_namespace, device
@@ -36,18 +37,21 @@ _INDICES: OrderedDict = OrderedDict()
 #: at most this many index arrays are kept (a run meets a handful of shapes; a server may
 #: meet a new batch size at every request)
 MAX_INDICES = 64
+_LOCK = threading.Lock()  # the web app's threads run forward passes side by side
 
 
 def _cached(like, key: tuple, make):
     """The index array ``make(xp, device)`` for ``key`` on ``like``'s device, made once."""
     key = (type(like), str(device(like)), *key)
-    if key in _INDICES:
-        _INDICES.move_to_end(key)
-    else:
-        _INDICES[key] = make(array_namespace(like), device(like))
-        if len(_INDICES) > MAX_INDICES:
-            _INDICES.popitem(last=False)
-    return _INDICES[key]
+    with _LOCK:
+        index = _INDICES.get(key)
+        if index is None:
+            index = _INDICES[key] = make(array_namespace(like), device(like))
+            if len(_INDICES) > MAX_INDICES:
+                _INDICES.popitem(last=False)
+        else:
+            _INDICES.move_to_end(key)
+        return index
 
 
 def _grid(xp, where, *axes):

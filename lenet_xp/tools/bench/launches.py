@@ -223,13 +223,14 @@ def format_counts(counts: list[StepCount], cpu_counts: list[StepCount] | None = 
     """A table of step counts (the GPU's path): one line per model, with its phases, and the
     CPU path's total from ``cpu_counts`` (the same models, in order) where given."""
     cpu = [count.total for count in cpu_counts] if cpu_counts else [None] * len(counts)
+    width = max([5, *(len(count.model) for count in counts)])
     lines = ["operations per training step with the model's recipe, counted on torch:cpu "
              "(total and phases: the GPU's path; cpu: the CPU's path)",
-             f"  {'model':<12} {'batch':>5} {'total':>6}  " + " ".join(f"{p:>10}" for p in PHASES)
+             f"  {'model':<{width}} {'batch':>5} {'total':>6}  " + " ".join(f"{p:>10}" for p in PHASES)
              + ("  " + f"{'cpu':>5}" if cpu_counts else "")]
     for count, cpu_total in zip(counts, cpu):
         goal = GOALS.get(count.model)
-        lines.append(f"  {count.model:<12} {count.batch_size:>5} {count.total:>6}  "
+        lines.append(f"  {count.model:<{width}} {count.batch_size:>5} {count.total:>6}  "
                      + " ".join(f"{count.phases[p]:>10}" for p in PHASES)
                      + (f"  {cpu_total:>5}" if cpu_total is not None else "")
                      + (f"   (goal <= {goal})" if goal else ""))
