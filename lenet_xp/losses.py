@@ -15,6 +15,8 @@ import math
 
 from array_api_compat import array_namespace, device
 
+from .primitives import clamp
+
 
 def one_hot(labels, num_classes: int, dtype):
     """labels: (N,) integers -> (N, K) array with 1 at [n, labels[n]] and 0 elsewhere."""
@@ -182,7 +184,7 @@ class MAPLoss:
         """e^{−y − m} (N, K), their sum plus e^{−j − m} (N, 1), and m (N, 1): the largest of
         the K + 1 exponents, subtracted so that nothing overflows."""
         xp = array_namespace(penalties)
-        top = xp.clip(xp.max(-penalties, axis=1, keepdims=True), min=-self.j)
+        top = clamp(xp.max(-penalties, axis=1, keepdims=True), low=-self.j)
         exponentials = xp.exp(-penalties - top)
         return exponentials, xp.sum(exponentials, axis=1, keepdims=True) + xp.exp(-self.j - top), top
 

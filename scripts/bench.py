@@ -7,13 +7,18 @@
     python scripts/bench.py --device cuda --batch-size 256,1024 --json bench.json
     python scripts/bench.py --epochs 1 --repeats 3            # time whole epochs
     python scripts/bench.py --vs-torch --ranks 2              # 2 MPI ranks vs PyTorch, 2 threads
+    python scripts/bench.py --count-only                      # operations a step, four models
 
 Reports, per batch size, the median and min–max of the repeats: seconds per 60,000-image
 epoch (extrapolated from the timed batches), training and inference images per second, and
 peak memory. Progress goes to stderr, the table to stdout. With --ranks N the benchmark
 launches itself on N MPI ranks (mpiexec -n N): lenet_xp's step is data-parallel across them,
 and it also reports one rank alone (the scaling efficiency) and the all-reduce per step;
-PyTorch gets N threads. See lenet_xp/tools/bench/ for details.
+PyTorch gets N threads. Then, where PyTorch is installed, the operations of one training
+step of the model with its recipe, per batch size: what a GPU launches (counted on torch:cpu
+told to take the GPU's path) and the CPU path's count (``--no-launches`` skips it;
+``--count-only`` prints them for lenet5, bn_cnn, simard_cnn and deep_cnn, without timing).
+See lenet_xp/tools/bench/ for details.
 """
 
 from __future__ import annotations
@@ -115,6 +120,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "field distort) against the training step (default: none)")
     parser.add_argument("--vs-torch", action="store_true",
                         help="also run the same network in PyTorch, interleaved, and print the ratio")
+    parser.add_argument("--launches", action=argparse.BooleanOptionalAction, default=True,
+                        help="after the timings, count the operations of one training step per "
+                             "batch size on torch:cpu, on the GPU's path and the CPU's (needs "
+                             "PyTorch; default: on)")
+    parser.add_argument("--count-only", action="store_true",
+                        help="only print the operations of one training step of lenet5, bn_cnn, "
+                             "simard_cnn and deep_cnn at their recipes' batch sizes (issue 30's "
+                             "table), as a GPU launches them; no timing")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
@@ -127,6 +140,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     _early_threads(argv)
     args = parse_args(argv)
+    if args.count_only:
+        return _count_only()
 
     from lenet_xp.backend import DeviceError, get_backend
     from lenet_xp.cli.mpi_launch import (guard_rank, launch_command, run_on_ranks, under_launcher,
@@ -156,7 +171,7 @@ def main(argv=None) -> int:
                          repeats=args.repeats, dtype=args.dtype, optimizer=args.optimizer,
                          lr=args.lr, threads=args.threads, seed=args.seed, vs_torch=args.vs_torch,
                          split_batch=args.split_batch, ranks=ranks,
-                         distort=args.distort)
+                         distort=args.distort, launches=args.launches)
     try:
         config.validate()
         if ranks > 1 and launched_ranks() == 1:
@@ -196,6 +211,21 @@ def main(argv=None) -> int:
             print(f"error: cannot write {path} ({exc.strerror or exc})", file=sys.stderr)
             return 1
         print(f"results written to {path}")
+    return 0
+
+
+def _count_only() -> int:
+    """Print issue 30's table of operations a training step (exit 2 without PyTorch)."""
+    from lenet_xp.tools.bench.autograd_twin import TORCH_VERSION_HINT, import_torch
+    from lenet_xp.tools.bench.launches import COUNTED, count_step, format_counts
+
+    if import_torch() is None:
+        print(f"error: --count-only counts on PyTorch's tensors, and PyTorch is not installed: "
+              f"{TORCH_VERSION_HINT}", file=sys.stderr)
+        return 2
+    print(format_counts([count_step(model, batch) for model, batch in COUNTED.items()],
+                        [count_step(model, batch, launch_bound=False)
+                         for model, batch in COUNTED.items()]))
     return 0
 
 

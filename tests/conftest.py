@@ -53,6 +53,18 @@ def device_name(request) -> str:
     return request.param
 
 
+@pytest.fixture(params=["sliced", "gathered"])
+def window_path(request, backend_name, monkeypatch) -> str:
+    """The path convolutions and pooling take on ``backend_name`` for the test: the CPU's
+    strided slices ("sliced") or the GPU's one gather per layer ("gathered"), chosen through
+    the backend's ``launch_bound`` (lenet_xp.primitives.launch_bound), so that both run on
+    every backend."""
+    from lenet_xp.backend import get_backend
+
+    monkeypatch.setattr(get_backend(backend_name), "launch_bound", request.param == "gathered")
+    return request.param
+
+
 @pytest.fixture
 def fresh_backends(monkeypatch) -> None:
     """Empty backend caches for the test (restored after it): a test that fakes or hides a

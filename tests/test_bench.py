@@ -317,3 +317,41 @@ def test_devices_side_by_side_share_their_hardware(monkeypatch):
         tiny_config(devices=("cpu", "cpu")).validate()
     with pytest.raises(BenchError, match="give one --device"):
         tiny_config(devices=("cpu", "array_api_strict"), ranks=2).validate()
+
+
+# --- operations a training step (lenet_xp.tools.bench.launches), counted on torch:cpu
+
+
+@pytest.mark.torch
+def test_the_report_counts_the_operations_of_a_step_on_both_paths(torch_one_thread):
+    report = run_benchmark(tiny_config(launches=True), progress=None)
+    (gpu, cpu), = report.launches
+    assert (gpu.model, gpu.batch_size, gpu.launch_bound, cpu.launch_bound) == ("lenet5", 4, True, False)
+    assert 0 < gpu.total < cpu.total
+    assert f"{gpu.total} as a GPU launches them, {cpu.total} on the CPU's path" in format_report(report)
+    assert json.loads(json.dumps(report.to_dict()))["launches"][0]["gpu_path"]["total"] == gpu.total
+
+
+def test_operations_are_not_counted_unless_asked():
+    assert run_benchmark(tiny_config(), progress=None).launches == []
+
+
+@pytest.mark.torch
+def test_count_only_prints_the_table_of_issue_30(script, capsys):
+    assert script.main(["--count-only"]) == 0
+    printed = capsys.readouterr().out
+    for model in ("lenet5", "bn_cnn", "simard_cnn", "deep_cnn"):
+        assert f"  {model} " in printed
+    assert "(goal <= 150)" in printed and "(goal <= 300)" in printed
+
+
+def test_count_only_without_torch_exits_2_with_the_install_command(script, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert script.main(["--count-only"]) == 2
+    assert "pip install torch==2.13.0" in capsys.readouterr().err
+
+
+def test_without_torch_a_note_says_the_operations_were_not_counted(script, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert script.main(TINY) == 0
+    assert "operations a step not counted: PyTorch is not installed" in capsys.readouterr().out

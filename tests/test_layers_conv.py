@@ -29,7 +29,8 @@ def reference_conv(x, w, b, stride, padding):
 @pytest.mark.parametrize("channels", [3, 1])  # one channel: the two-pass input copy
 @pytest.mark.parametrize("stride,padding,size", [(1, 0, 7), (2, 1, 8), (1, 2, 5), (3, 0, 9),
                                                  (1, 0, 3)])  # last: one window, the whole input
-def test_forward_matches_direct_convolution(backend_name, stride, padding, size, channels):
+def test_forward_matches_direct_convolution(backend_name, window_path, stride, padding, size,
+                                            channels):
     backend = get_backend(backend_name)
     conv = Conv2d(channels, 4, 3, stride=stride, padding=padding, random=Random(0)).to(backend, "float64")
     conv.bias.data[...] = backend.asarray(np.arange(4.0))
@@ -48,6 +49,27 @@ def test_blocked_forward_matches_direct_convolution(backend_name, channels, stri
     x = Random(1).normal(backend, (2, channels, size, size), dtype="float64")
     expected = reference_conv(to_numpy(x), to_numpy(conv.weight.data), np.arange(4.0), stride, padding)
     np.testing.assert_allclose(to_numpy(conv.forward(x)), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride,padding,size", [(1, 0, 7), (2, 1, 8), (1, 2, 5), (1, 0, 3)])
+def test_the_gathered_path_gives_the_sliced_paths_numbers(backend_name, monkeypatch, stride,
+                                                          padding, size):
+    """Where operations cost their launch, the same outputs and gradients come from one gather
+    (im2col) and a correlation of the spread-out dy (dx); that path is the one taken."""
+    backend = get_backend(backend_name)
+    x = Random(1).normal(backend, (3, 2, size, size), dtype="float64")
+    results = {}
+    for gathered in (False, True):
+        monkeypatch.setattr(backend, "launch_bound", gathered)
+        conv = Conv2d(2, 4, 3, stride=stride, padding=padding, random=Random(0)).to(backend, "float64")
+        conv.needs_input_grad = True
+        y = conv.forward(x)
+        dy = Random(2).normal(backend, tuple(y.shape), dtype="float64")
+        dx = conv.backward(dy)
+        assert conv._gathered is gathered
+        results[gathered] = [to_numpy(a) for a in (y, dx, conv.weight.grad, conv.bias.grad)]
+    for sliced, gathered in zip(results[False], results[True]):
+        np.testing.assert_allclose(gathered, sliced, rtol=1e-12, atol=1e-12)
 
 
 def test_blocks_are_chosen_for_thin_products_with_large_columns():

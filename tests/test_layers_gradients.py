@@ -32,6 +32,22 @@ def test_curvature_matches_gauss_newton_rule(name, backend_name):
     check_curvature(layer, x)
 
 
+#: the cases whose layers take the GPU's gathering path where operations cost their launch
+WINDOW_CASES = sorted(name for name in LAYER_CASES
+                      if name.startswith(("conv", "maxpool", "avgpool", "subsample", "network")))
+
+
+@pytest.mark.parametrize("name", WINDOW_CASES)
+def test_gathered_windows_match_finite_differences(name, backend_name, monkeypatch):
+    """The GPU's path (all of a layer's windows in one gather, dx by correlation, max-pool's
+    gradient routed by one copy), taken on every backend, against finite differences too."""
+    monkeypatch.setattr(get_backend(backend_name), "launch_bound", True)
+    layer, x = _case(name, backend_name)
+    check_backward(layer, x)
+    if name != "network":
+        check_curvature(layer, x)
+
+
 def test_gradient_check_catches_a_wrong_backward():
     layer, x = _case("linear", "cpu")
     layer.backward = lambda dy: 2 * dy @ layer.weight.data  # noqa: E731 - a deliberately wrong dx

@@ -16,7 +16,7 @@ def _windows(x):
     return x.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
 
 
-def test_max_and_average_values(backend_name):
+def test_max_and_average_values(backend_name, window_path):
     backend = get_backend(backend_name)
     x = Random(0).normal(backend, (2, 3, 6, 8), dtype="float64")
     windows = _windows(to_numpy(x))
@@ -24,7 +24,7 @@ def test_max_and_average_values(backend_name):
     np.testing.assert_allclose(to_numpy(AvgPool2d(2).forward(x)), windows.mean(-1), rtol=1e-14)
 
 
-def test_subsample_is_coefficient_times_window_sum_plus_bias(backend_name):
+def test_subsample_is_coefficient_times_window_sum_plus_bias(backend_name, window_path):
     backend = get_backend(backend_name)
     layer = Subsample2d(3, random=Random(0)).to(backend, "float64")
     x = Random(1).normal(backend, (2, 3, 4, 4), dtype="float64")
@@ -39,11 +39,12 @@ def _tied_input(backend):
     return values, backend.asarray(values)
 
 
-def test_max_pool_ties_send_the_gradient_to_the_first_maximum_once(backend_name):
+def test_max_pool_ties_send_the_gradient_to_the_first_maximum_once(backend_name, window_path):
     backend = get_backend(backend_name)
     values, x = _tied_input(backend)
     pool = MaxPool2d(2)
     y = pool.forward(x)
+    assert (pool._first is not None) == (window_path == "gathered"), "the path asked for is taken"
     dy = Random(4).normal(backend, tuple(y.shape), dtype="float64")
     dx = _windows(to_numpy(pool.backward(dy)))
     windows = _windows(values)
@@ -54,7 +55,7 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum_once(backend_name)
     np.testing.assert_array_equal(dx, expected)
 
 
-def test_max_pool_ties_match_finite_differences_once_broken_towards_the_first(backend_name):
+def test_max_pool_ties_match_finite_differences_once_broken_towards_the_first(backend_name, window_path):
     """Adding a bonus smaller than the gaps, largest for the first window position, breaks each
     tie the way the layer does; the gradient must not change and must match finite differences."""
     backend = get_backend(backend_name)

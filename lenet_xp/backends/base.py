@@ -1,7 +1,10 @@
 """The :class:`Backend` interface: what lenet_xp asks of an array library and a device in it.
 
-Layers, losses, optimisers and models never ask a backend anything: they take the namespace
-of their arrays (``array_namespace(x)``). The rest of lenet_xp (data, training, tools) asks
+Layers, losses, optimisers and models take the namespace of their arrays
+(``array_namespace(x)``) and ask a backend one thing only: whether its operations cost their
+launch more than their bytes (:attr:`Backend.launch_bound`, asked in one place,
+:func:`lenet_xp.primitives.launch_bound`), which chooses how convolutions and pooling
+gather their windows. The rest of lenet_xp (data, training, tools) asks
 the backend for what the array API standard leaves out: moving host arrays on and off the
 device, per-batch random numbers drawn there, waiting for the device, its memory, the CPU
 threads, the current device of a thread. It asks by capability (:attr:`Backend.is_gpu`,
@@ -42,6 +45,12 @@ class Backend:
         hardware: what computes: ``"cpu"`` (this host's cores, simulated devices included),
             ``"cuda"`` (NVIDIA, or AMD through ROCm builds), ``"mps"`` (Apple), ``"xpu"`` (Intel).
         index: the accelerator's number among its kind on this host (None on the CPU).
+        launch_bound: every operation costs a fixed launch (a GPU kernel: microseconds,
+            whatever its size), so layers take the fewest operations (all of a layer's windows
+            in one gather, no scatter-add) over the CPU's cache-friendly ones (strided slice
+            copies, blocked columns). :attr:`is_gpu` by default; the launch counter sets it on
+            ``torch:cpu`` to count what a GPU runs (:mod:`lenet_xp.tools.bench.launches`), and
+            the tests to check the GPU's passes on every backend.
     """
 
     #: per-batch random numbers (dropout masks, elastic fields) are drawn on the device by
@@ -60,6 +69,7 @@ class Backend:
                  index: int | None = None):
         self.name, self.xp, self.device = name, xp, device
         self.hardware, self.index = hardware, index
+        self.launch_bound = self.is_gpu
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

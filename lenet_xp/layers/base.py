@@ -14,8 +14,11 @@ A layer is a small object with
   propagates h_a = f'(a)² h_y.
 
 Parameters are :class:`Parameter` objects held as attributes (``self.weight``, ``self.bias``),
-so that the value, its gradient and its curvature sit side by side and optimisers can update
-them in place. A layer may also hold arrays of two other kinds: *buffers* (``buffer_names``),
+so that the value, its gradient and its curvature sit side by side for the optimisers. An
+optimiser updates all of a model's parameters at once, as one flat array, and then points each
+``data`` at its slice of the result (:mod:`lenet_xp.optim.flat`), so a layer reads
+``self.weight.data`` afresh at every forward pass and never keeps it from one step to the
+next. A layer may also hold arrays of two other kinds: *buffers* (``buffer_names``),
 constants its constructor rebuilds (connection masks, RBF bitmaps), and *state*
 (``state_names``), values it learns without gradients (batch normalisation's running
 statistics), which :meth:`Sequential.state_dict` saves and restores beside the parameters.

@@ -96,7 +96,7 @@ class _BatchNorm(Layer):
         mean = xp.mean(x, axis=self.axes, keepdims=True)
         centred = x - mean
         variance = xp.mean(centred * centred, axis=self.axes, keepdims=True)
-        inv_std = 1.0 / xp.sqrt(variance + self.eps)
+        inv_std = (variance + self.eps) ** -0.5
         normalised = centred * inv_std
         self._update_running(xp, mean, variance, count)
         self._normalised, self._inv_std = normalised, inv_std
@@ -104,10 +104,12 @@ class _BatchNorm(Layer):
                 + self._per_channel(xp, self.beta.data))
 
     def _update_running(self, xp, mean, variance, count: int) -> None:
+        """The running averages, in place: six operations on C values."""
         m = self.momentum
-        self.running_mean[...] = (1 - m) * self.running_mean + m * xp.reshape(mean, (-1,))
-        unbiased = xp.reshape(variance, (-1,)) * (count / (count - 1))
-        self.running_var[...] = (1 - m) * self.running_var + m * unbiased
+        self.running_mean *= 1 - m
+        self.running_mean += m * xp.reshape(mean, (-1,))
+        self.running_var *= 1 - m
+        self.running_var += (m * count / (count - 1)) * xp.reshape(variance, (-1,))
 
     def _check_cached(self):
         if self._normalised is None:

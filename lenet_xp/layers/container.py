@@ -113,6 +113,22 @@ class Sequential(Layer):
         return {**{name: param.data for name, param in self.parameters().items()},
                 **self.state_arrays()}
 
+    def point_at(self, arrays: dict) -> None:
+        """Make each array of ``arrays`` (named as in :meth:`state_dict`) the parameter's data
+        or the layer's state array itself, without a copy: what a moving average that keeps
+        them end to end in one flat array calls with its slices after every update (the
+        layers read both afresh at every use)."""
+        params = self.parameters()
+        for name, value in arrays.items():
+            if name in params:
+                params[name].data = value
+                continue
+            layer_name, _, state_name = name.rpartition(".")
+            layer = self[layer_name]
+            if state_name not in layer.state_names:
+                raise KeyError(f"{name} is neither a parameter nor a state array of the model")
+            setattr(layer, state_name, value)
+
     def load_state_dict(self, state: dict) -> None:
         """Copy arrays (numpy or any backend's) into the parameters and the layers' state,
         in place.

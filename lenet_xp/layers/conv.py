@@ -7,6 +7,8 @@ from array_api_compat import array_namespace, device
 from .. import init as initializers
 from ..backend import Random, get_backend
 from .base import Layer, Parameter
+from .gather import correlate_input_gradient, gather_columns
+from ..primitives import launch_bound
 from .windows import Workspace, output_size, window_slices
 
 
@@ -187,6 +189,12 @@ class Conv2d(Layer):
 
     ``bias=False`` leaves b out (b = 0, no parameter), for a convolution that batch
     normalisation follows: its shift β takes the bias's place.
+
+    Where every operation costs a launch (a GPU, :func:`~lenet_xp.primitives.launch_bound`)
+    the columns come from one gather instead of K·K slice copies, blocks are not used, the
+    output is an (N, F, OH, OW) view of channel-major (F, N, OH, OW) memory, and dx is the
+    correlation of the spread-out dY with the flipped kernel instead of col2im's slice
+    additions (:mod:`lenet_xp.layers.gather`): the same numbers, in a handful of operations.
     """
 
     param_names = ("weight", "bias")
@@ -216,6 +224,7 @@ class Conv2d(Layer):
         self._cols = None
         self._input_shape = None
         self._block = 1
+        self._gathered = False  # whether the last training forward took the gathering path
         self._workspace = Workspace()
 
     @staticmethod
@@ -246,26 +255,44 @@ class Conv2d(Layer):
                 f"stride={self.stride}, padding={self.padding}{sparse}{block}{bias}")
 
     def forward(self, x):
-        xp = array_namespace(x)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2d expects input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        # In training the columns are kept for backward, in reusable memory; in evaluation
+        # they are temporary.
+        workspace = self._workspace if self.training else None
+        gathered = launch_bound(x)
+        y, cols = (self._forward_gathered if gathered else self._forward_sliced)(x, workspace)
+        if self.training:
+            self._cols, self._input_shape, self._gathered = cols, tuple(x.shape), gathered
+        return y
+
+    def _forward_sliced(self, x, workspace):
+        """The CPU's forward: im2col by slices, blocked where thin; batch-last outputs."""
+        xp = array_namespace(x)
         k = self.kernel_size
         oh = output_size(x.shape[2], k, self.stride, self.padding)
         ow = output_size(x.shape[3], k, self.stride, self.padding)
         block = self.block or block_size(self.in_channels * k * k, oh, ow, x.shape[0])
         if ow % block:
             raise ValueError(f"Conv2d block={block} does not divide the output width {ow}")
-        # In training the columns are kept for backward, in reusable memory; in evaluation
-        # they are temporary.
-        workspace = self._workspace if self.training else None
         cols, (oh, ow) = im2col(x, k, k, self.stride, self.padding, workspace, block)
         y = xp.matmul(block_weight(self.weight.data, block, self.stride), cols)
         y = _unblock_outputs(y, (self.out_channels, oh, ow, x.shape[0]), block)
         if self.bias is not None:
             y += xp.reshape(self.bias.data, (self.out_channels, 1, 1, 1))
-        if self.training:
-            self._cols, self._input_shape, self._block = cols, tuple(x.shape), block
-        return xp.permute_dims(y, (3, 0, 1, 2))
+        self._block = block
+        return xp.permute_dims(y, (3, 0, 1, 2)), cols
+
+    def _forward_gathered(self, x, workspace):
+        """The GPU's forward: im2col in one gather; channel-major outputs."""
+        xp = array_namespace(x)
+        k = self.kernel_size
+        cols, (oh, ow) = gather_columns(x, k, k, self.stride, self.padding, workspace)
+        y = xp.matmul(xp.reshape(self.weight.data, (self.out_channels, -1)), cols)
+        y = xp.reshape(y, (self.out_channels, x.shape[0], oh, ow))
+        if self.bias is not None:
+            y += xp.reshape(self.bias.data, (self.out_channels, 1, 1, 1))
+        return xp.permute_dims(y, (1, 0, 2, 3)), cols
 
     def backward(self, dy):
         dw, db, dx = self._backprop(dy, self.weight.data, self._cols)
@@ -283,25 +310,48 @@ class Conv2d(Layer):
 
     def _backprop(self, dy, weight, cols):
         """(dW, db, dx) for output gradient dy given the weight and columns to use (db None
-        without a bias).
+        without a bias), by the path the forward pass took.
 
         The curvature pass calls this with W² and cols² (Gauss-Newton), the gradient pass with
         W and cols.
         """
         if self._cols is None:
             raise RuntimeError("Conv2d.backward called before a training-mode forward")
+        dw, db, dx = (self._backprop_gathered if self._gathered else self._backprop_sliced)(
+            dy, weight, cols)
+        if self.weight.mask is not None:
+            dw = dw * self.weight.mask
+        return dw, db, dx
+
+    def _backprop_sliced(self, dy, weight, cols):
         xp = array_namespace(dy)
         block, stride = self._block, self.stride
         dy = _block_outputs(xp.permute_dims(dy, (1, 2, 3, 0)), block)  # (F·B, OH·(OW/B)·N)
         db = xp.sum(xp.reshape(dy, (self.out_channels, -1)), axis=1) if self.bias is not None else None
         dw = unblock_weight(xp.matmul(dy, xp.matrix_transpose(cols)), weight.shape, block, stride)
-        if self.weight.mask is not None:
-            dw = dw * self.weight.mask
         dx = None
         if self.needs_input_grad:
             k = self.kernel_size
             dcols = xp.matmul(xp.matrix_transpose(block_weight(weight, block, stride)), dy)
             dx = col2im(dcols, self._input_shape, k, k, stride, self.padding, block)
+        return dw, db, dx
+
+    def _backprop_gathered(self, dy, weight, cols):
+        xp = array_namespace(dy)
+        f = self.out_channels
+        dy2 = xp.reshape(xp.permute_dims(dy, (1, 0, 2, 3)), (f, -1))  # (F, N·OH·OW)
+        db = xp.sum(dy2, axis=1) if self.bias is not None else None
+        dw = xp.reshape(xp.matmul(dy2, xp.matrix_transpose(cols)), weight.shape)
+        dx = None
+        if self.needs_input_grad:
+            n, c, h, w = self._input_shape
+            if self.padding == 0 and (self.kernel_size, self.kernel_size) == (h, w):
+                # one window over the whole input (C5): dcols is dx, batch-last
+                dcols = xp.matmul(xp.matrix_transpose(xp.reshape(weight, (f, -1))), dy2)
+                dx = xp.permute_dims(xp.reshape(dcols, (c, h, w, n)), (3, 0, 1, 2))
+            else:
+                dx = correlate_input_gradient(dy, weight, self._input_shape, self.stride,
+                                              self.padding, self._workspace)
         return dw, db, dx
 
 

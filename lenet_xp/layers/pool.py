@@ -1,7 +1,11 @@
 """Pooling: max, average, and LeNet-5's trainable subsampling, each over k×k windows with stride s.
 
 All three combine the k·k strided views of :mod:`.windows` elementwise (no reshape-and-reduce,
-no loop over pixels), and their backward passes add into the same views.
+no loop over pixels), and their backward passes add into the same views. Where every
+operation costs a launch (a GPU, :func:`~lenet_xp.primitives.launch_bound`) and the
+windows tile the input (stride = k), max-pooling gathers its k·k windows at once and routes
+its gradient back by one reshaping copy, and the other two spread theirs by one copy
+(:mod:`.gather`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from array_api_compat import array_namespace, device
 from .. import init as initializers
 from ..backend import Random
 from .base import Layer, Parameter
+from ..primitives import constant, launch_bound
+from .gather import gather_tiles, spread_tiles, untile
 from .windows import output_size, window_slices
 
 
@@ -24,6 +30,11 @@ class _Pool(Layer):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+    def _gathers(self, x) -> bool:
+        """Whether this pass takes the gathering path: windows that tile x, on a device where
+        operations cost their launch."""
+        return self.stride == self.kernel_size and launch_bound(x)
 
     def _windows(self, x):
         """The k·k window indices of an input x, each picking an (N, C, OH, OW) view."""
@@ -46,6 +57,8 @@ class _Pool(Layer):
         """dx with dy_per_input added into every position of its window (the sum's adjoint)."""
         if self._input is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before a training-mode forward")
+        if self._gathers(dy_per_input):
+            return spread_tiles(dy_per_input, tuple(self._input.shape), self.kernel_size)
         xp = array_namespace(dy_per_input)
         dx = xp.zeros_like(self._input)  # same memory layout as the input (see Conv2d)
         for window in self._windows(self._input):
@@ -58,28 +71,57 @@ class MaxPool2d(_Pool):
 
     Forward is the elementwise maximum of the k·k window views. Backward routes dy to the
     window's maximum; on ties, to the first maximum in row-major window order (as PyTorch and
-    cuDNN do), so each window passes its gradient on exactly once.
+    cuDNN do), so each window passes its gradient on exactly once. Where operations cost their
+    launch and the windows tile the input (stride = k), forward gathers the tiles at once and
+    keeps the argmax, and backward routes dy by one comparison, one ``where`` and one reshaping
+    copy (:mod:`.gather`): the same numbers.
     """
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None):
         super().__init__(kernel_size, stride)
         self._output = None
+        self._first = None  # on the gathering path: the window entry of each maximum
+        self._input_shape = None
 
     def forward(self, x):
+        if x.ndim == 4 and self._gathers(x):
+            return self._forward_gathered(x)
         xp = array_namespace(x)
         windows = self._windows(x)
         y = x[windows[0]]
         for window in windows[1:]:
             y = xp.maximum(y, x[window])
         if self.training:
-            self._input, self._output = x, y
+            self._input, self._output, self._first = x, y, None
         return y
+
+    def _forward_gathered(self, x):
+        """The tiles in one gather (k², C·N·OH·OW), their maximum, and where it is: the
+        first maximum in row-major window order, as on the sliced path (the standard's
+        argmax returns the first)."""
+        xp = array_namespace(x)
+        n, c = x.shape[0], x.shape[1]
+        tiles, (oh, ow) = gather_tiles(x, self.kernel_size)
+        if self.training:
+            self._first, self._input_shape = xp.argmax(tiles, axis=0), tuple(x.shape)
+            self._input = self._output = None
+        y = xp.reshape(xp.max(tiles, axis=0), (c, n, oh, ow))
+        return xp.permute_dims(y, (1, 0, 2, 3))
 
     def backward(self, dy):
         return self._route(dy)
 
     def backward_curvature(self, d2y):
         return self._route(d2y)
+
+    def _route_gathered(self, dy):
+        """dx: each window's gradient to the entry that held its first maximum."""
+        xp = array_namespace(dy)
+        k = self.kernel_size
+        places = xp.reshape(xp.arange(k * k, dtype=self._first.dtype, device=device(dy)), (-1, 1))
+        first = xp.reshape(self._first, (1, -1)) == places
+        grid = xp.reshape(xp.permute_dims(dy, (1, 0, 2, 3)), (1, -1))
+        return untile(xp.where(first, grid, constant(dy, 0.0)), self._input_shape, k)
 
     def _route(self, dy):
         """dx[window k] = dy where window k holds the maximum and no earlier window did.
@@ -90,6 +132,8 @@ class MaxPool2d(_Pool):
         tile the input (stride = k, sizes multiples of k) every input gets exactly one
         assignment and dx needs no zero fill.
         """
+        if self._first is not None:
+            return self._route_gathered(dy)
         if self._output is None:
             raise RuntimeError("MaxPool2d.backward called before a training-mode forward")
         xp = array_namespace(dy)

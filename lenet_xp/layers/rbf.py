@@ -5,6 +5,7 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from ..backend import get_backend, to_numpy
+from ..primitives import clamp
 from .base import Layer, Parameter
 from .digit_bitmaps import load_digit_bitmaps
 
@@ -111,8 +112,8 @@ class EuclideanRBF(Layer):
                 raise RuntimeError("EuclideanRBF(second_order=True) weights its own second "
                                    "derivative by dE/dy: call backward(dy) after the forward "
                                    "pass and before backward_curvature")
-            own_x = 2.0 * xp.clip(xp.sum(self._dy, axis=1, keepdims=True), min=0.0)  # (N, 1)
-            own_w = 2.0 * xp.clip(xp.sum(self._dy, axis=0), min=0.0)  # (K,)
+            own_x = 2.0 * clamp(xp.sum(self._dy, axis=1, keepdims=True), low=0.0)  # (N, 1)
+            own_w = 2.0 * clamp(xp.sum(self._dy, axis=0), low=0.0)  # (K,)
             own_w = xp.expand_dims(own_w, axis=1)
         if self.trainable:
             self.prototypes.curvature = xp.sum(weighted, axis=0) + own_w

@@ -7,11 +7,16 @@ slices to their batch-last buffers). im2col stacks these views, pooling
 combines them elementwise, and the backward passes add gradients into the same views (col2im
 groups them by kernel row, then by kernel column).
 No Python loop runs over images or output pixels: only over the k_h·k_w offsets.
+
+That is the CPU's path, where each slice copy runs through the caches. Where every operation
+costs a launch (a GPU), convolutions and pooling take all their windows in one gather instead
+(:mod:`.gather`); :func:`lenet_xp.primitives.launch_bound` chooses.
 """
 
 from __future__ import annotations
 
 from array_api_compat import array_namespace, device
+
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:

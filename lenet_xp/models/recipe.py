@@ -1,6 +1,6 @@
 """A training recipe: optimiser, schedule, batch size, epochs, regularisation and
 augmentation, as data, and the objects it makes (:func:`make_optimizer`,
-:func:`make_schedule`, :func:`make_distortion`, :func:`make_average`).
+:func:`make_schedule`, :func:`make_distortion`, :func:`make_augmentation`, :func:`make_average`).
 
 Every model in the zoo carries a default :class:`Recipe`; ``scripts/train.py`` flags replace
 single fields (``--lr``, ``--epochs``, ...) and ``--recipe key=value`` any of them. It sits
@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from ..data import random_shift
 from ..data.augment import Distortion
 from ..init import get_initializer
 from ..optim import SDLM, SGD, AdaGrad, Adam, ExponentialMovingAverage, schedules
@@ -207,3 +208,16 @@ def make_schedule(recipe: Recipe):
 def make_distortion(recipe: Recipe) -> Distortion:
     """The recipe's training-batch distortions (the identity for ``distort = none``)."""
     return Distortion(**{field: getattr(recipe, name) for name, field in DISTORTION_FIELDS.items()})
+
+
+def make_augmentation(recipe: Recipe, random):
+    """The recipe's augmentation of a training batch, ``augment(x) -> x``, or None: random
+    whole-pixel shifts (``shift``), then random distortions (``distort``), both on the
+    device, drawing from ``random`` (a Random)."""
+    distortion = make_distortion(recipe)
+    if not recipe.shift and distortion.kind == "none":
+        return None
+
+    def augment(x):
+        return distortion(random_shift(x, recipe.shift, random), random)
+    return augment

@@ -1,5 +1,5 @@
-"""Optimisers (in-place updates of Parameters), learning-rate schedules and the moving
-average of the weights."""
+"""Optimisers (one update of all Parameters end to end, :mod:`~lenet_xp.optim.flat`),
+learning-rate schedules and the moving average of the weights."""
 
 from . import schedules
 from .adagrad import AdaGrad

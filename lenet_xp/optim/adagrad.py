@@ -16,10 +16,11 @@ class AdaGrad(Optimizer):
         super().__init__(params, lr, weight_decay)
         self.eps = eps
 
-    def update(self, param, grad, state):
+    def update(self, values, grad):
         xp = array_namespace(grad)
+        state = self.flat_state
         if "sum_squares" not in state:
             state["sum_squares"] = xp.zeros_like(grad)
         sum_squares = state["sum_squares"]
         sum_squares += grad * grad
-        param.data -= self.lr * grad / (xp.sqrt(sum_squares) + self.eps)
+        values -= self.lr * grad / (xp.sqrt(sum_squares) + self.eps)

@@ -22,8 +22,9 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = betas
         self.eps = eps
 
-    def update(self, param, grad, state):
+    def update(self, values, grad):
         xp = array_namespace(grad)
+        state = self.flat_state
         if "m" not in state:
             state["m"], state["v"] = xp.zeros_like(grad), xp.zeros_like(grad)
         m, v = state["m"], state["v"]
@@ -33,4 +34,4 @@ class Adam(Optimizer):
         v += (1.0 - self.beta2) * (grad * grad)
         t = self.iterations
         step = self.lr / (1.0 - self.beta1 ** t)
-        param.data -= step * m / (xp.sqrt(v / (1.0 - self.beta2 ** t)) + self.eps)
+        values -= step * m / (xp.sqrt(v / (1.0 - self.beta2 ** t)) + self.eps)

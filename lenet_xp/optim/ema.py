@@ -14,7 +14,10 @@ t ≈ 9/(1 − decay) on (9,000 steps at 0.999) d_t is ``decay``.
 The average lives in a copy of the model (:attr:`ExponentialMovingAverage.model`, in
 evaluation mode), as PyTorch's ``AveragedModel`` does: it is evaluated, saved and loaded
 like any model, and evaluating it never touches the training weights. The update runs on the
-model's device, in place, and reads nothing back to the host.
+model's device and reads nothing back to the host. It takes every array at once, as one flat
+array (:class:`lenet_xp.optim.flat.FlatLayout`): the source's arrays and the average's are
+each gathered end to end, a ← d·a + (1 − d)·θ is three operations for the whole model, and
+the copy's parameters and state arrays then point at the slices of the result.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import copy
 
 from array_api_compat import array_namespace
+
+from .flat import FlatLayout
 
 
 class ExponentialMovingAverage:
@@ -41,6 +46,9 @@ class ExponentialMovingAverage:
         self.decay = decay
         self.updates = 0
         self.model = copy.deepcopy(model).eval()
+        state = self.model.state_dict()
+        self._names = list(state)
+        self._layout = FlatLayout(tuple(value.shape) for value in state.values())
 
     def current_decay(self) -> float:
         """d_t of the next update."""
@@ -50,8 +58,9 @@ class ExponentialMovingAverage:
         """Fold the source model's current state into the averages (in place, on its device)."""
         weight = 1.0 - self.current_decay()
         current = self.source.state_dict()
-        for name, average in self.model.state_dict().items():
-            average -= weight * (average - current[name])
+        average = self._layout.concat(list(self.model.state_dict().values()), "average")
+        average -= weight * (average - self._layout.concat([current[name] for name in self._names]))
+        self.model.point_at(dict(zip(self._names, self._layout.split(average))))
         self.updates += 1
 
     def state_dict(self) -> dict:

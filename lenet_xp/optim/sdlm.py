@@ -124,9 +124,9 @@ class SDLM(Optimizer):
                                        "it in the model the loss was computed through?")
                 sums[i] = param.curvature if sums[i] is None else sums[i] + param.curvature
                 param.curvature = None
-        for param, state, h in zip(self.params, self.state, sums):
-            state["curvature"] = xp.asarray(h, copy=True)
-            param.curvature = state["curvature"]
+        self.flat_state["curvature"] = self.flat.concat(sums)
+        for param, h in zip(self.params, self.flat.split(self.flat_state["curvature"])):
+            param.curvature = h
         for name, value in model.state_arrays().items():
             value[...] = running[name]
 
@@ -135,23 +135,27 @@ class SDLM(Optimizer):
         entries (a connection mask's fixed zeros left out): what the paper calls the
         "effective learning rates" (section V.A: "between approximately 7×10⁻⁵ and 0.016"
         during LeNet-5's first pass). Empty before the first curvature estimate."""
-        if any("curvature" not in state for state in self.state):
+        if "curvature" not in self.flat_state:
             return {}
-        smallest, largest = [], []
-        for param, state in zip(self.params, self.state):
-            xp = array_namespace(state["curvature"])
-            damping = self.mu + (self.weight_decay if param.decay else 0.0)
-            low = high = self.lr / (state["curvature"] + damping)
-            if param.mask is not None:
-                trainable = param.mask > 0
-                low, high = xp.where(trainable, low, xp.inf), xp.where(trainable, high, 0.0)
-            smallest.append(float(xp.min(low)))
-            largest.append(float(xp.max(high)))
-        return {"rate_min": min(smallest), "rate_max": max(largest)}
+        curvature = self.flat_state["curvature"]
+        xp = array_namespace(curvature)
+        low = high = self.lr / (curvature + self._damping(curvature))
+        mask = self.flat.mask(curvature)
+        if mask is not None:
+            trainable = mask > 0
+            low, high = xp.where(trainable, low, xp.inf), xp.where(trainable, high, 0.0)
+        return {"rate_min": float(xp.min(low)), "rate_max": float(xp.max(high))}
 
-    def update(self, param, grad, state):
-        if "curvature" not in state:
+    def _damping(self, like):
+        """μ + λ for the entries of parameters with weight decay, μ for the others: a number
+        without weight decay, else a (P,) array."""
+        if not self.weight_decay:
+            return self.mu
+        return self.mu + self.weight_decay * self.flat.decay(like)
+
+    def update(self, values, grad):
+        if "curvature" not in self.flat_state:
             raise RuntimeError("SDLM.step() before any curvature estimate: call "
                                "optimizer.before_epoch(model, loss, train_set) first")
-        damping = self.mu + (self.weight_decay if param.decay else 0.0)
-        param.data -= (self.lr * self.lr_scale) * grad / (state["curvature"] + damping)
+        curvature = self.flat_state["curvature"]
+        values -= (self.lr * self.lr_scale) * grad / (curvature + self._damping(curvature))

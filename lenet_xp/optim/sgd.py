@@ -26,13 +26,14 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov = momentum, nesterov
 
-    def update(self, param, grad, state):
+    def update(self, values, grad):
         if not self.momentum:
-            param.data -= self.lr * grad
+            values -= self.lr * grad
             return
+        state = self.flat_state
         if "velocity" not in state:
             state["velocity"] = array_namespace(grad).zeros_like(grad)
         velocity = state["velocity"]
         velocity *= self.momentum
         velocity += grad
-        param.data -= self.lr * (grad + self.momentum * velocity if self.nesterov else velocity)
+        values -= self.lr * (grad + self.momentum * velocity if self.nesterov else velocity)

@@ -26,11 +26,11 @@ The communicator is chosen once, at start; the training loop does not know there
 from __future__ import annotations
 
 import functools
-import math
 
 from array_api_compat import array_namespace, device
 
 from ..backend import to_numpy
+from ..optim.flat import FlatParameters
 from .loop import evaluate_sums
 from .step import forward_backward
 
@@ -58,9 +58,9 @@ class DataParallel:
     def __init__(self, model, loss, communicator, inner=None):
         self.model, self.loss, self.comm = model, loss, communicator
         self.inner = inner or functools.partial(forward_backward, model, loss)
-        self.params = list(model.parameters().values())
-        for param in self.params:
-            param.data[...] = communicator.broadcast(param.data)
+        self.flat = FlatParameters(model.parameters().values())
+        for param in self.flat.params:
+            param.data = communicator.broadcast(param.data)
 
     def __call__(self, x, y):
         xp = array_namespace(x)
@@ -76,16 +76,11 @@ class DataParallel:
         block = [xp.zeros((start * k,), dtype=outputs.dtype, device=where),
                  xp.reshape(outputs, (-1,)),
                  xp.zeros(((n - stop) * k,), dtype=outputs.dtype, device=where)]
-        parts = [xp.reshape(param.grad * weight, (-1,)) for param in self.params]
-        parts += [xp.reshape(batch_loss * weight, (1,)), *block]
-        total = self.comm.allreduce(xp.concat(parts))
-        offset = 0
-        for param in self.params:
-            size = math.prod(param.data.shape)
-            param.grad = xp.reshape(total[offset:offset + size], param.data.shape)
-            offset += size
-        batch_loss = total[offset]
-        return xp.reshape(total[offset + 1:], (n, k)), batch_loss
+        weighted = xp.concat([self.flat.gradients(), xp.reshape(batch_loss, (1,))]) * weight
+        total = self.comm.allreduce(xp.concat([weighted, *block]))
+        size = self.flat.size
+        self.flat.set_gradients(total[:size])
+        return xp.reshape(total[size + 1:], (n, k)), total[size]
 
     def evaluate(self, model, loss, dataset, batch_size: int = 1000) -> tuple[float, float]:
         """Mean loss and accuracy on ``dataset``, each rank evaluating its shard: the

@@ -16,9 +16,9 @@ from typing import Callable
 
 from .._version import __version__
 from ..backend import Random
-from ..data import prepare_mnist, random_shift, resolve_data_dir
+from ..data import prepare_mnist, resolve_data_dir
 from ..models import get_model
-from ..models.recipe import make_average, make_distortion, make_optimizer, make_schedule
+from ..models.recipe import make_augmentation, make_average, make_optimizer, make_schedule
 from ..runs.checkpoint import CheckpointError
 from ..runs.folder import RunFolder
 from .communicators import create_communicator, rank_backend, set_up_together
@@ -239,22 +239,11 @@ class Experiment:
             history = fit(self.model, self.loss, self.optimizer, make_schedule(recipe),
                           self.train_set, self.val_set, epochs=recipe.epochs,
                           batch_size=recipe.batch_size, random=self.random,
-                          patience=recipe.patience, augment=self._augmentation(),
+                          patience=recipe.patience,
+                          augment=make_augmentation(recipe, self.random),
                           forward_backward=step, average=self.average, progress=self.progress,
                           on_epoch=self._on_epoch, state=self.state, evaluator=step.evaluate)
             return self._test(history, step.evaluate)
-
-    def _augmentation(self):
-        """The recipe's augmentation of a training batch, or None: random whole-pixel shifts
-        (``shift``), then random distortions (``distort``), both on the device."""
-        recipe, random = self.recipe, self.random
-        distortion = make_distortion(recipe)
-        if not recipe.shift and distortion.kind == "none":
-            return None
-
-        def augment(x):
-            return distortion(random_shift(x, recipe.shift, random), random)
-        return augment
 
     def _on_epoch(self, stats: EpochStats) -> None:
         self.log(stats.line(self.recipe.epochs))

@@ -23,8 +23,9 @@ for padded MNIST, whose border rows and columns are background whatever the norm
 
 Random draws and the deterministic warp are separate: :func:`random_maps` draws the affine
 parameters on the host (six numbers per image) and :func:`affine_maps` turns them into maps,
-moved to the device with one transfer per batch; :func:`elastic_field` draws its per-pixel
-field on the device (``Random.uniform_like``). Nothing comes back to the host per batch.
+made for 65,536 images at a time and moved to the device in one transfer
+(``Random.staged``); :func:`elastic_field` draws its per-pixel field on the device
+(``Random.uniform_like``). Nothing crosses the bus per batch, and nothing comes back.
 :class:`Distortion` is what a recipe asks for, and applies the affine map and the elastic
 field together in one resampling pass.
 """

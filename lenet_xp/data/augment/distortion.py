@@ -25,7 +25,10 @@ class Distortion:
     (:func:`elastic_field`: alpha, sigma), composed and applied in one bilinear resampling
     (:func:`warp`). The affine parameters are drawn first, then the field. The kind decides
     which parts apply; the ranges of a part it leaves out are ignored, and ``Distortion()`` is
-    the identity. A call that distorts nothing returns ``images`` itself.
+    the identity. A call that distorts nothing returns ``images`` itself. The affine maps are
+    made on the host :data:`~lenet_xp.backend.STAGED_ROWS` images at a time and copied to the
+    device in one transfer (:meth:`Random.staged`), so a batch costs neither a transfer nor a
+    wait on a GPU; the elastic fields are drawn on the device.
 
     Defaults: affine ranges that keep every digit inside a 32×32 frame and look like the
     paper's figure 13 (LeCun et al. give no ranges; no rotation, which they did not use), and
@@ -52,11 +55,13 @@ class Distortion:
 
     def __call__(self, images, random: Random):
         maps = field = None
-        if self.kind in ("affine", "affine+elastic"):
-            maps = random_maps(images.shape[0], random, shift=self.shift, scale=self.scale,
-                               squeeze=self.squeeze, shear=self.shear, rotation=self.rotation)
-            if maps is not None:
-                maps = backend_of(images).asarray(maps, dtype=images.dtype)
+        ranges = {"shift": self.shift, "scale": self.scale, "squeeze": self.squeeze,
+                  "shear": self.shear, "rotation": self.rotation}
+        if self.kind in ("affine", "affine+elastic") and any(ranges.values()):
+            # made on the host for many batches at once, one copy to the device (Random.staged)
+            maps = random.staged(f"affine maps {sorted(ranges.items())}", backend_of(images),
+                                 images.shape[0], lambda m: random_maps(m, random, **ranges),
+                                 images.dtype)
         if self.kind in ("elastic", "affine+elastic") and self.alpha > 0:
             field = elastic_field(images, random, alpha=self.alpha, sigma=self.sigma)
         return warp(images, maps, field)

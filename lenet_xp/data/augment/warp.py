@@ -4,11 +4,13 @@ on the images' device (conventions: :mod:`lenet_xp.data.augment`)."""
 from __future__ import annotations
 
 import numpy as np
-from array_api_compat import array_namespace, device
+from array_api_compat import array_namespace
 
 from ...backend import backend_of
+from ...primitives import clamp, gather
 
-# the pixel grids on the device, by (backend name, dtype, H, W): built once per shape
+# the pixel grids and index offsets on the device, by backend name and shape: built once
+# per shape
 _GRIDS: dict = {}
 
 
@@ -20,6 +22,9 @@ def warp(images, maps=None, field=None):
     image n, every channel, is the input bilinearly interpolated at
     q = A_n (p − c) + c + t_n + d_n(p), c = ((H − 1)/2, (W − 1)/2), q clamped into the image.
     Neither given: returns ``images`` itself. H and W must be >= 2.
+
+    About twenty array operations whatever the batch (a GPU launches each): no boolean mask,
+    no host read.
     """
     if maps is None and field is None:
         return images
@@ -37,13 +42,14 @@ def warp(images, maps=None, field=None):
         points = xp.reshape(xp.matmul(maps, grid["centred"]), (2, n, h, w))
         if field is not None:
             points += xp.permute_dims(field, (1, 0, 2, 3))
-    return _bilinear(images, points[0, ...], points[1, ...])
+    return _bilinear(images, points)
 
 
 def _grids(images) -> dict:
-    """The pixel grid of images' shape, on their device, in their dtype (built once):
+    """The constants of images' shape, on their device, in their dtype (built once):
     "pixels" (2, 1, H, W) the points p = (i, j); "centred" (3, H·W) the rows i − c_y, j − c_x
-    and 1; "centre" (2, 3) c in the last column, so that [A | t] + centre = [A | t + c]."""
+    and 1; "centre" (2, 3) c in the last column, so that [A | t] + centre = [A | t + c];
+    "last" and "corner" (2, 1, 1, 1): H − 1, W − 1 and H − 2, W − 2."""
     backend = backend_of(images)
     _, _, h, w = images.shape
     key = (backend.name, images.dtype, h, w)
@@ -52,51 +58,61 @@ def _grids(images) -> dict:
         cy, cx = (h - 1) / 2, (w - 1) / 2
         host = {"pixels": np.stack([i, j])[:, None],
                 "centred": np.stack([i.ravel() - cy, j.ravel() - cx, np.ones(h * w)]),
-                "centre": np.array([[0.0, 0.0, cy], [0.0, 0.0, cx]])}
+                "centre": np.array([[0.0, 0.0, cy], [0.0, 0.0, cx]]),
+                "last": np.reshape([h - 1.0, w - 1.0], (2, 1, 1, 1)),
+                "corner": np.reshape([h - 2.0, w - 2.0], (2, 1, 1, 1))}
         _GRIDS[key] = {name: backend.asarray(a, dtype=images.dtype) for name, a in host.items()}
     return _GRIDS[key]
 
 
-def _bilinear(images, y, x):
-    """images (N, C, H, W) sampled at source points y, x (N, H, W) (row, column), every
+def _offsets(images) -> dict:
+    """The int64 offsets of images' shape on their device (built once): "images" (N, 1, 1, 1)
+    n·C·H·W and "channels" (1, C, 1, 1) c·H·W."""
+    backend = backend_of(images)
+    n, c, h, w = images.shape
+    key = (backend.name, "offsets", n, c, h, w)
+    if key not in _GRIDS:
+        host = {"images": np.reshape(np.arange(n) * (c * h * w), (n, 1, 1, 1)),
+                "channels": np.reshape(np.arange(c) * (h * w), (1, c, 1, 1))}
+        _GRIDS[key] = {name: backend.asarray(a, dtype=backend.xp.int64) for name, a in host.items()}
+    return _GRIDS[key]
+
+
+def _bilinear(images, points):
+    """images (N, C, H, W) sampled at source points (2, N, H, W) (rows, then columns), every
     channel at the same points: v = lerp(lerp(v00, v01, fx), lerp(v10, v11, fx), fy)."""
     xp = array_namespace(images)
     n, c, h, w = images.shape
-    # top-left neighbour (y0, x0): clamped one short of the last row and column, so that the
-    # bottom-right one (y0 + 1, x0 + 1) is inside too; the fractions of the source point
-    # clamped into the image are then in [0, 1] (1 on the last row or column)
-    y0 = xp.floor(xp.clip(y, 0.0, h - 2.0))
-    x0 = xp.floor(xp.clip(x, 0.0, w - 2.0))
-    fy = xp.clip(y, 0.0, h - 1.0)
-    fy -= y0
-    fx = xp.clip(x, 0.0, w - 1.0)
-    fx -= x0
-    # flat index of the top-left neighbour in the batch seen as 1-D: n·C·H·W + c·H·W + y0·W + x0
+    grid, offsets = _grids(images), _offsets(images)
+    # the source point clamped into the image; its top-left neighbour (clamped one short of
+    # the last row and column, so that the bottom-right one is inside too) and the fractions,
+    # in [0, 1] (1 on the last row or column)
+    fraction = clamp(points, 0.0, grid["last"])
+    corner = xp.floor(clamp(fraction, high=grid["corner"]))
+    fraction -= corner  # in place, as every batch-sized array that can be: fewer allocations
+    fy, fx = xp.reshape(fraction[0, ...], (n, 1, h, w)), xp.reshape(fraction[1, ...], (n, 1, h, w))
+    # flat index of each top-left neighbour in the batch seen as 1-D, n·C·H·W + c·H·W + y0·W + x0
     # (y0·W + x0 < H·W is exact in float; the image and channel offsets are added as integers)
-    y0 *= w
-    y0 += x0
-    index = xp.astype(y0, xp.int64)
-    first = xp.arange(n, dtype=xp.int64, device=device(images)) * (c * h * w)
-    index += xp.reshape(first, (n, 1, 1))
-    index = xp.reshape(index, (n, 1, h, w))
+    within = corner[0, ...] * float(w)
+    within += corner[1, ...]
+    index = xp.reshape(xp.astype(within, xp.int64), (n, 1, h, w))
+    index += offsets["images"]
     if c > 1:
-        channel = xp.arange(c, dtype=xp.int64, device=device(images)) * (h * w)
-        index = index + xp.reshape(channel, (1, c, 1, 1))
+        index = index + offsets["channels"]
     index = xp.reshape(index, (-1,))
     # the other three neighbours are 1, W and W + 1 further on: gather them from views of the
     # flat batch that start there, with the same index (never past the end: x0 <= W − 2)
     flat = xp.reshape(images, (-1,))
 
-    def gather(offset):
-        return xp.reshape(xp.take(flat[offset:], index), (n, c, h, w))
+    def neighbour(offset):
+        return xp.reshape(gather(flat[offset:], index), (n, c, h, w))
 
-    fy, fx = xp.reshape(fy, (n, 1, h, w)), xp.reshape(fx, (n, 1, h, w))
-    v00 = gather(0)
-    top = gather(1) - v00  # in place from here on: no new batch-sized arrays
+    v00 = neighbour(0)
+    top = neighbour(1) - v00
     top *= fx
     top += v00
-    v10 = gather(w)
-    bottom = gather(w + 1) - v10
+    v10 = neighbour(w)
+    bottom = neighbour(w + 1) - v10
     bottom *= fx
     bottom += v10
     bottom -= top

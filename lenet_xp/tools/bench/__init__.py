@@ -4,8 +4,9 @@ One concept a module: what to measure (:mod:`~lenet_xp.tools.bench.config`), len
 runner (:mod:`~lenet_xp.tools.bench.lenet_runner`), its PyTorch autograd twin
 (:mod:`~lenet_xp.tools.bench.autograd_twin`), the run over batch sizes and repeats
 (:mod:`~lenet_xp.tools.bench.benchmark`), what was measured
-(:mod:`~lenet_xp.tools.bench.results`), where (:mod:`~lenet_xp.tools.bench.machine`), and
-the printed report (:mod:`~lenet_xp.tools.bench.report`).
+(:mod:`~lenet_xp.tools.bench.results`), where (:mod:`~lenet_xp.tools.bench.machine`), the
+printed report (:mod:`~lenet_xp.tools.bench.report`), and how many operations a training step
+launches on a GPU, counted on PyTorch's CPU tensors (:mod:`~lenet_xp.tools.bench.launches`).
 
 :func:`run_benchmark` trains a freshly built model on synthetic data (random images and labels,
 made once on the device, so no MNIST is needed and no host-to-device copy is timed) and, for
@@ -41,6 +42,11 @@ BLAS threads (:func:`lenet_xp.backend.limit_cpu_threads`) or, where lenet_xp spl
 :class:`lenet_xp.training.strategy.CpuPlan`), that many worker threads (SplitBatch) with one
 BLAS thread each: both frameworks use the same number of cores. Each result records how
 lenet_xp used them.
+
+Operations: with ``launches`` (``scripts/bench.py`` by default) the report ends with the
+operations of one training step of the model with its recipe, per batch size, on the GPU's
+path and on the CPU's (:func:`~lenet_xp.tools.bench.launches.count_step`): on a GPU each is a
+kernel launch of a few microseconds, so for small networks the count is the step's time.
 
 MPI ranks: with ``ranks`` = N (the process one of N ranks, ``scripts/bench.py --ranks N``
 launches them) lenet_xp's step is data-parallel over the ranks (DataParallel),

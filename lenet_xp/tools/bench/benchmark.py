@@ -14,6 +14,7 @@ from ...data.augment import Distortion
 from ...training.communicators import SingleProcess, create_communicator, rank_backend
 from .autograd_twin import TORCH_VERSION_HINT, TorchAutogradTwin, import_torch, torch_device
 from .config import BenchConfig, BenchError
+from .launches import count_step
 from .lenet_runner import LenetRunner
 from .machine import busy_note, machine_info
 from .report import BenchReport
@@ -65,7 +66,21 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
     if not backend.is_gpu and any(r.torch for r in results):
         notes.append("peak mem on the CPU is the whole process's peak RSS (lenet_xp and "
                      "PyTorch together, all batch sizes so far)")
-    return BenchReport(config, machine, results, notes)
+    launches = _launches(config, notes, say) if config.launches else []
+    return BenchReport(config, machine, results, notes, launches)
+
+
+def _launches(config: BenchConfig, notes: list[str], say) -> list:
+    """(GPU's path, CPU's path) operation counts of one recipe training step per batch size
+    (:func:`~lenet_xp.tools.bench.launches.count_step`), after the timings; none, with a note
+    saying why, without PyTorch."""
+    if import_torch() is None:
+        notes.append(f"operations a step not counted: PyTorch is not installed ({TORCH_VERSION_HINT})")
+        return []
+    say("counting the operations of a training step on torch:cpu")
+    return [(count_step(config.model, batch_size), count_step(config.model, batch_size,
+                                                              launch_bound=False))
+            for batch_size in config.batch_sizes]
 
 
 def _communicator(config: BenchConfig):

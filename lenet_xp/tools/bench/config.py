@@ -45,6 +45,9 @@ class BenchConfig:
     split_batch: bool | None = None  # None: split where lenet_xp's choose_split says
     ranks: int = 1  # MPI ranks lenet_xp runs on (the benchmark runs under mpiexec -n ranks)
     distort: str = "none"  # also time this distortion of a batch (lenet_xp.data.augment kinds)
+    # also count the operations of one recipe training step per batch size, on the GPU's path
+    # and the CPU's, after the timings (needs PyTorch: lenet_xp.tools.bench.launches)
+    launches: bool = False
 
     @property
     def device(self) -> str:

@@ -20,6 +20,9 @@ class BenchReport:
     machine: dict
     results: list[BatchResult]
     notes: list[str]
+    #: the operations of one training step per batch size, each as (GPU's path, CPU's path)
+    #: (:class:`~lenet_xp.tools.bench.launches.StepCount`); empty unless ``config.launches``
+    launches: list = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         config = dataclasses.asdict(self.config)
@@ -27,6 +30,8 @@ class BenchReport:
         config["recipe"] = self.config.recipe().to_dict()
         return {"lenet_xp_bench": 1, "machine": self.machine, "config": config,
                 "epoch_images": EPOCH_IMAGES, "results": [r.to_dict() for r in self.results],
+                "launches": [{"gpu_path": dataclasses.asdict(gpu), "cpu_path": dataclasses.asdict(cpu)}
+                             for gpu, cpu in self.launches],
                 "notes": self.notes}
 
 
@@ -117,6 +122,11 @@ def format_report(report: BenchReport) -> str:
                                  f"img/s, peak {_mib(r.torch.peak_memory_bytes)}"
                                  for r in report.results if r.torch))
     lines += _ranks_lines(report)
+    for gpu, cpu in report.launches:
+        lines.append(f"operations a training step ({gpu.model}, batch {gpu.batch_size}, its "
+                     f"recipe): {gpu.total} as a GPU launches them, {cpu.total} on the CPU's "
+                     "path (counted on torch:cpu: " + ", ".join(
+                         f"{phase} {count}" for phase, count in gpu.phases.items()) + ")")
     for r in report.results:
         if r.distort_ms is not None:
             lines.append(f"distortion {c.distort}: {r.distort_ms:.2f} ms a batch of {r.batch_size}"
