@@ -27,7 +27,7 @@ from pathlib import Path
 from lenet_xp.backend import DEVICE_STRINGS
 from lenet_xp.cli.argtypes import positive_int
 from lenet_xp.cli.loading import load_models_or_exit
-from lenet_xp.data.images import IMAGE_SUFFIXES, MAX_PIXELS
+from lenet_xp.data.images import IMAGE_SUFFIXES, MAX_PIXELS, ImageError, read_stream
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -65,12 +65,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def expand(images: list[str]) -> list:
     """Arguments -> sources: paths as given, a folder's image files (sorted), ``-`` as the
-    ``("<stdin>", bytes)`` pair."""
+    ``("<stdin>", bytes)`` pair (ImageError past :data:`~lenet_xp.data.images.MAX_STREAM_BYTES`)."""
     sources = []
     for item in images:
         path = Path(item)
         if item == "-":
-            sources.append(("<stdin>", sys.stdin.buffer.read()))
+            sources.append(("<stdin>", read_stream(sys.stdin.buffer, "<stdin>")))
         elif path.is_dir():
             sources += sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         else:
@@ -88,7 +88,11 @@ def show_paths(show: str, count: int) -> list[Path]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     model = load_models_or_exit(args.models, args.device)
-    sources = expand(args.images)
+    try:
+        sources = expand(args.images)
+    except ImageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if not sources:
         print(f"error: no image files in {', '.join(args.images)}", file=sys.stderr)
         return 1

@@ -13,14 +13,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1 << 20
 
-#: runs argv[2:] as its only child, then writes the child's peak RSS (bytes) to argv[1]
+#: runs argv[3:] as its only child, its address space capped at argv[2] bytes, then writes
+#: the child's peak RSS (bytes) to argv[1]
 _WRAPPER = """
 import pathlib, resource, subprocess, sys
-code = subprocess.run(sys.argv[2:]).returncode
+cap = int(sys.argv[2])
+code = subprocess.run(sys.argv[3:], preexec_fn=lambda: resource.setrlimit(
+    resource.RLIMIT_AS, (cap, cap))).returncode
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
 pathlib.Path(sys.argv[1]).write_text(str(peak))
 sys.exit(code)
 """
+#: the address space a measured command may take: a regression fails its test with a
+#: MemoryError instead of taking the machine's memory
+CAP = 8 << 30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,11 +43,12 @@ class Measured:
         return self.peak / MIB
 
 
-def run_script(script: str, *args, tmp_path: Path, stdin=None, timeout: float = 300) -> Measured:
-    """scripts/``script``.py with ``args`` in a process of its own, its peak RSS measured;
-    ``stdin`` is a file object (None: nothing)."""
+def run_script(script: str, *args, tmp_path: Path, stdin=None, timeout: float = 300,
+               cap: int = CAP) -> Measured:
+    """scripts/``script``.py with ``args`` in a process of its own, its peak RSS measured and
+    its address space capped at ``cap`` bytes; ``stdin`` is a file object (None: nothing)."""
     report = tmp_path / f"peak-{script}-{len(list(tmp_path.glob('peak-*')))}.txt"
-    result = subprocess.run([sys.executable, "-c", _WRAPPER, str(report), sys.executable,
+    result = subprocess.run([sys.executable, "-c", _WRAPPER, str(report), str(cap), sys.executable,
                              str(ROOT / "scripts" / f"{script}.py"), *map(str, args)],
                             stdin=stdin if stdin is not None else subprocess.DEVNULL,
                             capture_output=True, text=True, timeout=timeout)

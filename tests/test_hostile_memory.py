@@ -69,3 +69,19 @@ def test_a_zip_bomb_in_a_model_is_refused_everywhere_before_it_is_inflated(
                 f"{2048 * MIB + 728:,} bytes") in one_line(result.stderr), what
         assert result.peak_mib < 200, f"{what}: peak RSS {result.peak_mib:.0f} MiB"
     assert not (tmp_path / "bomb.onnx").exists()
+
+
+def test_an_endless_standard_input_is_read_up_to_the_upload_limit(finished, tmp_path):
+    """``predict.py MODEL - < /dev/zero`` grew to 7.6 GB in 15 s; now it reads what an upload
+    may hold (1 MiB) and one byte more, says so in one line and exits 1."""
+    from lenet_xp.data.images import MAX_STREAM_BYTES
+    from lenet_xp.web.security import MAX_BODY
+
+    assert MAX_STREAM_BYTES == MAX_BODY == MIB
+    with open("/dev/zero", "rb") as zeros:
+        result = run_script("predict", finished / "model.npz", "-", stdin=zeros,
+                            tmp_path=tmp_path, timeout=60, cap=2 << 30)
+    assert result.code == 1 and one_line(result.stderr) == (
+        "error: <stdin>: more than 1,048,576 bytes, the most read of an image on a stream: "
+        "give the image's path instead, or make it smaller")
+    assert result.peak_mib < 200, f"peak RSS {result.peak_mib:.0f} MiB"

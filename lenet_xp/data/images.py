@@ -43,6 +43,10 @@ INK_FRACTION = 0.25
 #: (:func:`open_image`); decoding that many takes about 1 GB (docs/hostile_inputs.md).
 #: ``--max-pixels`` raises or lowers it.
 MAX_PIXELS = 40_000_000
+#: The most bytes read of an image that arrives as a stream, which may not end: standard
+#: input (``scripts/predict.py -``) and the web app's uploads. A file given by its path has
+#: no such limit (its size is known), only :data:`MAX_PIXELS`.
+MAX_STREAM_BYTES = 1 << 20
 #: The endings of the image files lenet_xp takes: scripts/predict.py picks these out of a
 #: folder, and the web app opens only their formats.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
@@ -79,6 +83,16 @@ def open_image(file: BinaryIO, name: str, max_pixels: int = MAX_PIXELS,
         raise ImageError(f"{name}: {width}x{height} is {width * height:,} pixels, more than the "
                          f"{max_pixels:,} allowed (--max-pixels): make the image smaller")
     return image
+
+
+def read_stream(stream: BinaryIO, name: str, limit: int = MAX_STREAM_BYTES) -> bytes:
+    """The bytes of an image file arriving on ``stream`` (standard input), at most ``limit``:
+    one byte more is read to tell, and raises :class:`ImageError` (``/dev/zero`` never ends)."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ImageError(f"{name}: more than {limit:,} bytes, the most read of an image on a "
+                         "stream: give the image's path instead, or make it smaller")
+    return data
 
 
 def read_image(source: str | os.PathLike | bytes, name: str | None = None,

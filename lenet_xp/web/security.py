@@ -11,10 +11,11 @@ import socket
 
 from PIL import Image
 
-from ..data.images import IMAGE_SUFFIXES, ImageError, open_image
+from ..data.images import IMAGE_SUFFIXES, MAX_STREAM_BYTES, ImageError, open_image
 
-#: the largest request body read (bytes): a phone photo must be made smaller first
-MAX_BODY = 1 << 20
+#: the largest request body read (bytes), as of an image on standard input: a phone photo
+#: must be made smaller first
+MAX_BODY = MAX_STREAM_BYTES
 #: the most pixels an upload may have by default (``scripts/serve.py --max-pixels`` changes
 #: it); checked from its header, before it is decoded. Lower than scripts/predict.py's
 #: :data:`lenet_xp.data.images.MAX_PIXELS`, since anyone who reaches the server may send one:
