@@ -80,7 +80,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     model = load_models_or_exit(args.models, args.device)
     try:
-        splits = load_mnist(args.data_dir, verify=not args.no_verify, download=not args.no_download)
+        splits = load_mnist(args.data_dir, verify=not args.no_verify, download=not args.no_download,
+                            classes=model.classes)
         digits, labels = ((splits.test_images, splits.test_labels) if args.split == "test" else
                           validation_digits(getattr(model, "members", [model]), splits))
         evaluation, text, record = evaluated(model, args.models, digits, labels, args.split)

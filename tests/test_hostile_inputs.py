@@ -336,3 +336,37 @@ def test_the_page_names_a_test_for_every_hostile_input():
     assert not missing, f"docs/hostile_inputs.md names tests that do not exist: {missing}"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "(docs/hostile_inputs.md)" in readme
+
+
+def test_labels_beyond_the_models_classes_are_one_line_everywhere(finished, capsys, tmp_path):
+    """Labels shifted by 200 (an EMNIST-format file would do this) with --no-verify trained
+    to loss 0.0000 and accuracy 0 %, exit 0; evaluate.py failed on them with a usage error."""
+    from lenet_xp.data import MNIST_FILES
+
+    arrays = learnable_arrays(n_train=300, n_test=50)
+    for name in MNIST_FILES[1::2]:  # the two label files
+        arrays[name] = arrays[name] + 200
+    write_fake_mnist(tmp_path / "emnist", arrays)
+    labels = tmp_path / "emnist" / "train-labels-idx1-ubyte"
+    code, out, err = call("train", *quick(tmp_path / "emnist", tmp_path / "run"), capsys=capsys)
+    assert code == 1 and one_line(err) == (
+        f"error: {labels} holds labels from 200 to 209, 300 of 300 beyond the model's 10 "
+        "classes (0 to 9): give a dataset whose labels are 0 to 9")
+    assert "epoch" not in out and not (tmp_path / "run").exists()
+    code, out, err = call("evaluate", finished / "model.npz", "--data-dir", tmp_path / "emnist",
+                          "--no-verify", "--no-download", capsys=capsys)
+    assert code == 1 and "holds labels from 200 to 209, 300 of 300 beyond" in one_line(err)
+
+
+def test_the_number_of_classes_comes_from_the_model():
+    """A network of 3 outputs has 3 classes (nothing assumes MNIST's 10)."""
+    import dataclasses
+
+    from lenet_xp.layers import Flatten, Linear, Sequential
+    from lenet_xp.models import MODELS, get_model
+
+    def three(random, dtype="float32"):
+        return Sequential(("flatten", Flatten()), ("OUT", Linear(32 * 32, 3, random=random)))
+
+    assert dataclasses.replace(get_model("lenet5"), build=three).classes == 3
+    assert {spec.classes for spec in MODELS.values()} == {10}

@@ -161,9 +161,7 @@ def _interface(onnx, model: TrainedModel) -> tuple[list, list]:
     """The graph's input and outputs, with their shapes and what they are."""
     uint8, float32, int64 = (onnx.TensorProto.UINT8, onnx.TensorProto.FLOAT,
                              onnx.TensorProto.INT64)
-    # K, the number of classes, from the network itself: one digit's forward pass
-    classes = model.predict(np.zeros((1, 28, 28), np.uint8)).scores.shape[1]
-    info = onnx.helper.make_tensor_value_info
+    classes, info = model.classes, onnx.helper.make_tensor_value_info
     return ([info(DIGITS, uint8, ["N", 28, 28], "raw digits, ink 255 on black 0 (MNIST)")],
             [info(SCORES, float32, ["N", classes], model.score_name),
              info(LABELS, int64, ["N"], "the classes"),
