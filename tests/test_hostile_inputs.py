@@ -370,3 +370,31 @@ def test_the_number_of_classes_comes_from_the_model():
 
     assert dataclasses.replace(get_model("lenet5"), build=three).classes == 3
     assert {spec.classes for spec in MODELS.values()} == {10}
+
+
+def test_what_is_not_a_regular_file_in_an_image_folder_is_skipped_with_a_line(finished, tmp_path):
+    """A FIFO named like an image hung predict.py forever (it waited for a writer); a device
+    or a socket may never end. Each is named and skipped, as a symlink loop is."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    shutil.copy(ROOT / "docs" / "figures" / "predict_four.png", folder / "four.png")
+    os.mkfifo(folder / "pipe.png")
+    (folder / "null.png").symlink_to(os.devnull)
+    (folder / "loop.png").symlink_to("loop.png")
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(folder / "socket.png"))
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"),
+                                 str(finished / "model.npz"), str(folder)],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "four.png: " in result.stdout
+    assert result.stderr.splitlines() == [
+        f"error: {folder / 'loop.png'}: cannot read the file (Too many levels of symbolic links)",
+        f"error: {folder / 'null.png'}: a character device, not an image file: skipped",
+        f"error: {folder / 'pipe.png'}: a FIFO (named pipe), not an image file: skipped",
+        f"error: {folder / 'socket.png'}: a socket, not an image file: skipped"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from typing import BinaryIO
 
@@ -126,17 +127,46 @@ def _binary(source: str | os.PathLike | bytes, name: str) -> BinaryIO:
     if isinstance(source, (bytes, bytearray)):
         file, size = io.BytesIO(source), len(source)
     else:
-        try:
-            file = open(source, "rb")
-            size = os.fstat(file.fileno()).st_size
-        except FileNotFoundError:
-            raise ImageError(f"{name}: no such file") from None
-        except OSError as exc:
-            raise ImageError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+        file = _open_regular(source, name)
+        size = os.fstat(file.fileno()).st_size
     if size == 0:
         file.close()
         raise ImageError(f"{name}: empty file (0 bytes), not an image")
     return file
+
+
+#: what a path that is not a regular file is, by its mode
+_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISDIR, "a folder"))
+
+
+def _open_regular(path: str | os.PathLike, name: str) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file; anything else raises ImageError
+    saying what it is, without reading it: a FIFO would wait for a writer forever, a device
+    or a socket might never end. It is opened without waiting (``O_NONBLOCK``, which
+    regular files ignore) and checked again, so that a FIFO put in its place meanwhile
+    cannot hang it either."""
+    try:
+        _refuse_special(os.stat(path).st_mode, name)  # a socket cannot even be opened
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+    try:
+        _refuse_special(os.fstat(fd).st_mode, name)
+    except ImageError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _refuse_special(mode: int, name: str) -> None:
+    """ImageError for a mode that is not a regular file's, naming what it is."""
+    if not stat.S_ISREG(mode):
+        kind = next((what for test, what in _NOT_REGULAR if test(mode)), "not a regular file")
+        raise ImageError(f"{name}: {kind}, not an image file: skipped")
 
 
 def _name(source: str | os.PathLike | bytes) -> str:
