@@ -398,3 +398,89 @@ def test_what_is_not_a_regular_file_in_an_image_folder_is_skipped_with_a_line(fi
         f"error: {folder / 'null.png'}: a character device, not an image file: skipped",
         f"error: {folder / 'pipe.png'}: a FIFO (named pipe), not an image file: skipped",
         f"error: {folder / 'socket.png'}: a socket, not an image file: skipped"]
+
+
+def _with_meta(source: Path, target: Path, meta: str) -> Path:
+    """``target``: the checkpoint ``source`` with its meta entry's text replaced by ``meta``."""
+    import numpy as np
+
+    with np.load(source) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["meta"] = np.array(meta)
+    with target.open("wb") as file:
+        np.savez(file, **arrays)
+    return target
+
+
+def _malformed_metas(model: Path) -> dict[str, tuple[str, str]]:
+    """name -> (meta text, what the error says) for the malformed metas of issue 33."""
+    import json
+
+    meta = json.loads(_read_meta_text(model))
+    deep = '{"format_version": 2, "model": "lenet5", "x": ' + "[" * 200_000 + "]" * 200_000 + "}"
+    return {
+        "model-list": (json.dumps({**meta, "model": ["lenet5"]}),
+                       "its meta's model is a list, not text"),
+        "config-list": (json.dumps({**meta, "config": [1, 2]}),
+                        "its meta's config is a list, not an object"),
+        "nested-200000": (deep, "its 'meta' entry is JSON nested deeper than 16 levels, which "
+                                "lenet_xp never writes: not a lenet_xp file"),
+        "input-size": (json.dumps({**meta, "data": {**meta["data"], "input_size": 10 ** 6}}),
+                       "its meta's data.input_size is 1000000, where the lenet5 model has 32"),
+    }
+
+
+def _read_meta_text(model: Path) -> str:
+    import numpy as np
+
+    with np.load(model) as archive:
+        return str(archive["meta"])
+
+
+def test_a_malformed_meta_is_one_line_in_every_script(finished, data_dir, capsys, tmp_path):
+    """``"model": ["lenet5"]``, ``"config": [1, 2]`` or JSON nested 200,000 deep gave
+    tracebacks through predict, evaluate and serve; an input size of a million would pad
+    each digit to 4 TB."""
+    digit = ROOT / "docs" / "figures" / "predict_four.png"
+    for name, (meta, message) in _malformed_metas(finished / "model.npz").items():
+        model = _with_meta(finished / "model.npz", tmp_path / f"{name}.npz", meta)
+        for script, *args in (("predict", model, digit),
+                              ("evaluate", model, "--data-dir", data_dir, "--no-verify"),
+                              ("serve", model, "--port", 0)):
+            code, out, err = call(script, *args, capsys=capsys)
+            assert code == 1 and one_line(err).startswith(f"error: {model}: {message}"), \
+                (name, script, err)
+
+
+def test_a_malformed_metrics_line_is_one_line_in_plot(finished, capsys, tmp_path):
+    import shutil
+
+    run = shutil.copytree(finished, tmp_path / "run")
+    with (run / "metrics.jsonl").open("a") as file:
+        file.write('{"event": "epoch", "x": ' + "[" * 200_000 + "]" * 200_000 + "}\n")
+    lines = len((run / "metrics.jsonl").read_text().splitlines())
+    code, out, err = call("plot", run, "--out", tmp_path / "curves.png", capsys=capsys)
+    assert code == 1 and one_line(err) == (
+        f"error: {run / 'metrics.jsonl'}:{lines}: JSON nested deeper than 16 levels, which "
+        "lenet_xp never writes: fix or delete that line")
+
+
+def test_a_malformed_meta_in_a_served_run_leaves_the_other_models_served(finished, tmp_path):
+    """One served run folder's model.npz rewritten with a malformed meta made /api/models
+    and /api/predict answer 500 for every model; now that run keeps the weights it had, and
+    a model file that was never good is refused when the server starts."""
+    import shutil
+
+    from web_server import call as ask, running
+
+    runs = [shutil.copytree(finished, tmp_path / name) for name in ("good", "bad")]
+    digit = (ROOT / "docs" / "figures" / "predict_four.png").read_bytes()
+    with running(runs) as server:
+        assert ask(server, "POST", "/api/predict", body=digit)[0] == 200
+        for name, (meta, _) in _malformed_metas(finished / "model.npz").items():
+            _with_meta(finished / "model.npz", runs[1] / "model.npz", meta)
+            status, _, answer = ask(server, "GET", "/api/models")
+            assert status == 200 and [m["name"] for m in answer["models"]] == ["good", "bad"]
+            status, _, answer = ask(server, "POST", "/api/predict", body=digit)
+            assert status == 200 and all("top" in p for p in answer["predictions"]), name
+            assert ask(server, "GET", "/api/runs/bad")[0] == 200

@@ -20,6 +20,7 @@ import contextlib
 from pathlib import Path
 from typing import Callable
 
+from .. import jsontext
 from ..runs.checkpoint import CheckpointError, load_checkpoint
 from ..runs.folder import CHECKPOINT, METRICS, MODEL
 from ..runs.metrics import epoch_record, epochs_of
@@ -135,9 +136,9 @@ def _complete_records(path: Path) -> list[dict]:
     records = []
     for number, line in enumerate(lines, start=1):
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):
+            record = jsontext.loads(line)
+        except ValueError as exc:  # not JSON, or nested too deep
+            if number == len(lines) and isinstance(exc, json.JSONDecodeError):
                 break
             raise CheckpointError(f"{path}:{number} is not JSON: not a run's metrics; move it "
                                   "away to resume") from None
