@@ -128,8 +128,7 @@ def _read_meta(path: Path, archive: Archive) -> dict:
 
 def _check_meta(path: Path, meta: dict) -> None:
     """The kinds of the meta entries lenet_xp reads (:data:`META_KINDS`, and of ``config``
-    and ``data``'s), and ``data``'s values: how the model's inputs are prepared, which a zoo
-    model fixes (an input size of a million would pad each digit to 4 TB)."""
+    and ``data``'s)."""
     tables = [("", META_KINDS, meta)]
     tables += [(f"{key}.", kinds, meta.get(key)) for key, kinds in
                (("config", CONFIG_KINDS), ("data", DATA_KINDS)) if isinstance(meta.get(key), dict)]
@@ -139,6 +138,11 @@ def _check_meta(path: Path, meta: dict) -> None:
                 raise CheckpointError(f"{path}: its meta's {prefix}{key} is "
                                       f"{_kind(entries[key])}, not {kind}: the file is damaged "
                                       "or not lenet_xp's")
+
+
+def _check_data(path: Path, meta: dict) -> None:
+    """The meta's ``data``: how the model's inputs are prepared, which a zoo model fixes (an
+    input size of a million would pad each digit to 4 TB), and finite pixel statistics."""
     data, spec = meta.get("data") or {}, MODELS.get(meta.get("model"))
     for key in ("normalisation", "input_size") if spec is not None else ():
         if key in data and data[key] != getattr(spec, key):
@@ -283,12 +287,14 @@ def load_checkpoint(path) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`; CheckpointError says what is wrong:
     missing, damaged or truncated, not lenet_xp's, from a newer lenet_xp, of a model this
     lenet_xp does not have, with entries that do not fit that model (checked from their
-    headers, before any is read; see :func:`_check_entries`), or with weights that are not
-    finite."""
+    headers, before any is read; see :func:`_check_entries`), a meta whose entries are not
+    what lenet_xp writes (:func:`_check_meta`, :func:`_check_data`), or with weights that are
+    not finite."""
     path = Path(path)
     with _open(path) as archive:
         meta = _read_meta(path, archive)
         parameters = _check_entries(path, meta, archive.entries)
+        _check_data(path, meta)
         arrays = {name: archive.read(name) for name in archive.entries if name != "meta"}
     _check_finite(path, arrays)
     groups: dict[str, dict] = {}
