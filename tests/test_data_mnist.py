@@ -22,7 +22,6 @@ from lenet_xp.data import (
     write_idx,
 )
 from lenet_xp.data import mnist
-from lenet_xp.data.idx import IdxError
 from mnist_files import fake_arrays, write_fake_mnist
 
 REAL_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
@@ -187,7 +186,7 @@ def test_damaged_file_names_itself(tmp_path):
     write_fake_mnist(tmp_path)
     path = tmp_path / "t10k-labels-idx1-ubyte"
     path.write_bytes(path.read_bytes()[:-2])
-    with pytest.raises(IdxError, match=f"file {path} is truncated"):
+    with pytest.raises(DataError, match=f"file {path} is truncated"):
         load_mnist(tmp_path, verify=False, download=False)
 
 

@@ -484,3 +484,36 @@ def test_a_malformed_meta_in_a_served_run_leaves_the_other_models_served(finishe
             status, _, answer = ask(server, "POST", "/api/predict", body=digit)
             assert status == 200 and all("top" in p for p in answer["predictions"]), name
             assert ask(server, "GET", "/api/runs/bad")[0] == 200
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncated-gz", "is a corrupt gzip stream (Compressed file ended before the end-of-stream "
+                     "marker was reached)"),
+    ("corrupt-gz", "is a corrupt gzip stream"),
+    ("empty", "is not an IDX file: it must start with two zero bytes, found an empty file"),
+    ("2**31-images", "is truncated: header declares 1,683,627,180,032 bytes of data"),
+])
+def test_damaged_data_files_exit_1_in_every_script(finished, data_dir, damage, message,
+                                                    capsys, tmp_path):
+    """Exit 2 (a usage error) before, where docs/hostile_inputs.md and the README say 1."""
+    import gzip
+    import shutil
+
+    import numpy as np
+
+    folder = shutil.copytree(data_dir, tmp_path / "data")
+    images = folder / "train-images-idx3-ubyte.gz"
+    packed = images.read_bytes()
+    damaged = {"truncated-gz": packed[:len(packed) // 2],
+               "corrupt-gz": packed[:20] + bytes(len(packed) - 20),
+               "empty": b"",
+               "2**31-images": gzip.compress(bytes([0, 0, 8, 3]) + np.array(
+                   [2 ** 31, 28, 28], ">u4").tobytes() + gzip.decompress(packed)[16:])}[damage]
+    images.write_bytes(damaged)
+    for script, *args in (("train", *quick(folder, tmp_path / "run")),
+                          ("evaluate", finished / "model.npz", "--data-dir", folder,
+                           "--no-verify", "--no-download"),
+                          ("distortions", "--data-dir", folder, "--no-verify", "--count", 1,
+                           "--out", tmp_path / "d.png")):
+        code, _, err = call(script, *args, capsys=capsys)
+        assert code == 1 and message in one_line(err), (script, err)

@@ -100,8 +100,9 @@ def load_mnist(
             label must be one of 0 .. classes - 1 (None: not checked).
 
     Raises:
-        DataError: missing files (and no download), checksum mismatch, arrays of the
-            wrong shape, labels beyond ``classes``; IdxError for files that are not valid IDX.
+        DataError: missing files (and no download), files that are not valid IDX (empty,
+            truncated, a corrupt gzip stream, a header declaring more data than the file
+            holds), checksum mismatch, arrays of the wrong shape, labels beyond ``classes``.
     """
     folder = resolve_data_dir(data_dir)
     checksums = _checksums(verify)
@@ -153,7 +154,10 @@ def _find(folder: Path, name: str) -> Path | None:
 def _read_checked(folder: Path, checksums: Mapping[str, str]) -> dict[str, np.ndarray]:
     """The four files' arrays, each checked against its checksum (where ``checksums`` has
     one). A file whose sum is another file's is named for what it holds (swapped files)."""
-    read = {name: read_idx(_find(folder, name), return_sha256=True) for name in MNIST_FILES}
+    try:
+        read = {name: read_idx(_find(folder, name), return_sha256=True) for name in MNIST_FILES}
+    except IdxError as exc:  # a file that turned out unusable, as any other data error
+        raise DataError(str(exc)) from None
     wrong = [name for name in MNIST_FILES
              if checksums.get(name) is not None and read[name][1] != checksums[name]]
     holds = {digest: name for name, digest in checksums.items()}
