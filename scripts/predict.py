@@ -27,6 +27,7 @@ from pathlib import Path
 from lenet_xp.backend import DEVICE_STRINGS
 from lenet_xp.cli.argtypes import positive_int
 from lenet_xp.cli.loading import load_models_or_exit
+from lenet_xp.cli.signals import stopped_in_one_line
 from lenet_xp.data.images import IMAGE_SUFFIXES, MAX_PIXELS, ImageError, read_stream
 
 
@@ -87,6 +88,10 @@ def show_paths(show: str, count: int) -> list[Path]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    return stopped_in_one_line(lambda: predict(args))  # Ctrl-C: one line, 130
+
+
+def predict(args) -> int:
     model = load_models_or_exit(args.models, args.device)
     try:
         sources = expand(args.images)

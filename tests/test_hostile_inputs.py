@@ -517,3 +517,79 @@ def test_damaged_data_files_exit_1_in_every_script(finished, data_dir, damage, m
                            "--out", tmp_path / "d.png")):
         code, _, err = call(script, *args, capsys=capsys)
         assert code == 1 and message in one_line(err), (script, err)
+
+
+def _catching_sigterm(process, seconds: float = 60) -> bool:
+    """Whether ``process`` catches SIGTERM (/proc/PID/status SigCgt) within ``seconds``: a
+    script does once its work begins (lenet_xp.cli.signals.stopping_on_signals)."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        caught = int(next(line.split()[1] for line in status.splitlines()
+                          if line.startswith("SigCgt:")), 16)
+        if caught >> (signal.SIGTERM - 1) & 1:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_ctrl_c_of_predict_and_evaluate_is_one_line(finished, tmp_path):
+    """A KeyboardInterrupt traceback before (29 lines for evaluate.py); now one line, 130.
+    predict.py waits on a standard input that never comes, evaluate.py on 60,000 digits."""
+    import signal
+    import subprocess
+    import sys
+
+    big = tmp_path / "big"
+    write_fake_mnist(big, learnable_arrays(n_train=100, n_test=60_000))
+    commands = [("predict", finished / "model.npz", "-"),
+                ("evaluate", finished / "model.npz", "--data-dir", big, "--no-verify")]
+    for script, *args in commands:
+        process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / f"{script}.py"),
+                                    *map(str, args)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert _catching_sigterm(process), script
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+        finally:
+            process.kill()
+        assert process.returncode == 130 and err == "interrupted\n", (script, err)
+
+
+def test_ctrl_c_of_a_sweep_is_one_line_and_ends_its_workers(data_dir, tmp_path):
+    """Ctrl-C reaches every process of the terminal's group: the sweep printed 22 lines of
+    tracebacks (its own and its workers'). Now its workers leave it to the sweep, which ends
+    them and says in one line what is kept; the runs let go of their folders."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text('models = ["lenet5"]\nseeds = [0, 1, 2]\n[recipe]\nepochs = 500\n'
+                    '[run]\nval_size = 100\nverify = false\ndownload = false\n', encoding="utf-8")
+    out = tmp_path / "sweep"
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "sweep.py"), str(grid),
+                                "--out", str(out), "--data-dir", str(data_dir), "--workers", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # its own group, as a terminal's job
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*/checkpoint.npz")):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)  # what the terminal's Ctrl-C does
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and err == (
+        f"interrupted: {out} keeps the finished runs, and each run stopped its last finished "
+        "epoch's checkpoint; run the same command to continue\n")
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # no worker is left
+    assert not list(out.glob("*/run.lock")), "the runs let go of their folders"
