@@ -85,3 +85,25 @@ def test_an_endless_standard_input_is_read_up_to_the_upload_limit(finished, tmp_
         "error: <stdin>: more than 1,048,576 bytes, the most read of an image on a stream: "
         "give the image's path instead, or make it smaller")
     assert result.peak_mib < 200, f"peak RSS {result.peak_mib:.0f} MiB"
+
+
+def test_a_png_of_3_by_10_million_pixels_is_refused_from_its_header(finished, tmp_path):
+    """Issue 33: a 3x10,000,000 PNG with ink (a line across its middle row) was "no ink
+    found", at 954 MB. Its shape holds no digit: refused from its header, at ~60 MiB."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    page = np.full((3, 10_000_000), 255, np.uint8)
+    page[1, 3_000_000:7_000_000] = 0
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, format="PNG")
+    (tmp_path / "thin.png").write_bytes(buffer.getvalue())
+    del page
+    result = run_script("predict", finished / "model.npz", tmp_path / "thin.png",
+                        tmp_path=tmp_path)
+    assert result.code == 1 and one_line(result.stderr) == (
+        f"error: {tmp_path / 'thin.png'}: 10000000x3 is no digit's shape (one side 3,333,333 "
+        "times the other, at most 50): crop the image to the digit")
+    assert result.peak_mib < 200, f"peak RSS {result.peak_mib:.0f} MiB"

@@ -44,6 +44,10 @@ INK_FRACTION = 0.25
 #: (:func:`open_image`); decoding that many takes about 1 GB (docs/hostile_inputs.md).
 #: ``--max-pixels`` raises or lowers it.
 MAX_PIXELS = 40_000_000
+#: The most one side of an image may exceed the other, as a factor: a digit is taller than
+#: wide, a thin 1 up to about 10 times, and anything past this holds no digit to frame (a
+#: 3x10,000,000 PNG with a line across was "no ink found", after decoding 954 MB).
+MAX_ASPECT = 50
 #: The most bytes read of an image that arrives as a stream, which may not end: standard
 #: input (``scripts/predict.py -``) and the web app's uploads. A file given by its path has
 #: no such limit (its size is known), only :data:`MAX_PIXELS`.
@@ -62,8 +66,9 @@ def open_image(file: BinaryIO, name: str, max_pixels: int = MAX_PIXELS,
                formats: tuple[str, ...] | None = None) -> Image.Image:
     """An image file (a binary file object) opened, not decoded: Pillow reads its header,
     whose width × height must be at most ``max_pixels``; ``formats`` (Pillow's names, e.g.
-    ``("PNG", "JPEG")``) limits the formats tried. The one size guard of lenet_xp's image
-    readers, :func:`read_image` and the web app's uploads. Raises :class:`ImageError`."""
+    ``("PNG", "JPEG")``) limits the formats tried, and whose sides may differ by at most a
+    factor :data:`MAX_ASPECT`. The one size guard of lenet_xp's image readers,
+    :func:`read_image` and the web app's uploads. Raises :class:`ImageError`."""
     try:
         with warnings.catch_warnings():
             # Pillow warns from 89 million pixels on; the limit below is lenet_xp's own
@@ -83,6 +88,11 @@ def open_image(file: BinaryIO, name: str, max_pixels: int = MAX_PIXELS,
         image.close()
         raise ImageError(f"{name}: {width}x{height} is {width * height:,} pixels, more than the "
                          f"{max_pixels:,} allowed (--max-pixels): make the image smaller")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        image.close()
+        raise ImageError(f"{name}: {width}x{height} is no digit's shape (one side "
+                         f"{max(width, height) / max(1, min(width, height)):,.0f} times the "
+                         f"other, at most {MAX_ASPECT}): crop the image to the digit")
     return image
 
 
