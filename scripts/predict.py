@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from lenet_xp.backend import DEVICE_STRINGS
-from lenet_xp.cli.argtypes import positive_int
+from lenet_xp.cli.argtypes import output_file, positive_int
 from lenet_xp.cli.loading import load_models_or_exit
 from lenet_xp.cli.signals import stopped_in_one_line
 from lenet_xp.data.images import IMAGE_SUFFIXES, MAX_PIXELS, ImageError, read_stream
@@ -45,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true",
                         help='one JSON object per line and file: {"file": ..., "top": [[class, score], ...]} '
                              'or {"file": ..., "error": ...}')
-    parser.add_argument("--show", metavar="FILE.png",
+    parser.add_argument("--show", metavar="FILE.png", type=output_file("seen.png"),
                         help="draw what the network saw beside its scores (one image: FILE.png; "
                              "several: FILE-1.png, FILE-2.png, ...); needs matplotlib")
     parser.add_argument("--max-pixels", metavar="N", type=positive_int, default=MAX_PIXELS,

@@ -593,3 +593,32 @@ def test_ctrl_c_of_a_sweep_is_one_line_and_ends_its_workers(data_dir, tmp_path):
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)  # no worker is left
     assert not list(out.glob("*/run.lock")), "the runs let go of their folders"
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(finished, capsys,
+                                                                     tmp_path):
+    """export.py -o DIR and predict.py --show DIR printed raw errno text naming a temporary
+    file (``[Errno 21] Is a directory: '.../.out.x1y2.tmp' -> ...``), after the whole export.
+    Now the flag is checked when it is read: before the model is even opened."""
+    (tmp_path / "file").write_text("mine")
+    (tmp_path / "folder").mkdir()
+    missing = tmp_path / "missing.npz"  # were anything done first, this would be the error
+    digit = ROOT / "docs" / "figures" / "predict_four.png"
+    cases = [
+        (("export", missing, "-o", tmp_path / "folder"), "argument -o/--output: "
+         f"{tmp_path / 'folder'} is a folder: name a file in it, such as "
+         f"{tmp_path / 'folder' / 'model.onnx'}"),
+        (("export", missing, "--draw", tmp_path / "file" / "graph.png"), "argument --draw: "
+         f"cannot write {tmp_path / 'file' / 'graph.png'}: {tmp_path / 'file'} is a file, not "
+         "a folder"),
+        (("predict", missing, digit, "--show", tmp_path / "folder"), "argument --show: "
+         f"{tmp_path / 'folder'} is a folder: name a file in it, such as "
+         f"{tmp_path / 'folder' / 'seen.png'}"),
+    ]
+    for arguments, message in cases:
+        code, out, err = call(*arguments, capsys=capsys)
+        assert code == 2 and err.strip().splitlines()[-1].endswith(f"error: {message}"), err
+    assert (tmp_path / "file").read_text() == "mine" and not any((tmp_path / "folder").iterdir())
+    code, out, err = call("export", finished / "model.npz", "-o", tmp_path / "new" / "m.onnx",
+                          capsys=capsys)
+    assert code == 0 and (tmp_path / "new" / "m.onnx").is_file(), "folders to make are made"
