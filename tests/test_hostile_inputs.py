@@ -622,3 +622,18 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(finished, c
     code, out, err = call("export", finished / "model.npz", "-o", tmp_path / "new" / "m.onnx",
                           capsys=capsys)
     assert code == 0 and (tmp_path / "new" / "m.onnx").is_file(), "folders to make are made"
+
+
+def test_a_diverging_run_says_so_once_without_numpys_warnings(data_dir, tmp_path):
+    """8 numpy RuntimeWarning lines (overflow in matmul, invalid value in multiply, ...)
+    came before the divergence error; now the error alone (its own process: pytest would
+    catch the warnings itself)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"),
+                             *map(str, quick(data_dir, tmp_path / "run", "--lr", "1e8",
+                                             "--recipe", "optimizer=sgd"))],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and result.stderr == (
+        "error: the training loss became nan in epoch 1; try a lower --lr\n")
