@@ -314,7 +314,8 @@ def test_a_full_disk_mid_run_is_one_line(data_dir, capsys, tmp_path, monkeypatch
     code, _, err = call("train", *quick(data_dir, tmp_path / "run"), capsys=capsys)
     assert code == 1 and one_line(err) == (
         f"error: cannot write the run's files ([Errno 28] No space left on device: "
-        f"'checkpoint.npz'); {tmp_path / 'run'} keeps the last finished epoch's checkpoint")
+        f"'checkpoint.npz'); {tmp_path / 'run'} holds no checkpoint yet (no epoch had ended): "
+        "run the same command again")
 
 
 def test_the_page_names_a_test_for_every_hostile_input():
@@ -637,3 +638,28 @@ def test_a_diverging_run_says_so_once_without_numpys_warnings(data_dir, tmp_path
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and result.stderr == (
         "error: the training loss became nan in epoch 1; try a lower --lr\n")
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_there_is_none(tmp_path):
+    """It said "keeps the last finished epoch's checkpoint; continue with --resume", where
+    there was none to continue. Ctrl-C as soon as the run handles it (setting up)."""
+    import signal
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    write_fake_mnist(data, learnable_arrays(n_train=5000, n_test=50))
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"),
+                                *map(str, quick(data, out))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _catching_sigterm(process)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and err == (
+        f"interrupted: {out} holds no checkpoint yet (no epoch had ended): run the same "
+        "command again\n")
+    assert not (out / "checkpoint.npz").exists()
