@@ -27,6 +27,7 @@ from lenet_xp.backend import DEVICE_STRINGS, DeviceError, get_backend
 from lenet_xp.cli.argtypes import finite_float, non_negative_int, positive_int, recipe_setting
 from lenet_xp.cli.mpi_launch import (guard_rank, launch_command, run_on_ranks, under_launcher,
                                      without_option)
+from lenet_xp.cli.rank_watch import RankLost
 from lenet_xp.cli.ranks import MIN_RANK_SHARE, auto_ranks, parse_ranks
 from lenet_xp.cli.signals import exit_code, stopping_on_signals
 from lenet_xp.data import DataError
@@ -170,6 +171,9 @@ def launch(args, argv, ranks: int) -> int:
         return 2
     try:
         return run_on_ranks(command)
+    except RankLost as lost:  # MPICH's banner names a pid; this names the rank
+        print(f"error: {lost}: {kept(args)}", file=sys.stderr)
+        return lost.code
     except KeyboardInterrupt as stop:
         print(f"interrupted: {kept(args)}", file=sys.stderr)
         return exit_code(stop)

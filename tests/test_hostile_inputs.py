@@ -663,3 +663,47 @@ def test_ctrl_c_before_the_first_checkpoint_says_there_is_none(tmp_path):
         f"interrupted: {out} holds no checkpoint yet (no epoch had ended): run the same "
         "command again\n")
     assert not (out / "checkpoint.npz").exists()
+
+
+def test_kill_9_of_one_mpi_rank_names_the_rank(data_dir, tmp_path):
+    """The job ended with exit 9 and MPICH's banner alone (a pid); now the launcher of
+    ``--ranks 2`` says which rank, by what, and what the folder keeps."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from lenet_xp.cli.mpi_launch import mpiexec
+
+    if mpiexec() is None or not hasattr(os, "pidfd_open"):
+        pytest.skip("needs MPI's mpiexec, and Linux's pidfds to tell which rank ended first")
+    out = tmp_path / "run"
+    flags = [*quick(data_dir, out)[:-2], "--epochs", 500, "--ranks", 2, "--threads", 2]
+    launcher = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"),
+                                 *map(str, flags)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.npz").exists():
+            assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+            time.sleep(0.05)
+        rank_1 = next(int(entry.name) for entry in Path("/proc").iterdir()
+                      if entry.name.isdigit() and str(out).encode() in _read(entry / "cmdline")
+                      and b"PMI_RANK=1\0" in _read(entry / "environ"))
+        os.kill(rank_1, signal.SIGKILL)
+        _, err = launcher.communicate(timeout=60)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 9
+    assert (f"error: MPI rank 1 (pid {rank_1}) was ended by signal 9 (SIGKILL: kill -9, or the "
+            f"system out of memory), and MPI stopped the other ranks: {out} keeps the last "
+            f"finished epoch's checkpoint; continue with --resume {out}") in err.splitlines(), err
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # a process that ended meanwhile
+        return b""
