@@ -28,8 +28,9 @@ from lenet_xp.cli.signals import as_pool_worker, stopped_in_one_line
 from lenet_xp.runs.curves import plot_runs
 from lenet_xp.runs.folder import RunFolderError, make_folder
 from lenet_xp.tools.bench import machine_info
-from lenet_xp.tools.sweep import (GridError, csv_table, curves_by_configuration, failures,
-                                  is_finished, load_grid, markdown_table, plan, run_one, summarise)
+from lenet_xp.tools.sweep import (MAX_RUNS, GridError, csv_table, curves_by_configuration,
+                                  failures, is_finished, load_grid, markdown_table, plan, run_one,
+                                  summarise)
 from lenet_xp.training.communicators import launched_ranks
 
 
@@ -46,6 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="runs at a time on local processes (default: one per core); "
                              "under mpi4py.futures the MPI ranks are the workers")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and stop")
+    parser.add_argument("--max-runs", type=positive_int, default=MAX_RUNS,
+                        help=f"the most runs the grid may make (default {MAX_RUNS:,}); they are "
+                             "counted before any is listed or run")
     parser.add_argument("--no-plot", action="store_true", help="do not draw curves.png")
     return parser.parse_args(argv)
 
@@ -83,7 +87,7 @@ def _line(index: int, total: int, label: str, seed: int, result: dict, skipped: 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        grid = load_grid(args.grid)
+        grid = load_grid(args.grid, args.max_runs)
     except GridError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -707,3 +707,50 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:  # a process that ended meanwhile
         return b""
+
+
+@pytest.mark.parametrize("name", ["/tmp/x", "../../x", "..", "a/b", ""])
+def test_a_grids_name_stays_under_the_sweep_folder(name, capsys, tmp_path, monkeypatch):
+    """``name = "/tmp/x"`` made the sweep's default folder /tmp/x (runs/sweeps/NAME)."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"name": name, "models": ["lenet5"]}), encoding="utf-8")
+    code, out, err = call("sweep", grid, "--dry-run", capsys=capsys)
+    assert code == 2 and out == "" and one_line(err) == (
+        f"error: {grid}: bad grid: name {name!r} is not a plain folder name (letters, digits, "
+        "'.', '_' and '-', not first '.' or '-'): it names the sweep's folder, runs/sweeps/NAME")
+
+
+def test_a_grid_of_ten_million_runs_is_counted_before_it_is_expanded(capsys, tmp_path):
+    """A 10^7-run grid with --dry-run was silent after 60 s (523 MB): the runs are now
+    counted from the lengths of the grid's lists, and past --max-runs (1,000) refused."""
+    import time
+    import tracemalloc
+
+    values = ", ".join(map(str, range(1, 11)))
+    grid = tmp_path / "grid.toml"
+    grid.write_text('models = ["lenet5"]\nseeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n[grid]\n'
+                    + "".join(f"{key} = [{values}]\n" for key in
+                              ("epochs", "batch_size", "patience", "step_size", "sdlm_samples",
+                               "distort_shift")), encoding="utf-8")
+    start = time.monotonic()
+    tracemalloc.start()
+    try:
+        code, out, err = call("sweep", grid, "--dry-run", capsys=capsys)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 2 and out == "" and one_line(err) == (
+        f"error: {grid}: bad grid: it makes 10,000,000 runs (models x [grid] values x seeds), "
+        "more than the 1,000 a sweep runs unless told: make it smaller, or allow them with "
+        "--max-runs 10000000")
+    assert time.monotonic() - start < 10 and peak < 10e6
+    small = tmp_path / "small.toml"
+    small.write_text('models = ["lenet5"]\nseeds = [0, 1, 2]\n[grid]\nepochs = [1, 2]\n',
+                     encoding="utf-8")
+    code, out, err = call("sweep", small, "--dry-run", "--max-runs", 5, capsys=capsys)
+    assert code == 2 and "it makes 6 runs" in one_line(err)
+    code, out, err = call("sweep", small, "--dry-run", "--max-runs", 6, capsys=capsys)
+    assert code == 0 and out.startswith("sweep small: 6 runs")
