@@ -754,3 +754,27 @@ def test_a_grid_of_ten_million_runs_is_counted_before_it_is_expanded(capsys, tmp
     assert code == 2 and "it makes 6 runs" in one_line(err)
     code, out, err = call("sweep", small, "--dry-run", "--max-runs", 6, capsys=capsys)
     assert code == 0 and out.startswith("sweep small: 6 runs")
+
+
+def test_a_checkpoints_data_folder_never_decides_where_a_resume_downloads(
+        data_dir, capsys, tmp_path, monkeypatch):
+    """A checkpoint whose config.data_dir is /etc made a resume download MNIST there. Now a
+    folder a checkpoint names is only read, when it holds the four files; else --data-dir, or
+    $LENET_XP_DATA, or the cache decides."""
+    import json
+
+    run = tmp_path / "run"
+    code, _, err = call("train", *quick(data_dir, run, "--epochs", 1), capsys=capsys)
+    assert code == 0, err
+    elsewhere = tmp_path / "etc"
+    elsewhere.mkdir()
+    meta = json.loads(_read_meta_text(run / "checkpoint.npz"))
+    meta["config"].update(data_dir=str(elsewhere), download=True)
+    _with_meta(run / "checkpoint.npz", run / "checkpoint.npz", json.dumps(meta))
+    (run / "model.npz").unlink()  # a run stopped before its end
+    monkeypatch.setenv("LENET_XP_DATA", str(data_dir))
+    code, out, err = call("train", "--resume", run, "--ranks", 1, "--epochs", 2, capsys=capsys)
+    assert code == 0, err
+    assert not any(elsewhere.iterdir()), "nothing was downloaded into the checkpoint's folder"
+    from lenet_xp.runs.checkpoint import read_meta
+    assert read_meta(run / "checkpoint.npz")["config"]["data_dir"] == str(data_dir)

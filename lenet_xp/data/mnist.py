@@ -124,6 +124,11 @@ def load_mnist(
     )
 
 
+def holds_mnist(data_dir: str | os.PathLike) -> bool:
+    """Whether the folder holds the four files (each raw or ``.gz``), nothing downloaded."""
+    return all(_find(Path(data_dir), name) is not None for name in MNIST_FILES)
+
+
 def fetch_url(url: str, timeout: float) -> bytes:
     """The body of ``url`` (urllib; ``timeout`` applies to connecting and to each read)."""
     with urllib.request.urlopen(url, timeout=timeout) as response:

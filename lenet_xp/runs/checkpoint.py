@@ -48,7 +48,8 @@ META_KINDS = {"model": "text", "written": "text", "lenet_xp_version": "text",
               "config": "an object", "recipe": "an object", "data": "an object",
               "optimizer": "an object", "rng_state": "an object", "history": "a list",
               "early_stopping": "an object", "ema": "an object", "metrics": "an object or null"}
-CONFIG_KINDS = {"dtype": "text", "seed": "a whole number", "val_size": "a whole number"}
+CONFIG_KINDS = {"dtype": "text", "seed": "a whole number", "val_size": "a whole number",
+                "data_dir": "text or null"}
 DATA_KINDS = {"normalisation": "text", "input_size": "a whole number",
               "pixel_stats": "an object or null"}
 
@@ -171,7 +172,8 @@ def _kind(value) -> str:
 def _is(value, kind: str) -> bool:
     """Whether a JSON value is of ``kind`` (a whole number is a number too)."""
     return _kind(value) in {"a number": ("a number", "a whole number"),
-                            "an object or null": ("an object", "null")}.get(kind, (kind,))
+                            "an object or null": ("an object", "null"),
+                            "text or null": ("text", "null")}.get(kind, (kind,))
 
 
 def _check_entries(path: Path, meta: dict, entries: dict[str, Entry]) -> int:
