@@ -58,7 +58,6 @@ class WebServer(ThreadingHTTPServer):
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
-        map_large_blocks()  # what an upload's framing frees goes back to the system
         self.host = host
         self.app = WebApp(api=Api(catalogue, test_set or TestSet(), max_pixels),
                           files=load_files(), hosts=HostCheck(host, self.server_port),
@@ -112,7 +111,10 @@ def _warn(message: str) -> None:
 def serve(server: WebServer, log: Callable[[str], None] = print,
           warn: Callable[[str], None] = _warn) -> None:
     """Serve until Ctrl-C, then close the socket and say so; ``warn`` is told when the
-    server is open to the network."""
+    server is open to the network. The process's large blocks get pages of their own
+    (:func:`~lenet_xp.web.security.map_large_blocks`): what an upload's framing frees goes
+    back to the system."""
+    map_large_blocks()
     catalogue = server.app.api.catalogue
     try:
         if server.exposed:
