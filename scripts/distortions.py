@@ -20,7 +20,7 @@ import numpy as np
 
 from lenet_xp.backend import Random
 from lenet_xp.cli.argtypes import non_negative_int, positive_int, recipe_setting
-from lenet_xp.data import DataError, IdxError, load_mnist, model_input, random_shift
+from lenet_xp.data import DataError, load_mnist, model_input, random_shift
 from lenet_xp.data.augment import distortion_examples
 from lenet_xp.models import MODELS, get_model
 from lenet_xp.models.recipe import make_distortion
@@ -51,11 +51,15 @@ def main(argv=None) -> int:
     spec = get_model(args.model)
     try:
         recipe = spec.recipe.replace(**dict(args.recipe))
-        digits = load_mnist(args.data_dir, verify=not args.no_verify,
-                            download=False).train_images[:args.count]
-    except (ValueError, DataError, IdxError) as exc:
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        digits = load_mnist(args.data_dir, verify=not args.no_verify,
+                            download=False).train_images[:args.count]
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     originals = model_input(digits, "zero_one", spec.input_size if spec.input_size != 28 else None)
     distortion, random = make_distortion(recipe), Random(args.seed)
 

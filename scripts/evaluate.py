@@ -27,6 +27,7 @@ import sys
 
 from lenet_xp.backend import DEVICE_STRINGS
 from lenet_xp.cli.loading import load_models_or_exit
+from lenet_xp.cli.signals import stopped_in_one_line
 from lenet_xp.data import DataError, load_mnist
 from lenet_xp.tools.evaluation import (committee_report, evaluate_committee, evaluate_digits,
                                       report, validation_digits, write_figures)
@@ -78,9 +79,14 @@ def evaluated(model, paths: list[str], digits, labels, split: str):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    return stopped_in_one_line(lambda: evaluate(args))  # Ctrl-C: one line, 130
+
+
+def evaluate(args) -> int:
     model = load_models_or_exit(args.models, args.device)
     try:
-        splits = load_mnist(args.data_dir, verify=not args.no_verify, download=not args.no_download)
+        splits = load_mnist(args.data_dir, verify=not args.no_verify, download=not args.no_download,
+                            classes=model.classes)
         digits, labels = ((splits.test_images, splits.test_labels) if args.split == "test" else
                           validation_digits(getattr(model, "members", [model]), splits))
         evaluation, text, record = evaluated(model, args.models, digits, labels, args.split)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_xp.backend import DeviceError
+from lenet_xp.cli.argtypes import output_file
 from lenet_xp.runs.checkpoint import CheckpointError
 from lenet_xp.tools.inference import load_model
 from lenet_xp.tools import export
@@ -33,9 +34,10 @@ CHECK_DIGITS = 256
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", metavar="MODEL.npz", help="a model.npz (or checkpoint.npz) written by scripts/train.py")
-    parser.add_argument("-o", "--output", metavar="FILE.onnx",
+    parser.add_argument("-o", "--output", metavar="FILE.onnx", type=output_file("model.onnx"),
                         help="where to write the graph (default: MODEL.onnx beside MODEL.npz)")
-    parser.add_argument("--draw", metavar="FILE.png", help="also draw the exported graph (needs matplotlib)")
+    parser.add_argument("--draw", metavar="FILE.png", type=output_file("graph.png"),
+                        help="also draw the exported graph (needs matplotlib)")
     parser.add_argument("--bench", action="store_true",
                         help="time ONNX Runtime against lenet_xp's own inference, batches of 1 and 1000")
     return parser.parse_args(argv)

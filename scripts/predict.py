@@ -25,9 +25,10 @@ import sys
 from pathlib import Path
 
 from lenet_xp.backend import DEVICE_STRINGS
-from lenet_xp.cli.argtypes import positive_int
+from lenet_xp.cli.argtypes import output_file, positive_int
 from lenet_xp.cli.loading import load_models_or_exit
-from lenet_xp.data.images import IMAGE_SUFFIXES, MAX_PIXELS
+from lenet_xp.cli.signals import stopped_in_one_line
+from lenet_xp.data.images import IMAGE_SUFFIXES, MAX_PIXELS, ImageError, read_stream
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true",
                         help='one JSON object per line and file: {"file": ..., "top": [[class, score], ...]} '
                              'or {"file": ..., "error": ...}')
-    parser.add_argument("--show", metavar="FILE.png",
+    parser.add_argument("--show", metavar="FILE.png", type=output_file("seen.png"),
                         help="draw what the network saw beside its scores (one image: FILE.png; "
                              "several: FILE-1.png, FILE-2.png, ...); needs matplotlib")
     parser.add_argument("--max-pixels", metavar="N", type=positive_int, default=MAX_PIXELS,
@@ -65,12 +66,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def expand(images: list[str]) -> list:
     """Arguments -> sources: paths as given, a folder's image files (sorted), ``-`` as the
-    ``("<stdin>", bytes)`` pair."""
+    ``("<stdin>", bytes)`` pair (ImageError past :data:`~lenet_xp.data.images.MAX_STREAM_BYTES`)."""
     sources = []
     for item in images:
         path = Path(item)
         if item == "-":
-            sources.append(("<stdin>", sys.stdin.buffer.read()))
+            sources.append(("<stdin>", read_stream(sys.stdin.buffer, "<stdin>")))
         elif path.is_dir():
             sources += sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         else:
@@ -87,8 +88,16 @@ def show_paths(show: str, count: int) -> list[Path]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    return stopped_in_one_line(lambda: predict(args))  # Ctrl-C: one line, 130
+
+
+def predict(args) -> int:
     model = load_models_or_exit(args.models, args.device)
-    sources = expand(args.images)
+    try:
+        sources = expand(args.images)
+    except ImageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if not sources:
         print(f"error: no image files in {', '.join(args.images)}", file=sys.stderr)
         return 1

@@ -18,16 +18,19 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
+import multiprocessing
 import sys
 import textwrap
 from pathlib import Path
 
 from lenet_xp.backend import available_cores
+from lenet_xp.cli.signals import as_pool_worker, stopped_in_one_line
 from lenet_xp.runs.curves import plot_runs
 from lenet_xp.runs.folder import RunFolderError, make_folder
 from lenet_xp.tools.bench import machine_info
-from lenet_xp.tools.sweep import (GridError, csv_table, curves_by_configuration, failures,
-                                  is_finished, load_grid, markdown_table, plan, run_one, summarise)
+from lenet_xp.tools.sweep import (MAX_RUNS, GridError, csv_table, curves_by_configuration,
+                                  failures, is_finished, load_grid, markdown_table, plan, run_one,
+                                  summarise)
 from lenet_xp.training.communicators import launched_ranks
 
 
@@ -44,19 +47,33 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="runs at a time on local processes (default: one per core); "
                              "under mpi4py.futures the MPI ranks are the workers")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and stop")
+    parser.add_argument("--max-runs", type=positive_int, default=MAX_RUNS,
+                        help=f"the most runs the grid may make (default {MAX_RUNS:,}); they are "
+                             "counted before any is listed or run")
     parser.add_argument("--no-plot", action="store_true", help="do not draw curves.png")
     return parser.parse_args(argv)
 
 
 def _executor(workers: int | None):
-    """mpi4py's pool of the other ranks under ``python -m mpi4py.futures``, else processes."""
+    """mpi4py's pool of the other ranks under ``python -m mpi4py.futures``, else processes
+    that leave Ctrl-C to this one (:func:`lenet_xp.cli.signals.as_pool_worker`)."""
     if launched_ranks() > 1:
         from mpi4py.futures import MPIPoolExecutor
 
         return MPIPoolExecutor(), f"{launched_ranks() - 1} MPI worker rank(s)"
     workers = workers or available_cores()
-    return (concurrent.futures.ProcessPoolExecutor(max_workers=workers),
+    return (concurrent.futures.ProcessPoolExecutor(max_workers=workers,
+                                                   initializer=as_pool_worker),
             f"{workers} worker process(es)")
+
+
+def _stop_workers(executor) -> None:
+    """End the pool's workers now (SIGTERM: each lets go of its run's folder and ends; every
+    run keeps its last checkpoint) and cancel the runs not started."""
+    executor.shutdown(wait=False, cancel_futures=True)
+    for worker in multiprocessing.active_children():
+        worker.terminate()
+        worker.join()
 
 
 def _line(index: int, total: int, label: str, seed: int, result: dict, skipped: bool) -> str:
@@ -70,11 +87,18 @@ def _line(index: int, total: int, label: str, seed: int, result: dict, skipped: 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        grid = load_grid(args.grid)
+        grid = load_grid(args.grid, args.max_runs)
     except GridError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out or Path("runs") / "sweeps" / grid.name)
+    return stopped_in_one_line(  # Ctrl-C: one line, 130
+        lambda: sweep(args, grid, out),
+        f"interrupted: {out} keeps the finished runs, and each run stopped its last finished "
+        "epoch's checkpoint; run the same command to continue")
+
+
+def sweep(args, grid, out: Path) -> int:
     runs = plan(grid, out)
     finished = [is_finished(run) for run in runs]
     print(f"sweep {grid.name}: {len(runs)} runs ({sum(finished)} finished before) in {out}",
@@ -93,15 +117,20 @@ def main(argv=None) -> int:
     print(f"on {what}, one CPU thread each", flush=True)
     outcomes: list[dict | None] = [None] * len(runs)
     with executor:
-        futures = {executor.submit(run_one, run, args.data_dir): i for i, run in enumerate(runs)}
-        for count, future in enumerate(concurrent.futures.as_completed(futures), start=1):
-            i = futures[future]
-            try:
-                outcomes[i] = future.result()
-            except Exception as exc:  # the worker itself died (killed, out of memory)
-                outcomes[i] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-            print(_line(count, len(runs), runs[i].label, runs[i].seed, outcomes[i], finished[i]),
-                  flush=True)
+        try:
+            futures = {executor.submit(run_one, run, args.data_dir): i
+                       for i, run in enumerate(runs)}
+            for count, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+                i = futures[future]
+                try:
+                    outcomes[i] = future.result()
+                except Exception as exc:  # the worker itself died (killed, out of memory)
+                    outcomes[i] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                print(_line(count, len(runs), runs[i].label, runs[i].seed, outcomes[i],
+                            finished[i]), flush=True)
+        except KeyboardInterrupt:
+            _stop_workers(executor)  # else leaving the block would wait for every run
+            raise
 
     rows = summarise(runs, outcomes)
     table = markdown_table(grid, rows)

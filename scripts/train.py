@@ -21,16 +21,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from lenet_xp.backend import DEVICE_STRINGS, DeviceError, get_backend
 from lenet_xp.cli.argtypes import finite_float, non_negative_int, positive_int, recipe_setting
 from lenet_xp.cli.mpi_launch import (guard_rank, launch_command, run_on_ranks, under_launcher,
                                      without_option)
+from lenet_xp.cli.rank_watch import RankLost
 from lenet_xp.cli.ranks import MIN_RANK_SHARE, auto_ranks, parse_ranks
 from lenet_xp.cli.signals import exit_code, stopping_on_signals
 from lenet_xp.data import DataError
 from lenet_xp.models import MODELS
 from lenet_xp.runs.checkpoint import CheckpointError, read_meta
+from lenet_xp.runs.folder import CHECKPOINT
 from lenet_xp.training.communicators import (abort_all, launched_rank, launched_ranks,
                                              reports_error)
 from lenet_xp.training.experiment import RunConfig, run
@@ -168,8 +171,11 @@ def launch(args, argv, ranks: int) -> int:
         return 2
     try:
         return run_on_ranks(command)
+    except RankLost as lost:  # MPICH's banner names a pid; this names the rank
+        print(f"error: {lost}: {kept(args)}", file=sys.stderr)
+        return lost.code
     except KeyboardInterrupt as stop:
-        print(interrupted(run_folder(args)), file=sys.stderr)
+        print(f"interrupted: {kept(args)}", file=sys.stderr)
         return exit_code(stop)
 
 
@@ -177,9 +183,12 @@ def run_folder(args) -> str:
     return args.resume or args.out or f"runs/{args.model or 'lenet5'}"
 
 
-def interrupted(out: str) -> str:
-    return (f"interrupted: {out} keeps the last finished epoch's checkpoint; continue with "
-            f"--resume {out}")
+def kept(args) -> str:
+    """What the run's folder keeps of a run that stopped before its end, and how to go on."""
+    out = run_folder(args)
+    if args.resume is not None or (Path(out) / CHECKPOINT).is_file():
+        return f"{out} keeps the last finished epoch's checkpoint; continue with --resume {out}"
+    return f"{out} holds no checkpoint yet (no epoch had ended): run the same command again"
 
 
 def failed(error: Exception, code: int) -> int:
@@ -229,11 +238,10 @@ def train(args) -> int:
     except BrokenPipeError:  # the output went to a pipe that closed (| head): stop quietly
         return closed_pipe()
     except OSError as exc:  # a write that failed mid-run: a full disk, a vanished folder
-        return failed(RuntimeError(f"cannot write the run's files ({exc}); {out} keeps the "
-                                   "last finished epoch's checkpoint"), 1)
+        return failed(RuntimeError(f"cannot write the run's files ({exc}); {kept(args)}"), 1)
     except KeyboardInterrupt as stop:
         if launched_rank() == 0 and not under_launcher():  # one line, not one per rank
-            print(interrupted(out), file=sys.stderr)
+            print(f"interrupted: {kept(args)}", file=sys.stderr)
         return exit_code(stop)
     return 0
 

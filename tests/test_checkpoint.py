@@ -191,3 +191,18 @@ def test_a_checkpoint_of_a_network_built_by_hand_has_its_size_capped(tmp_path):
     _with_entries(path, tmp_path / "big.npz", **{"param/C1.weight": _npy("<f4", (1 << 29,))})
     assert (f"bytes of arrays, more than the {checkpoint.MAX_UNNAMED_BYTES:,} read from a "
             "checkpoint that names no model") in _refused(tmp_path / "big.npz")
+
+
+@pytest.mark.parametrize("entry", ["param/C1.weight", "meta"])
+def test_an_entry_longer_than_its_header_says_is_refused_before_it_is_inflated(tmp_path, entry):
+    """A zip bomb: 64 MiB of zeros deflated after an entry's correct data (the real size, 2
+    GiB through every script: tests/test_hostile_memory.py). The zip's directory gives the
+    entry's size, which must be the header's; nothing of the excess is inflated."""
+    from hostile_files import MIB, zip_bomb
+
+    bomb = zip_bomb(_saved(tmp_path), tmp_path / "bomb.npz", entry, 64 * MIB)
+    assert bomb.stat().st_size < 2 * MIB
+    message = _refused(bomb)
+    assert f"bomb.npz is not a readable lenet_xp file: its entry {entry} holds " in message
+    assert message.endswith("the file is damaged, or built to fill the memory of whoever "
+                            "reads it (a zip bomb)")

@@ -277,3 +277,18 @@ def test_the_pixel_limit_can_be_raised_and_lowered():
     assert digit_from_file(png_bytes(seven(size=(100, 100))), max_pixels=10_000).shape == (28, 28)
     with pytest.raises(ImageError, match="more than Pillow decodes"):
         read_image(png_header(20_000, 20_000), max_pixels=10**9)
+
+
+def test_an_image_of_no_digits_shape_is_refused_from_its_header():
+    """Sides more than 50 times apart hold no digit to frame: a 3x10,000,000 PNG with a line
+    across was "no ink found" (its line is one pixel thin), after 954 MB of decoding (the real
+    size, and its memory: tests/test_hostile_memory.py). A thin 1 is far inside the limit."""
+    for width, height, ratio in ((10_000_000, 3, "3,333,333"), (1, 51, "51")):
+        with pytest.raises(ImageError) as refused:
+            read_image(png_header(width, height), "thin.png")
+        assert str(refused.value) == (f"thin.png: {width}x{height} is no digit's shape (one side "
+                                      f"{ratio} times the other, at most 50): crop the image to "
+                                      "the digit")
+    thin_one = np.full((500, 12), 255, np.uint8)
+    thin_one[20:480, 3:9] = 0
+    assert digit_from_file(png_bytes(Image.fromarray(thin_one))).max() == 255

@@ -22,7 +22,6 @@ from lenet_xp.data import (
     write_idx,
 )
 from lenet_xp.data import mnist
-from lenet_xp.data.idx import IdxError
 from mnist_files import fake_arrays, write_fake_mnist
 
 REAL_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
@@ -165,11 +164,29 @@ def test_images_must_be_three_dimensional(tmp_path):
         load_mnist(tmp_path, verify=False, download=False)
 
 
+def test_labels_beyond_the_models_classes_are_refused_naming_the_file(tmp_path):
+    """An EMNIST-format file, or labels shifted by 200, trained silently to 0 % before."""
+    arrays = fake_arrays()
+    arrays["train-labels-idx1-ubyte"] = arrays["train-labels-idx1-ubyte"] + 200
+    write_fake_mnist(tmp_path, arrays)
+    path = tmp_path / "train-labels-idx1-ubyte"
+    with pytest.raises(DataError) as info:
+        load_mnist(tmp_path, verify=False, download=False, classes=10)
+    assert str(info.value) == (f"{path} holds labels from 200 to 209, 30 of 30 beyond the "
+                               "model's 10 classes (0 to 9): give a dataset whose labels are "
+                               "0 to 9")
+    write_fake_mnist(tmp_path)  # labels 0 to 9: fine for 10 classes, not for 5
+    with pytest.raises(DataError, match=r"holds labels from 0 to 9, 15 of 30 beyond the "
+                                        r"model's 5 classes \(0 to 4\)"):
+        load_mnist(tmp_path, verify=False, download=False, classes=5)
+    assert load_mnist(tmp_path, verify=False, download=False, classes=10).train_labels.max() == 9
+
+
 def test_damaged_file_names_itself(tmp_path):
     write_fake_mnist(tmp_path)
     path = tmp_path / "t10k-labels-idx1-ubyte"
     path.write_bytes(path.read_bytes()[:-2])
-    with pytest.raises(IdxError, match=f"file {path} is truncated"):
+    with pytest.raises(DataError, match=f"file {path} is truncated"):
         load_mnist(tmp_path, verify=False, download=False)
 
 

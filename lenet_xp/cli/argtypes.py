@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+from pathlib import Path
+from typing import Callable
 
 #: how a --recipe value that is meant as JSON starts: a number, a list, an object or a string
 #: (words such as ``elastic`` or ``gaussian:0.01`` are taken as text)
@@ -42,6 +45,29 @@ def port(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {value}")
     return value
+
+
+def output_file(example: str) -> Callable[[str], str]:
+    """The type of a flag naming a file to write (``example``: a file name shown in the
+    message, e.g. ``model.onnx``): not a folder, and in a folder that may be written, or may
+    be made (nothing in its way is a file). Checked when the flags are read, so that a long
+    export does not fail at its end."""
+    def checked(text: str) -> str:
+        path = Path(text)
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a folder: name a file in it, such as "
+                                             f"{path / example}")
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # the folders still to make are made when it is written
+        if not folder.is_dir():
+            raise argparse.ArgumentTypeError(f"cannot write {text}: {folder} is a file, not a "
+                                             "folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"cannot write {text}: the folder {folder} may "
+                                             "not be written")
+        return text
+    return checked
 
 
 def finite_float(text: str) -> float:

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from ..runs.lock import release_all
-from ..training.communicators import MPI_INSTALL_HINT, launched_ranks
+from ..training.communicators import MPI_INSTALL_HINT, launched_rank, launched_ranks
+from .rank_watch import RankWatch, ended_by_signal, say_who
 from .signals import STOP_SIGNALS, Stopped, stopping_on_signals
 
 #: the environment variable that gives each rank the file descriptor of its launcher's pipe
@@ -68,7 +69,9 @@ def without_option(args: list[str], option: str) -> list[str]:
 
 
 def run_on_ranks(command: list[str]) -> int:
-    """Run ``command`` (a :func:`launch_command`) as this launcher's job; returns its exit code.
+    """Run ``command`` (a :func:`launch_command`) as this launcher's job; returns its exit
+    code, or raises :class:`~lenet_xp.cli.rank_watch.RankLost` naming the rank whose death
+    by a signal (``kill -9``, the system out of memory) made MPI end the job.
 
     SIGINT (Ctrl-C), SIGTERM or SIGHUP to the launcher: SIGTERM goes to ``mpiexec``, which
     passes it to every rank; once they have stopped (within :data:`STOP_GRACE_S`, else they
@@ -76,18 +79,24 @@ def run_on_ranks(command: list[str]) -> int:
     for the caller to say so. A launcher that is killed leaves ranks that end themselves
     (:func:`guard_rank`)."""
     read, write = os.pipe()
+    watch = RankWatch()
     try:
         with stopping_on_signals():
-            process = subprocess.Popen(command, env={**os.environ, LAUNCHER_FD: str(read)},
-                                       pass_fds=(read,), start_new_session=True)
+            process = subprocess.Popen(command, env={**os.environ, LAUNCHER_FD: str(read),
+                                                     **watch.environment},
+                                       pass_fds=(read, watch.write), start_new_session=True)
             os.close(read)
+            watch.start()
             try:
-                return process.wait()
+                code = process.wait()
             except Stopped:
                 _stop(process, write)
                 raise
     finally:
         _close(write)
+    if ended_by_signal(code):
+        raise watch.lost(code)
+    return code
 
 
 def _stop(process: subprocess.Popen, write: int) -> None:
@@ -122,6 +131,7 @@ def guard_rank() -> None:
     does nothing."""
     if launched_ranks() <= 1:
         return
+    say_who(launched_rank())  # to the launcher, which names this rank if it is killed
     launcher = _launcher_pipe()
     signals_read, signals_write = os.pipe()
     os.set_blocking(signals_write, False)

@@ -6,7 +6,12 @@ it was, so the script prints one line and exits 128 + its number (130 for Ctrl-C
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
+from typing import Callable
+
+from ..runs.lock import release_all
 
 #: the signals that stop a run: Ctrl-C, ``kill``, and a terminal that closed (no SIGHUP on
 #: Windows)
@@ -47,3 +52,29 @@ def stopping_on_signals():
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
+
+
+def stopped_in_one_line(work: Callable[[], int], line: str = "interrupted") -> int:
+    """``work()``'s exit code; stopped by Ctrl-C, ``kill`` or a closed terminal
+    (:func:`stopping_on_signals`), ``line`` on stderr and 128 + the signal (130 for Ctrl-C)
+    instead of a traceback."""
+    try:
+        with stopping_on_signals():
+            return work()
+    except KeyboardInterrupt as stop:
+        print(line, file=sys.stderr)
+        return exit_code(stop)
+
+
+def as_pool_worker() -> None:
+    """In a worker process of a pool (a sweep's): the terminal's Ctrl-C, which reaches every
+    process of the group, is left to the parent, which ends the workers with SIGTERM; on
+    that a worker lets go of its run folder's lock and ends at once, 128 + SIGTERM (its last
+    checkpoint is whole: checkpoints are written atomically)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _end_worker)
+
+
+def _end_worker(signum, frame):
+    release_all()
+    os._exit(128 + signum)

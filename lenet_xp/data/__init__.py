@@ -54,10 +54,11 @@ def prepare_mnist(
     dtype: str = "float32",
     verify: bool | Mapping[str, str] = True,
     download: bool = True,
+    classes: int | None = None,
 ) -> tuple[DeviceDataset, DeviceDataset | None, DeviceDataset]:
     """MNIST as (train, val, test) :class:`DeviceDataset` s on ``backend``.
 
-    Steps, on the host: :func:`load_mnist` ``(data_dir, verify, download)``; split
+    Steps, on the host: :func:`load_mnist` ``(data_dir, verify, download, classes)``; split
     ``val_size`` training images off at random (:func:`validation_split` with ``seed``;
     val is None when ``val_size`` is 0); binarise at ``binarise_threshold`` if given; pad to
     ``pad_to`` x ``pad_to`` with background 0 (None: keep 28x28); normalise with
@@ -68,7 +69,7 @@ def prepare_mnist(
     """
     if normalisation not in NORMALISATIONS:
         raise ValueError(f"unknown normalisation {normalisation!r}: use one of {', '.join(NORMALISATIONS)}")
-    splits = load_mnist(data_dir, verify=verify, download=download)
+    splits = load_mnist(data_dir, verify=verify, download=download, classes=classes)
     train_idx, val_idx = validation_split(splits.train_labels.shape[0], val_size, seed)
     host = {
         "train": (splits.train_images[train_idx], splits.train_labels[train_idx]),

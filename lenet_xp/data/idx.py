@@ -77,13 +77,13 @@ def decode_idx(raw: bytes, source: str) -> tuple[np.ndarray, str]:
     found = len(data) - header_size
     if found < declared:
         raise IdxError(
-            f"file {source} is truncated: header declares {declared} bytes of data, found "
-            f"{found}; the file is incomplete (an interrupted download?), fetch it again"
+            f"file {source} is truncated: header declares {declared:,} bytes of data, found "
+            f"{found:,}; the file is incomplete (an interrupted download?), fetch it again"
         )
     if found > declared:
         raise IdxError(
-            f"file {source} has {found - declared} unexpected bytes after the data: header "
-            f"declares {declared} bytes of data, found {found}; the file is corrupt or not "
+            f"file {source} has {found - declared:,} unexpected bytes after the data: header "
+            f"declares {declared:,} bytes of data, found {found:,}; the file is corrupt or not "
             "an IDX file"
         )
     array = np.frombuffer(data, dtype=dtype, count=declared // dtype.itemsize, offset=header_size)

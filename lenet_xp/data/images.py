@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from typing import BinaryIO
 
@@ -43,6 +44,14 @@ INK_FRACTION = 0.25
 #: (:func:`open_image`); decoding that many takes about 1 GB (docs/hostile_inputs.md).
 #: ``--max-pixels`` raises or lowers it.
 MAX_PIXELS = 40_000_000
+#: The most one side of an image may exceed the other, as a factor: a digit is taller than
+#: wide, a thin 1 up to about 10 times, and anything past this holds no digit to frame (a
+#: 3x10,000,000 PNG with a line across was "no ink found", after decoding 954 MB).
+MAX_ASPECT = 50
+#: The most bytes read of an image that arrives as a stream, which may not end: standard
+#: input (``scripts/predict.py -``) and the web app's uploads. A file given by its path has
+#: no such limit (its size is known), only :data:`MAX_PIXELS`.
+MAX_STREAM_BYTES = 1 << 20
 #: The endings of the image files lenet_xp takes: scripts/predict.py picks these out of a
 #: folder, and the web app opens only their formats.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
@@ -57,8 +66,9 @@ def open_image(file: BinaryIO, name: str, max_pixels: int = MAX_PIXELS,
                formats: tuple[str, ...] | None = None) -> Image.Image:
     """An image file (a binary file object) opened, not decoded: Pillow reads its header,
     whose width × height must be at most ``max_pixels``; ``formats`` (Pillow's names, e.g.
-    ``("PNG", "JPEG")``) limits the formats tried. The one size guard of lenet_xp's image
-    readers, :func:`read_image` and the web app's uploads. Raises :class:`ImageError`."""
+    ``("PNG", "JPEG")``) limits the formats tried, and whose sides may differ by at most a
+    factor :data:`MAX_ASPECT`. The one size guard of lenet_xp's image readers,
+    :func:`read_image` and the web app's uploads. Raises :class:`ImageError`."""
     try:
         with warnings.catch_warnings():
             # Pillow warns from 89 million pixels on; the limit below is lenet_xp's own
@@ -78,7 +88,22 @@ def open_image(file: BinaryIO, name: str, max_pixels: int = MAX_PIXELS,
         image.close()
         raise ImageError(f"{name}: {width}x{height} is {width * height:,} pixels, more than the "
                          f"{max_pixels:,} allowed (--max-pixels): make the image smaller")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        image.close()
+        raise ImageError(f"{name}: {width}x{height} is no digit's shape (one side "
+                         f"{max(width, height) / max(1, min(width, height)):,.0f} times the "
+                         f"other, at most {MAX_ASPECT}): crop the image to the digit")
     return image
+
+
+def read_stream(stream: BinaryIO, name: str, limit: int = MAX_STREAM_BYTES) -> bytes:
+    """The bytes of an image file arriving on ``stream`` (standard input), at most ``limit``:
+    one byte more is read to tell, and raises :class:`ImageError` (``/dev/zero`` never ends)."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ImageError(f"{name}: more than {limit:,} bytes, the most read of an image on a "
+                         "stream: give the image's path instead, or make it smaller")
+    return data
 
 
 def read_image(source: str | os.PathLike | bytes, name: str | None = None,
@@ -112,17 +137,46 @@ def _binary(source: str | os.PathLike | bytes, name: str) -> BinaryIO:
     if isinstance(source, (bytes, bytearray)):
         file, size = io.BytesIO(source), len(source)
     else:
-        try:
-            file = open(source, "rb")
-            size = os.fstat(file.fileno()).st_size
-        except FileNotFoundError:
-            raise ImageError(f"{name}: no such file") from None
-        except OSError as exc:
-            raise ImageError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+        file = _open_regular(source, name)
+        size = os.fstat(file.fileno()).st_size
     if size == 0:
         file.close()
         raise ImageError(f"{name}: empty file (0 bytes), not an image")
     return file
+
+
+#: what a path that is not a regular file is, by its mode
+_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISDIR, "a folder"))
+
+
+def _open_regular(path: str | os.PathLike, name: str) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file; anything else raises ImageError
+    saying what it is, without reading it: a FIFO would wait for a writer forever, a device
+    or a socket might never end. It is opened without waiting (``O_NONBLOCK``, which
+    regular files ignore) and checked again, so that a FIFO put in its place meanwhile
+    cannot hang it either."""
+    try:
+        _refuse_special(os.stat(path).st_mode, name)  # a socket cannot even be opened
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+    try:
+        _refuse_special(os.fstat(fd).st_mode, name)
+    except ImageError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _refuse_special(mode: int, name: str) -> None:
+    """ImageError for a mode that is not a regular file's, naming what it is."""
+    if not stat.S_ISREG(mode):
+        kind = next((what for test, what in _NOT_REGULAR if test(mode)), "not a regular file")
+        raise ImageError(f"{name}: {kind}, not an image file: skipped")
 
 
 def _name(source: str | os.PathLike | bytes) -> str:

@@ -86,6 +86,7 @@ def load_mnist(
     data_dir: str | os.PathLike | None = None,
     verify: bool | Mapping[str, str] = True,
     download: bool = True,
+    classes: int | None = None,
 ) -> MnistSplits:
     """Load the four MNIST files from :func:`resolve_data_dir` ``(data_dir)``.
 
@@ -95,10 +96,13 @@ def load_mnist(
             (other datasets in MNIST's layout); a dict ``{file name: sha256}`` (names as in
             :data:`MNIST_FILES`, without ``.gz``) checks the files it names.
         download: fetch missing files from the public mirrors into the folder.
+        classes: the classes of the model the data is for (its output's width): every
+            label must be one of 0 .. classes - 1 (None: not checked).
 
     Raises:
-        DataError: missing files (and no download), checksum mismatch, or arrays of the
-            wrong shape; IdxError for files that are not valid IDX.
+        DataError: missing files (and no download), files that are not valid IDX (empty,
+            truncated, a corrupt gzip stream, a header declaring more data than the file
+            holds), checksum mismatch, arrays of the wrong shape, labels beyond ``classes``.
     """
     folder = resolve_data_dir(data_dir)
     checksums = _checksums(verify)
@@ -110,12 +114,19 @@ def load_mnist(
     arrays = _read_checked(folder, checksums)
     for images_name, labels_name in ((TRAIN_IMAGES, TRAIN_LABELS), (TEST_IMAGES, TEST_LABELS)):
         _check_pair(folder, images_name, arrays[images_name], labels_name, arrays[labels_name])
+        if classes is not None:
+            _check_labels(_find(folder, labels_name), arrays[labels_name], classes)
     return MnistSplits(
         train_images=arrays[TRAIN_IMAGES],
         train_labels=arrays[TRAIN_LABELS],
         test_images=arrays[TEST_IMAGES],
         test_labels=arrays[TEST_LABELS],
     )
+
+
+def holds_mnist(data_dir: str | os.PathLike) -> bool:
+    """Whether the folder holds the four files (each raw or ``.gz``), nothing downloaded."""
+    return all(_find(Path(data_dir), name) is not None for name in MNIST_FILES)
 
 
 def fetch_url(url: str, timeout: float) -> bytes:
@@ -148,7 +159,10 @@ def _find(folder: Path, name: str) -> Path | None:
 def _read_checked(folder: Path, checksums: Mapping[str, str]) -> dict[str, np.ndarray]:
     """The four files' arrays, each checked against its checksum (where ``checksums`` has
     one). A file whose sum is another file's is named for what it holds (swapped files)."""
-    read = {name: read_idx(_find(folder, name), return_sha256=True) for name in MNIST_FILES}
+    try:
+        read = {name: read_idx(_find(folder, name), return_sha256=True) for name in MNIST_FILES}
+    except IdxError as exc:  # a file that turned out unusable, as any other data error
+        raise DataError(str(exc)) from None
     wrong = [name for name in MNIST_FILES
              if checksums.get(name) is not None and read[name][1] != checksums[name]]
     holds = {digest: name for name, digest in checksums.items()}
@@ -191,6 +205,18 @@ def _check_pair(folder: Path, images_name: str, images: np.ndarray,
         raise DataError(
             f"{images_name} in {folder} has {images.shape[0]} images but {labels_name} has "
             f"{labels.shape[0]} labels; the two files must come from the same dataset"
+        )
+
+
+def _check_labels(path: Path, labels: np.ndarray, classes: int) -> None:
+    """Every label one of 0 .. classes - 1: a file of other labels (EMNIST's letters, labels
+    shifted) would train silently towards outputs the model does not have."""
+    beyond = int(np.count_nonzero(labels >= classes))
+    if beyond:
+        raise DataError(
+            f"{path} holds labels from {labels.min()} to {labels.max()}, {beyond:,} of "
+            f"{labels.shape[0]:,} beyond the model's {classes} classes (0 to {classes - 1}): "
+            f"give a dataset whose labels are 0 to {classes - 1}"
         )
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from typing import Callable
+
+import numpy as np
 
 from ..backend import Random
 from ..layers import Sequential
@@ -45,6 +48,14 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r} has its own initialisation, so init={init!r} "
                              f"cannot apply; models that take one: {', '.join(choosable)}")
         return self.build(random, dtype, init=init)
+
+    @functools.cached_property
+    def classes(self) -> int:
+        """K, the classes the model scores: the width of its output for one blank input
+        (1, 1, S, S), computed once by a network built on the host, in evaluation mode."""
+        network = self.build(Random(0), "float32").eval()
+        blank = np.zeros((1, 1, self.input_size, self.input_size), np.float32)
+        return int(network.forward(blank).shape[1])
 
     @property
     def takes_init(self) -> bool:

@@ -1,6 +1,8 @@
 """An ``.npz`` archive read without trusting it: each entry's declared shape and type come
 from its ``.npy`` header first, so that a caller can refuse an entry before its data is read
-(a 4 MB file can declare a 4 GB array), and nothing is ever unpickled.
+(a 4 MB file can declare a 4 GB array), an entry must be exactly as long as its header says
+(a 2 MB file can hold a 2 GB entry of zeros after its data: a zip bomb), and nothing is ever
+unpickled.
 
 ``numpy.load`` would read a whole entry on access, and on a file that is not a zip archive
 falls back to unpickling (with ``allow_pickle=False``, an error that suggests turning it on):
@@ -71,6 +73,7 @@ class Archive:
 
     def _headers(self) -> dict[str, Entry]:
         members = self._zip.infolist()
+        self._sizes: dict[str, int] = {}  # name -> the bytes its header declares, itself included
         if len(members) > MAX_ENTRIES:
             raise ArchiveError(f"{len(members):,} entries, more than any lenet_xp file has")
         entries = {}
@@ -80,6 +83,7 @@ class Archive:
                 raise ArchiveError(f"its entry {name} is not an array")
             with self._open(name, member) as file:
                 entry = self._header(name, file)
+                self._sizes[name] = file.tell() + entry.nbytes  # the header, then the data
             if entry.dtype.hasobject:
                 raise ArchiveError(f"its entry {name} holds Python objects")
             if entry.dtype.kind not in PLAIN_KINDS:
@@ -109,11 +113,19 @@ class Archive:
 
     def read(self, name: str) -> np.ndarray:
         """The array of entry ``name``: exactly as many bytes as its header declares are
-        read (check :attr:`entries` first), and the entry's checksum is verified."""
-        with self._open(name, self._zip.getinfo(f"{name}.npy")) as file:
+        read (check :attr:`entries` first), and the entry's checksum is verified. The zip's
+        directory must say that the entry holds just that many, else nothing is read (the
+        zip module inflates no more than the directory says): the array's last byte is the
+        entry's, where its CRC-32 is checked."""
+        member = self._zip.getinfo(f"{name}.npy")
+        if member.file_size != self._sizes[name]:
+            raise ArchiveError(f"its entry {name} holds {member.file_size:,} bytes (the zip's "
+                               f"directory says), where its .npy header declares "
+                               f"{self._sizes[name]:,}: the file is damaged, or built to fill "
+                               "the memory of whoever reads it (a zip bomb)")
+        with self._open(name, member) as file:
             try:
                 array = npy.read_array(file, allow_pickle=False)
-                file.read()  # to the end: the zip's CRC-32 of the entry is checked there
             except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as exc:
                 raise ArchiveError(f"its entry {name} is damaged ({exc})") from None
         return array

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import jsontext
 from ..atomic import atomic_file
 from ..backend import Random, to_numpy
 from ..models import MODELS, get_model
@@ -39,6 +40,18 @@ MAX_UNNAMED_BYTES = 1 << 30
 #: Version 2 added the training state a resumed run needs (history, early stopping).
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+
+#: the JSON kind of each meta entry that lenet_xp reads, where a meta has it; and of the
+#: entries of its ``config`` and ``data`` that scripts read
+META_KINDS = {"model": "text", "written": "text", "lenet_xp_version": "text",
+              "epoch": "a whole number", "test_loss": "a number", "test_accuracy": "a number",
+              "config": "an object", "recipe": "an object", "data": "an object",
+              "optimizer": "an object", "rng_state": "an object", "history": "a list",
+              "early_stopping": "an object", "ema": "an object", "metrics": "an object or null"}
+CONFIG_KINDS = {"dtype": "text", "seed": "a whole number", "val_size": "a whole number",
+                "data_dir": "text or null"}
+DATA_KINDS = {"normalisation": "text", "input_size": "a whole number",
+              "pixel_stats": "an object or null"}
 
 
 class CheckpointError(RuntimeError):
@@ -92,7 +105,10 @@ def _read_meta(path: Path, archive: Archive) -> dict:
                               f"than a lenet_xp checkpoint's ({MAX_META_BYTES:,}): not a "
                               "lenet_xp file")
     try:
-        meta = json.loads(str(archive.read("meta")))
+        meta = jsontext.loads(str(archive.read("meta")))
+    except jsontext.TooDeep as exc:
+        raise CheckpointError(f"{path}: its 'meta' entry is {exc}: not a lenet_xp "
+                              "file") from None
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: its 'meta' entry is not JSON: not a lenet_xp "
                               "file") from exc
@@ -107,7 +123,57 @@ def _read_meta(path: Path, archive: Archive) -> dict:
     if version not in READABLE_VERSIONS:
         raise CheckpointError(f"{path} has checkpoint format {version}, which this lenet_xp "
                               f"does not read ({READABLE_VERSIONS[0]} to {FORMAT_VERSION})")
+    _check_meta(path, meta)
     return meta
+
+
+def _check_meta(path: Path, meta: dict) -> None:
+    """The kinds of the meta entries lenet_xp reads (:data:`META_KINDS`, and of ``config``
+    and ``data``'s)."""
+    tables = [("", META_KINDS, meta)]
+    tables += [(f"{key}.", kinds, meta.get(key)) for key, kinds in
+               (("config", CONFIG_KINDS), ("data", DATA_KINDS)) if isinstance(meta.get(key), dict)]
+    for prefix, kinds, entries in tables:
+        for key, kind in kinds.items():
+            if key in entries and not _is(entries[key], kind):
+                raise CheckpointError(f"{path}: its meta's {prefix}{key} is "
+                                      f"{_kind(entries[key])}, not {kind}: the file is damaged "
+                                      "or not lenet_xp's")
+
+
+def _check_data(path: Path, meta: dict) -> None:
+    """The meta's ``data``: how the model's inputs are prepared, which a zoo model fixes (an
+    input size of a million would pad each digit to 4 TB), and finite pixel statistics."""
+    data, spec = meta.get("data") or {}, MODELS.get(meta.get("model"))
+    for key in ("normalisation", "input_size") if spec is not None else ():
+        if key in data and data[key] != getattr(spec, key):
+            raise CheckpointError(f"{path}: its meta's data.{key} is {data[key]!r:.40}, where the "
+                                  f"{spec.name} model has {getattr(spec, key)!r}: the file is "
+                                  "damaged or not lenet_xp's")
+    stats = data.get("pixel_stats")
+    if stats is not None and not (stats.keys() == {"mean", "std"} and all(
+            _is(value, "a number") and math.isfinite(value) for value in stats.values())
+            and stats["std"] > 0):
+        raise CheckpointError(f"{path}: its meta's data.pixel_stats is {stats!r:.80}, not a "
+                              "finite mean and a positive std: the file is damaged or not "
+                              "lenet_xp's")
+
+
+def _kind(value) -> str:
+    """A JSON value's kind, in words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    return {str: "text", int: "a whole number", float: "a number", dict: "an object",
+            list: "a list"}[type(value)]
+
+
+def _is(value, kind: str) -> bool:
+    """Whether a JSON value is of ``kind`` (a whole number is a number too)."""
+    return _kind(value) in {"a number": ("a number", "a whole number"),
+                            "an object or null": ("an object", "null"),
+                            "text or null": ("text", "null")}.get(kind, (kind,))
 
 
 def _check_entries(path: Path, meta: dict, entries: dict[str, Entry]) -> int:
@@ -223,12 +289,14 @@ def load_checkpoint(path) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`; CheckpointError says what is wrong:
     missing, damaged or truncated, not lenet_xp's, from a newer lenet_xp, of a model this
     lenet_xp does not have, with entries that do not fit that model (checked from their
-    headers, before any is read; see :func:`_check_entries`), or with weights that are not
-    finite."""
+    headers, before any is read; see :func:`_check_entries`), a meta whose entries are not
+    what lenet_xp writes (:func:`_check_meta`, :func:`_check_data`), or with weights that are
+    not finite."""
     path = Path(path)
     with _open(path) as archive:
         meta = _read_meta(path, archive)
         parameters = _check_entries(path, meta, archive.entries)
+        _check_data(path, meta)
         arrays = {name: archive.read(name) for name in archive.entries if name != "meta"}
     _check_finite(path, arrays)
     groups: dict[str, dict] = {}

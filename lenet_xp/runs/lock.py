@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from .. import jsontext
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -115,8 +117,8 @@ def _read(fd: int) -> dict | None:
     """The owner a lock file names, or None (empty, or not written by lenet_xp)."""
     os.lseek(fd, 0, os.SEEK_SET)
     try:
-        owner = json.loads(os.read(fd, 64 * 1024) or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        owner = jsontext.loads(os.read(fd, 64 * 1024) or b"null")
+    except ValueError:  # not UTF-8, not JSON, or nested too deep
         return None
     return owner if isinstance(owner, dict) else None
 

@@ -14,6 +14,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from .. import jsontext
+
 EPOCH = "epoch"  # the "event" of a finished epoch's record: its EpochStats fields
 TEST = "test"  # the "event" of the test result's record: test_loss, test_accuracy, epochs
 
@@ -44,7 +46,8 @@ def read_metrics(path) -> list[dict]:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a line that is not UTF-8 text or not a JSON object, named as ``file:line``.
+        ValueError: a line that is not UTF-8 text or not a JSON object (or one nested deeper
+            than :data:`lenet_xp.jsontext.MAX_DEPTH`), named as ``file:line``.
     """
     path = Path(path)
     records = []
@@ -58,10 +61,12 @@ def read_metrics(path) -> list[dict]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = jsontext.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg}, column "
                                  f"{exc.colno})") from None
+            except jsontext.TooDeep as exc:
+                raise ValueError(f"{path}:{number}: {exc}") from None
             if not isinstance(record, dict):
                 raise ValueError(f"{path}:{number}: expected a JSON object, got "
                                  f"{type(record).__name__}")

@@ -4,10 +4,11 @@ reads a finished file at once)."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
+
+from .. import jsontext
 
 
 class MetricsTail:
@@ -55,8 +56,8 @@ class MetricsTail:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                record = jsontext.loads(line)
+            except ValueError:  # not UTF-8, not JSON, or nested too deep
                 record = None
             if isinstance(record, dict):
                 self._records.append(record)

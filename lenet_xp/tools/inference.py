@@ -119,6 +119,11 @@ class TrainedModel(DigitClassifier):
     def num_parameters(self) -> int:
         return self.network.num_parameters()
 
+    @property
+    def classes(self) -> int:
+        """K, the classes it scores (:attr:`lenet_xp.models.registry.ModelSpec.classes`)."""
+        return self.spec.classes
+
     def prepare(self, digits) -> object:
         """uint8 digits (N, 28, 28) or one (28, 28) -> the network's input (N, 1, S, S) on
         its device: padded and normalised as in training."""
@@ -211,6 +216,11 @@ class Committee(DigitClassifier):
 
     def num_parameters(self) -> int:
         return sum(member.num_parameters() for member in self.members)
+
+    @property
+    def classes(self) -> int:
+        """K, the classes its members score."""
+        return self.members[0].classes
 
     def predict(self, digits) -> Predictions:
         """Classify raw uint8 digits (N, 28, 28): the mean of the members' scores."""

@@ -30,6 +30,8 @@ import dataclasses
 import io
 import itertools
 import json
+import math
+import re
 import statistics
 import tomllib
 from pathlib import Path
@@ -47,6 +49,11 @@ GRID_KEYS = {"name", "description", "models", "seeds", "recipe", "grid", "run"}
 WHAT_TO_RUN = {"models", "seeds", "recipe", "grid"}
 #: RunConfig fields a grid's [run] table may set (what is swept goes in [grid] or [recipe])
 RUN_KEYS = {"val_size", "train_limit", "dtype", "device", "verify", "download"}
+#: a grid's name, which is its folder under runs/sweeps/: a plain folder name, never a path
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: the most runs a grid may make unless told more (``scripts/sweep.py --max-runs``): the
+#: runs are counted before any is expanded (a grid of 10^7 was silent after 60 s, 523 MB)
+MAX_RUNS = 1000
 
 
 class GridError(ValueError):
@@ -86,9 +93,9 @@ class SweepRun:
         return " ".join([self.model, *(f"{k}={_text(v)}" for k, v in self.values)])
 
 
-def load_grid(path) -> Grid:
-    """Read a grid file (``.toml`` or ``.json``, UTF-8); GridError names the file and what is
-    wrong with it."""
+def load_grid(path, max_runs: int = MAX_RUNS) -> Grid:
+    """Read a grid file (``.toml`` or ``.json``, UTF-8) of at most ``max_runs`` runs;
+    GridError names the file and what is wrong with it."""
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -103,14 +110,18 @@ def load_grid(path) -> Grid:
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise GridError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: "
                         f"{exc}") from None
+    except RecursionError:
+        raise GridError(f"{path} nests deeper than Python reads: a grid file is a few flat "
+                        "tables (sweeps/*.toml are examples)") from None
     try:
-        return parse_grid(data, default_name=path.stem)
+        return parse_grid(data, default_name=path.stem, max_runs=max_runs)
     except GridError as exc:
         raise GridError(f"{path}: {exc}") from None
 
 
-def parse_grid(data: dict, default_name: str = "sweep") -> Grid:
-    """A :class:`Grid` from a grid file's contents, checked (every model known, every recipe
+def parse_grid(data: dict, default_name: str = "sweep", max_runs: int = MAX_RUNS) -> Grid:
+    """A :class:`Grid` from a grid file's contents, checked (a plain folder name, every
+    model known, at most ``max_runs`` runs, counted before any is made, every recipe
     combination valid, something to run); GridError lists the problems."""
     if not isinstance(data, dict):
         raise GridError("a grid file holds a table (TOML) or an object (JSON)")
@@ -138,10 +149,20 @@ def parse_grid(data: dict, default_name: str = "sweep") -> Grid:
     if isinstance(run, dict):
         problems += [f"[run] {key} is not one of {', '.join(sorted(RUN_KEYS))}"
                      for key in run if key not in RUN_KEYS]
+    name = data.get("name", default_name)
+    if not (isinstance(name, str) and NAME.fullmatch(name)):
+        problems.append(f"name {name!r} is not a plain folder name (letters, digits, '.', '_' "
+                        "and '-', not first '.' or '-'): it names the sweep's folder, "
+                        "runs/sweeps/NAME")
     if problems:
         raise GridError("bad grid: " + "; ".join(problems))
-    result = Grid(str(data.get("name", default_name)), str(data.get("description", "")),
-                  tuple(models), tuple(seeds), dict(recipe), dict(grid), dict(run))
+    count = len(models) * len(seeds) * math.prod(len(values) for values in grid.values())
+    if count > max_runs:
+        raise GridError(f"bad grid: it makes {count:,} runs (models x [grid] values x seeds), "
+                        f"more than the {max_runs:,} a sweep runs unless told: make it smaller, "
+                        f"or allow them with --max-runs {count}")
+    result = Grid(name, str(data.get("description", "")), tuple(models), tuple(seeds),
+                  dict(recipe), dict(grid), dict(run))
     _check_recipes(result)
     return result
 

@@ -129,7 +129,8 @@ class Experiment:
             self.backend, config.data_dir, val_size=config.val_size,
             normalisation=spec.normalisation,
             pad_to=spec.input_size if spec.input_size != 28 else None, seed=config.seed,
-            dtype=config.dtype, verify=config.verify, download=config.download)
+            dtype=config.dtype, verify=config.verify, download=config.download,
+            classes=spec.classes)
         if config.train_limit is not None:
             train_set = dataclasses.replace(train_set,
                                             images=train_set.images[:config.train_limit, ...],

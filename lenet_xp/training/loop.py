@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import warnings
 from typing import Callable
 
 from tqdm import tqdm
@@ -21,6 +22,10 @@ from .step import forward_backward as one_pass
 
 PROGRESS_REFRESH_S = 1.0
 """Seconds between two readings of the running loss and accuracy for the progress bar."""
+
+DIVERGING = r"(overflow|invalid value|divide by zero) encountered"
+"""numpy's RuntimeWarnings of a run that diverges: they come before its loss turns NaN,
+which :class:`TrainingDiverged` then says once, with the fix (8 lines of them came first)."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -120,7 +125,8 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
 
     Raises:
         TrainingDiverged: the training loss is NaN or infinite; ``on_epoch`` is not called for
-            that epoch, so the last good checkpoint stays the last one written.
+            that epoch, so the last good checkpoint stays the last one written. numpy's
+            warnings of overflow on the way there (:data:`DIVERGING`) are not shown.
     """
     state = state if state is not None else TrainingState()
     batches = iterate_batches(train_set, batch_size, shuffle=True, random=random)
@@ -133,9 +139,12 @@ def fit(model, loss, optimizer, schedule: Callable[[int], float], train_set: Dev
         optimizer.before_epoch(model, loss, train_set)
         summary = optimizer.epoch_summary()
         epoch_start = time.perf_counter()
-        train_loss, train_accuracy = train_epoch(
-            model, loss, optimizer, batches, augment=augment, forward_backward=forward_backward,
-            average=average, description=f"epoch {epoch + 1}/{epochs}", progress=progress)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", DIVERGING, RuntimeWarning)
+            train_loss, train_accuracy = train_epoch(
+                model, loss, optimizer, batches, augment=augment,
+                forward_backward=forward_backward, average=average,
+                description=f"epoch {epoch + 1}/{epochs}", progress=progress)
         train_set.backend.synchronize()
         seconds = time.perf_counter() - epoch_start
         if not math.isfinite(train_loss):

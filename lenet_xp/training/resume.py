@@ -20,6 +20,8 @@ import contextlib
 from pathlib import Path
 from typing import Callable
 
+from .. import jsontext
+from ..data.mnist import holds_mnist
 from ..runs.checkpoint import CheckpointError, load_checkpoint
 from ..runs.folder import CHECKPOINT, METRICS, MODEL
 from ..runs.metrics import epoch_record, epochs_of
@@ -45,7 +47,10 @@ def find_checkpoint(source) -> Path:
 
 def resume_config(meta: dict, path: Path, changes: dict, recipe_changes: dict) -> RunConfig:
     """The checkpoint's RunConfig, with ``changes`` (RunConfig fields) and ``recipe_changes``
-    (recipe fields) applied where allowed. The run continues in the checkpoint's folder.
+    (recipe fields) applied where allowed. The run continues in the checkpoint's folder. Its
+    data comes from ``changes["data_dir"]`` (``--data-dir``), else from the checkpoint's data
+    folder if that holds the four files, else from ``$LENET_XP_DATA`` or the cache: a missing
+    file is never downloaded into a folder that a checkpoint names (``/etc``).
 
     Raises:
         ValueError: a change that contradicts the checkpoint (another model, seed, dtype, data
@@ -63,6 +68,8 @@ def resume_config(meta: dict, path: Path, changes: dict, recipe_changes: dict) -
                          f"{'; '.join(problems)}. Leave them out (only --epochs, to extend the "
                          "run, and where it runs may change), or start a new run with --out")
     config = RunConfig(**{**saved, **{k: v for k, v in changes.items() if k in FREE_FIELDS}})
+    if "data_dir" not in changes and not (config.data_dir and holds_mnist(config.data_dir)):
+        config.data_dir = None  # $LENET_XP_DATA or the cache: never a folder a file names
     if "epochs" in recipe_changes:
         config.recipe["epochs"] = recipe_changes["epochs"]
     return config
@@ -135,9 +142,9 @@ def _complete_records(path: Path) -> list[dict]:
     records = []
     for number, line in enumerate(lines, start=1):
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):
+            record = jsontext.loads(line)
+        except ValueError as exc:  # not JSON, or nested too deep
+            if number == len(lines) and isinstance(exc, json.JSONDecodeError):
                 break
             raise CheckpointError(f"{path}:{number} is not JSON: not a run's metrics; move it "
                                   "away to resume") from None

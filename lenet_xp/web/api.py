@@ -203,6 +203,9 @@ def _int_param(params: dict, key: str, default: int | None, low: int, high: int)
         if default is None:
             raise ApiError(400, f"give {key}={low}..{high}")
         return default
-    if not (value.isdigit() and low <= int(value) <= high):
-        raise ApiError(400, f"{key}={value}: expected a whole number from {low} to {high}")
-    return int(value)
+    digits = value.lstrip("0") or "0"  # int() refuses more than 4,300 digits: 500 before
+    if not (value.isascii() and value.isdigit() and len(digits) <= len(str(high))
+            and low <= int(digits) <= high):
+        shown = value if len(value) <= 20 else f"{value[:20]}... ({len(value):,} characters)"
+        raise ApiError(400, f"{key}={shown}: expected a whole number from {low} to {high}")
+    return int(digits)

@@ -1,21 +1,45 @@
-"""One HTTP request, from the socket to the answer: the ``Host`` and ``Origin`` checks, the
-body limits, the fixed table of static files, the API, and the headers every answer carries.
-Any failure is a JSON ``{"error": ...}`` with its status; the server keeps serving.
+"""One HTTP request, from the socket to the answer: the deadline of the whole request, the
+``Host`` and ``Origin`` checks, the body limits, the fixed table of static files, the API
+(uploads in their turn), and the headers every answer carries. Any failure is a JSON
+``{"error": ...}`` with its status; the server keeps serving.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import socket
 import sys
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler
+from typing import Callable
 
 from .api import ApiError
-from .security import MAX_BODY
+from .security import MAX_BODY, RETRY_AFTER, Busy
 
 #: what the pages may load: their own files, from this server only
 CONTENT_SECURITY_POLICY = ("default-src 'self'; base-uri 'none'; form-action 'none'; "
                            "frame-ancestors 'none'")
+
+
+class DeadlineReader(io.RawIOBase):
+    """A socket read against a deadline: each read waits at most until ``deadline()`` (a
+    ``time.monotonic()`` instant), so a request trickling in a byte a second ends there too,
+    with TimeoutError, as a silent one does."""
+
+    def __init__(self, connection: socket.socket, deadline: Callable[[], float]):
+        self.connection, self.deadline = connection, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self.deadline() - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive whole in time")
+        self.connection.settimeout(left)
+        return self.connection.recv_into(buffer)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -25,8 +49,21 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def setup(self) -> None:
-        self.timeout = self.server.app.timeout  # a slow or silent client loses its thread
+        self.timeout = self.server.app.timeout  # each write of an answer may wait this long
+        self.deadline = time.monotonic() + self.timeout
         super().setup()
+        self.rfile = io.BufferedReader(DeadlineReader(self.connection, lambda: self.deadline))
+
+    def handle_one_request(self) -> None:
+        """One request, which has :data:`~lenet_xp.web.server.TIMEOUT` seconds to arrive
+        whole from now (a request line, headers or body still missing then: the connection
+        is closed, or the answer is 408)."""
+        self.deadline = time.monotonic() + self.timeout
+        super().handle_one_request()
+
+    def send_response(self, code, message=None) -> None:
+        self.connection.settimeout(self.timeout)  # the reads left it at what the deadline left
+        super().send_response(code, message)
 
     def do_GET(self) -> None:
         self._answer("GET")
@@ -54,11 +91,19 @@ class Handler(BaseHTTPRequestHandler):
             if not path.startswith("/api/"):
                 raise ApiError(404, f"no page at {path}")
             call, takes_body = app.api.endpoint(method, path)
-            body = self._read_body() if takes_body else b""
-            self._send_json(200, call(query, body))
+            if not takes_body:
+                self._send_json(200, call(query, b""))
+                return
+            body = self._read_body()
+            with app.work.slot():  # an upload is decoded and classified in its turn
+                answer = call(query, body)
+            self._send_json(200, answer)
         except ApiError as exc:
             self.log_message('"%s" %d: %s', self.requestline, exc.status, exc.message)
             self._send_json(exc.status, {"error": exc.message})
+        except Busy as exc:
+            self.log_message('"%s" 503: %s', self.requestline, exc)
+            self._send_json(503, {"error": str(exc)}, {"Retry-After": str(RETRY_AFTER)})
         except ConnectionError:
             raise
         except Exception as exc:  # a bug: say so, log it, keep serving
@@ -79,17 +124,26 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the unread body must not be taken for a request
             raise ApiError(413, f"the body is {int(length):,} bytes, more than the "
                                 f"{MAX_BODY:,} this server reads: send a smaller image")
-        body = self.rfile.read(int(length))
+        try:
+            body = self.rfile.read(int(length))
+        except TimeoutError:
+            self.close_connection = True  # the rest of the body may still come
+            raise ApiError(408, f"the request did not arrive whole within "
+                                f"{self.server.app.timeout:g} s (its body is announced as "
+                                f"{int(length):,} bytes): send the whole request at once") from None
         if len(body) < int(length):
             raise ApiError(400, "the body is shorter than its Content-Length")
         return body
 
-    def _send_json(self, status: int, answer: dict) -> None:
+    def _send_json(self, status: int, answer: dict, headers: dict | None = None) -> None:
         content = json.dumps(answer, separators=(",", ":")).encode()
-        self._send(status, content, "application/json", cache="no-store")
+        self._send(status, content, "application/json", cache="no-store", headers=headers)
 
-    def _send(self, status: int, content: bytes, kind: str, cache: str) -> None:
+    def _send(self, status: int, content: bytes, kind: str, cache: str,
+              headers: dict | None = None) -> None:
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(content)))
         self.send_header("Cache-Control", cache)

@@ -1,20 +1,26 @@
 """What the server refuses before it does any work: requests addressed to a host name it
-does not answer to (DNS rebinding), bodies too large to read, and images too large or of a
-format that ``scripts/predict.py`` does not take.
+does not answer to (DNS rebinding), bodies too large to read, images too large or of a
+format that ``scripts/predict.py`` does not take, and uploads beyond the work it does at a
+time (:class:`WorkLimit`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import io
 import ipaddress
 import socket
+import threading
 
 from PIL import Image
 
-from ..data.images import IMAGE_SUFFIXES, ImageError, open_image
+from ..data.images import IMAGE_SUFFIXES, MAX_STREAM_BYTES, ImageError, open_image
 
-#: the largest request body read (bytes): a phone photo must be made smaller first
-MAX_BODY = 1 << 20
+#: the largest request body read (bytes), as of an image on standard input: a phone photo
+#: must be made smaller first
+MAX_BODY = MAX_STREAM_BYTES
 #: the most pixels an upload may have by default (``scripts/serve.py --max-pixels`` changes
 #: it); checked from its header, before it is decoded. Lower than scripts/predict.py's
 #: :data:`lenet_xp.data.images.MAX_PIXELS`, since anyone who reaches the server may send one:
@@ -22,6 +28,71 @@ MAX_BODY = 1 << 20
 MAX_PIXELS = 2048 * 2048
 #: hosts that reach every interface: binding one exposes the server to the network
 ALL_INTERFACES = ("0.0.0.0", "::", "")
+#: uploads decoded and classified at a time, at most (fewer on fewer cores): a 2048x2048
+#: upload takes about 100 MB while it is framed (docs/hostile_inputs.md), so 40 at once took
+#: the server to 2.4 GB; four take it to about 450 MB
+MAX_RUNNING = 4
+#: uploads that wait their turn, at most, beyond those running (each holds its body, at
+#: most :data:`MAX_BODY`); one more gets 503 with ``Retry-After``
+MAX_WAITING = 16
+#: the seconds a refused upload is told to wait (``Retry-After``)
+RETRY_AFTER = 1
+
+
+class Busy(Exception):
+    """An upload refused because :data:`MAX_RUNNING` are running and :data:`MAX_WAITING`
+    waiting; the message says so."""
+
+
+class WorkLimit:
+    """At most ``running`` uploads are decoded and classified at a time, and at most
+    ``waiting`` more wait their turn; one past that raises :class:`Busy` at once, before it
+    is decoded."""
+
+    def __init__(self, running: int, waiting: int = MAX_WAITING):
+        self.running, self.waiting = running, waiting
+        self._slots = threading.Semaphore(running)
+        self._lock = threading.Lock()
+        self._admitted = 0
+
+    @property
+    def admitted(self) -> int:
+        """The uploads running or waiting now."""
+        return self._admitted
+
+    @contextlib.contextmanager
+    def slot(self):
+        """``with limit.slot(): ...`` runs the block in its turn, or raises Busy."""
+        with self._lock:
+            if self._admitted >= self.running + self.waiting:
+                raise Busy(f"the server is busy with {self._admitted} uploads: send it again in "
+                           f"{RETRY_AFTER} s")
+            self._admitted += 1
+        try:
+            with self._slots:
+                yield
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+
+#: glibc's ``mallopt`` parameter of the size from which a block gets pages of its own
+M_MMAP_THRESHOLD = -3
+#: the size (bytes) from which the server's blocks get pages of their own
+MMAP_THRESHOLD = 1 << 20
+
+
+def map_large_blocks() -> None:
+    """Give each block of :data:`MMAP_THRESHOLD` bytes or more pages of its own (glibc's
+    ``mallopt``; nothing elsewhere), which go back to the system when it is freed. glibc
+    does so from 128 KiB at first, but raises that threshold up to 32 MiB as such blocks are
+    freed, and from then on keeps numpy's arrays of a few MB on its heaps, one heap per
+    thread: after 40 uploads of 2048x2048 pixels the server held 1.07 GB."""
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return  # not glibc (musl, macOS, Windows): their allocators decide
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def upload_formats() -> tuple[str, ...]:
