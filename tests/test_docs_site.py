@@ -33,7 +33,7 @@ from docs_tools import ROOT, require
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 #: pages looked at in the browser: (path, whether it has math), and what each must show
-PAGES = {"": False, "api/layers/": True, "guide/": False}
+PAGES = {"": False, "api/layers/": True, "tutorial/": True, "guide/": False}
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +256,7 @@ def test_a_page_in_chromium_renders_its_math_code_and_figures_from_the_site_alon
     if PAGES[path]:
         assert look["math"] > 0 and look["unrendered"] == 0 and look["errors"] == 0, look
         assert any(family.startswith("KaTeX") for family in look["fonts"]), look["fonts"]
-    if path == "guide/":
+    if path in ("tutorial/", "guide/"):
         assert look["code"] > 0  # highlighted Python
     if path == "guide/":
         assert len(look["images"]) >= 10  # the README's figures, found at their new place
