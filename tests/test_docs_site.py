@@ -48,11 +48,12 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
-def _inventory(site: Path) -> set[str]:
-    """The names in the site's objects.inv (Sphinx inventory version 2: 4 lines, then zlib)."""
+def _inventory(site: Path) -> set[tuple[str, str]]:
+    """(name, role) of each line of the site's objects.inv (Sphinx inventory version 2: four
+    lines, then zlib): role py:module, py:class, py:function, py:data, ..."""
     raw = (site / "objects.inv").read_bytes()
     body = zlib.decompress(raw.split(b"\n", 4)[4]).decode()
-    return {line.split(" ", 1)[0] for line in body.splitlines()}
+    return {tuple(line.split(" ", 2)[:2]) for line in body.splitlines()}
 
 
 def _modules_with_all() -> list[types.ModuleType]:
@@ -72,13 +73,15 @@ def _defined_in(module: types.ModuleType) -> dict[str, object]:
             and value.__module__ == module.__name__}
 
 
-def _paths(public: str, value: object) -> set[str]:
-    """The public path, and the path where the object is defined."""
+def _entries(public: str, value: object) -> set[tuple[str, str]]:
+    """The inventory lines that document ``value``: its public path or the path where it is
+    defined, with its kind of object (a function ``elastic`` is not its module ``elastic``)."""
     if isinstance(value, types.ModuleType):
-        return {public, value.__name__}
+        return {(path, "py:module") for path in (public, value.__name__)}
     if inspect.isclass(value) or inspect.isfunction(value):
-        return {public, f"{value.__module__}.{value.__qualname__}"}
-    return {public}
+        role = "py:class" if inspect.isclass(value) else "py:function"
+        return {(path, role) for path in (public, f"{value.__module__}.{value.__qualname__}")}
+    return {(public, "py:data"), (public, "py:attribute")}
 
 
 def public_names() -> dict[str, object]:
@@ -94,12 +97,12 @@ def public_names() -> dict[str, object]:
     return names
 
 
-def missing_entries(names: dict[str, object], inventory: set[str]) -> list[str]:
+def missing_entries(names: dict[str, object], inventory: set[tuple[str, str]]) -> list[str]:
     """The public paths without an entry; a module with an ``__all__`` of its own needs none
     (its names are checked one by one)."""
     return sorted(public for public, value in names.items()
                   if not (isinstance(value, types.ModuleType) and hasattr(value, "__all__"))
-                  and not _paths(public, value) & inventory)
+                  and not _entries(public, value) & inventory)
 
 
 def test_every_public_name_has_an_api_entry(site):
@@ -113,9 +116,11 @@ def test_every_public_name_has_an_api_entry(site):
 
 def test_a_name_without_an_entry_is_found():
     names = {"lenet_xp.layers.Conv2d": lenet_xp.layers.Conv2d, "lenet_xp.losses": lenet_xp.losses,
-             "lenet_xp.layers": lenet_xp.layers}
-    # the path where Conv2d is defined counts; lenet_xp.layers has an __all__, checked name by name
-    assert missing_entries(names, {"lenet_xp.layers.conv.Conv2d"}) == ["lenet_xp.losses"]
+             "lenet_xp.layers": lenet_xp.layers, "lenet_xp.data.augment.warp": lenet_xp.data.augment.warp}
+    inventory = {("lenet_xp.layers.conv.Conv2d", "py:class"),  # where it is defined counts
+                 ("lenet_xp.data.augment.warp", "py:module")}  # the module, not the function
+    # lenet_xp.layers has an __all__ of its own, checked name by name
+    assert missing_entries(names, inventory) == ["lenet_xp.data.augment.warp", "lenet_xp.losses"]
 
 
 class _Assets(HTMLParser):
