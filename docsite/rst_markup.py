@@ -39,7 +39,8 @@ class RstMarkup(griffe.Extension):
 
 
 def markdown_of(text: str, scope: griffe.Object) -> str:
-    """``text`` with its roles made cross-references resolved in ``scope``, and ``::`` made ``:``."""
+    """``text`` with its roles made cross-references resolved in ``scope``, ``::`` made ``:``
+    and its simple tables Markdown's."""
 
     def reference(match: re.Match) -> str:
         short, target, call = match.group(1), match.group(2), match.group(3) or ""

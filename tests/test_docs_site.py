@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 import lenet_xp
-from docs_tools import ROOT, require
+from docs_tools import ROOT, docsite, require
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 #: pages looked at in the browser: (path, whether it has math), and what each must show
@@ -121,6 +121,25 @@ def test_a_name_without_an_entry_is_found():
                  ("lenet_xp.data.augment.warp", "py:module")}  # the module, not the function
     # lenet_xp.layers has an __all__ of its own, checked name by name
     assert missing_entries(names, inventory) == ["lenet_xp.data.augment.warp", "lenet_xp.losses"]
+
+
+def test_the_docstrings_rest_becomes_markdown():
+    require("griffe")
+    import griffe
+
+    rst = docsite("rst_markup")
+    table = ("Cells::\n\n    literal\n\n==========  ====\nname        kind\n==========  ====\n"
+             "``a``       one that\n            goes on\n``a_much_longer``  spills\n==========  ====\n")
+    assert rst.tables_of(rst.LITERAL.sub(r"\1:\n", table)).splitlines() == [
+        "Cells:", "", "    literal", "", "| name | kind |", "|---|---|",
+        "| ``a`` | one that goes on |", "| ``a_much_longer`` | spills |"]
+    package = griffe.load("lenet_xp", search_paths=[str(ROOT)], resolve_aliases=False)
+    scope = package["data"]  # imports load_mnist from lenet_xp.data.mnist
+    assert rst.markdown_of(":func:`load_mnist` and :class:`~lenet_xp.backend.Random`, :func:`nowhere`",
+                           scope) == (
+        '<autoref identifier="lenet_xp.data.mnist.load_mnist" optional><code>load_mnist</code></autoref>'
+        ' and <autoref identifier="lenet_xp.backend.Random" optional><code>Random</code></autoref>, '
+        "`nowhere`")
 
 
 class _Assets(HTMLParser):
