@@ -29,29 +29,35 @@ Initializer = Callable[[Random, tuple, int, int, str], object]
 
 
 def he_normal(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    """N(0, 2/F_in): He et al. 2015, for ReLU networks."""
     return random.normal(get_backend("cpu"), shape, math.sqrt(2.0 / fan_in), dtype)
 
 
 def he_uniform(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    """U(−√(6/F_in), +√(6/F_in)): He et al. 2015, uniform."""
     bound = math.sqrt(6.0 / fan_in)
     return random.uniform(get_backend("cpu"), shape, -bound, bound, dtype)
 
 
 def xavier_normal(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    """N(0, 2/(F_in + F_out)): Glorot & Bengio 2010."""
     return random.normal(get_backend("cpu"), shape, math.sqrt(2.0 / (fan_in + fan_out)), dtype)
 
 
 def xavier_uniform(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    """U(−√(6/(F_in + F_out)), +√(6/(F_in + F_out))): Glorot & Bengio 2010."""
     bound = math.sqrt(6.0 / (fan_in + fan_out))
     return random.uniform(get_backend("cpu"), shape, -bound, bound, dtype)
 
 
 def lecun_uniform(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    """U(−2.4/F_in, +2.4/F_in): LeCun et al. 1998, appendix A."""
     bound = 2.4 / fan_in
     return random.uniform(get_backend("cpu"), shape, -bound, bound, dtype)
 
 
 def fan_in_uniform(random: Random, shape, fan_in: int, fan_out: int, dtype: str = "float32"):
+    """U(−1/√F_in, +1/√F_in): PyTorch's default for its layers."""
     bound = 1.0 / math.sqrt(fan_in)
     return random.uniform(get_backend("cpu"), shape, -bound, bound, dtype)
 

@@ -31,6 +31,8 @@ class SoftmaxCrossEntropy:
         E = (1/N) Σ_n [ log Σ_k e^{z_nk} − z_{n,t_n} ]          (log-sum-exp after subtracting
         dE/dz = (softmax(z) − onehot(t)) / N                      max_k z_nk, so it never
         Gauss-Newton diagonal: softmax(z)(1 − softmax(z)) / N     overflows)
+
+    ``predict`` is the argmax of z, ``scores`` its softmax.
     """
 
     def __init__(self):

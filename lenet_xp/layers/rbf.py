@@ -42,7 +42,8 @@ class EuclideanRBF(Layer):
     second derivative 2/N of the MSE criterion (eq. 8) that the paper's appendix C works with.
 
     Args:
-        in_features, out_features: D and K.
+        in_features: D, the length of x.
+        out_features: K, the number of prototypes w_i.
         prototypes: (K, D) array of the w_i. Default: LeNet-5's ±1 digit bitmaps
             (:func:`lenet_xp.layers.digit_bitmaps.load_digit_bitmaps`), for D = 84, K = 10.
         trainable: False (the paper): the prototypes are a buffer, fixed, not counted as

@@ -27,6 +27,7 @@ from .registry import ModelSpec, register
 
 
 def build_lenet5(random: Random, dtype: str = "float32", init: str = "xavier_uniform") -> Sequential:
+    """The network of the module's table, its weights drawn from ``random`` with ``init``."""
     drawn = {"init": init, "random": random, "dtype": dtype}
     return Sequential(
         ("C1", Conv2d(1, 6, 5, **drawn)),

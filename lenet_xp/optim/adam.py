@@ -12,6 +12,9 @@ class Adam(Optimizer):
 
         m ← β₁ m + (1 − β₁) g          v ← β₂ v + (1 − β₂) g²
         w ← w − η · m̂ / (√v̂ + ε),     m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)
+
+    (Kingma & Ba 2015.) ``weight_decay`` adds λw to the weights' g first: L2 regularisation,
+    not AdamW's decoupled decay.
     """
 
     STATE_KEYS = frozenset({"m", "v"})
