@@ -15,7 +15,6 @@ Timings depend on the machine and on what else runs on it: say which when you qu
 from __future__ import annotations
 
 import argparse
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +57,7 @@ def main(argv=None) -> int:
         url = line.split("open ")[1].split()[0]
         result = measure(url, args.strokes, args.chromium, args.chromedriver)
     finally:
-        server.send_signal(signal.SIGINT)
+        server.terminate()  # SIGTERM: a shell's background job ignores SIGINT, and so its children
         server.wait(timeout=30)
     print(f"served: {', '.join(args.paths)}")
     print("\n".join(result.lines()))

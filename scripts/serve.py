@@ -19,6 +19,7 @@ import sys
 
 from lenet_xp.backend import DEVICE_STRINGS, DeviceError
 from lenet_xp.cli.argtypes import port, positive_int
+from lenet_xp.cli.signals import stopping_on_signals
 from lenet_xp.data import DataError
 from lenet_xp.web import ServeError, TestSet, WebServer, open_catalogue, serve
 from lenet_xp.web.security import MAX_PIXELS
@@ -69,7 +70,8 @@ def main(argv=None) -> int:
     for folder in catalogue.waiting():
         print(f"waiting for {folder}: it does not exist yet; its run shows once scripts/train.py "
               "makes it", file=sys.stderr)
-    serve(server, log=lambda line: print(line, flush=True))
+    with stopping_on_signals():  # `kill` stops the server as Ctrl-C does: socket closed, one line
+        serve(server, log=lambda line: print(line, flush=True))
     return 0
 
 

@@ -17,7 +17,6 @@ and on what else runs on it: say which when you quote them.
 from __future__ import annotations
 
 import argparse
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +53,7 @@ def main(argv=None) -> int:
         port = int(line.split("open http://")[1].split("/")[0].rsplit(":", 1)[1])
         result = run_load(port, server.pid, image, expected, args.requests, args.concurrency)
     finally:
-        server.send_signal(signal.SIGINT)
+        server.terminate()  # SIGTERM: a shell's background job ignores SIGINT, and so its children
         server.wait(timeout=30)
     print(f"served: {', '.join(args.paths)}; image: {args.image or 'a drawn 7 (280x280 PNG)'}")
     print("\n".join(result.lines()))

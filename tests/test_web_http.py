@@ -505,7 +505,8 @@ def _start(*args) -> tuple[subprocess.Popen, str]:
     return process, first.split("open ")[1].split()[0]
 
 
-def test_serve_py_serves_until_ctrl_c(root):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_serve_py_serves_until_ctrl_c_or_kill(root, signum):
     process, url = _start(root / "lenet5", "--port", "0")
     try:
         assert url.startswith("http://127.0.0.1:")
@@ -514,7 +515,7 @@ def test_serve_py_serves_until_ctrl_c(root):
         connection.request("GET", "/api/models")
         assert connection.getresponse().status == 200
         connection.close()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         assert process.wait(timeout=20) == 0
         assert "stopped" in process.stdout.read() and "Traceback" not in process.stderr.read()
     finally:
