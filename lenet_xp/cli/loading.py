@@ -6,7 +6,7 @@ import sys
 
 from ..backend import DeviceError
 from ..runs.checkpoint import CheckpointError
-from ..tools.inference import load_model
+from ..inference import load_model
 
 
 def load_models_or_exit(paths: list[str], device: str):
