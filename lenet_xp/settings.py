@@ -1,9 +1,9 @@
 """Settings declared once: dataclass fields that carry their help text, their command-line
 form and whether a resumed run may change them, and the flat form of a tree of them.
 
-A configuration is a tree of frozen dataclasses (a run's: :class:`lenet_xp.training.config.RunConfig`
-holds a :class:`~lenet_xp.models.recipe.Recipe`, which holds a
-:class:`~lenet_xp.data.augment.Distortion`). Each leaf is declared with :func:`setting`, in
+A configuration is a tree of frozen dataclasses (a run's,
+:class:`lenet_xp.training.config.RunConfig`, holds a :class:`~lenet_xp.models.recipe.Recipe`,
+which holds a :class:`~lenet_xp.data.augment.Distortion`). Each leaf is declared with :func:`setting`, in
 one place, with its default; everything else reads that declaration:
 
 - the flat form (:func:`flatten`, :func:`unflatten`): every leaf under its ``key`` (the field's
@@ -86,7 +86,7 @@ class Leaf:
 
     @property
     def kind(self) -> str:
-        """The field's type as written (``"int"``, ``"float"``, ``"bool"``, ``"str | None"``, ...)."""
+        """The field's type as written (``"int"``, ``"float"``, ``"str | None"``, ...)."""
         kind = self.field.type
         return kind if isinstance(kind, str) else kind.__name__
 

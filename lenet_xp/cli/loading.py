@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from ..backend import DeviceError
-from ..runs.checkpoint import CheckpointError
 from ..inference import load_model
+from ..runs.checkpoint import CheckpointError
 
 
 def load_models_or_exit(paths: list[str], device: str):

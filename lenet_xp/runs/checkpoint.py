@@ -141,7 +141,8 @@ def _flatten(state: dict) -> tuple[dict, dict]:
     average = state.get("average")
     if average is not None:
         meta["ema"] = {"updates": average["updates"]}
-        arrays.update({f"ema/{name}": to_numpy(value) for name, value in average["averages"].items()})
+        arrays.update({f"ema/{name}": to_numpy(value)
+                       for name, value in average["averages"].items()})
     if "random" in state:
         meta["rng_state"] = state["random"]
     training = state.get("training")

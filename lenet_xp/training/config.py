@@ -122,7 +122,8 @@ FREE = {key for key, leaf in keys(RunConfig).items() if leaf.declared.free}
 FREE_RECIPE = {key for key, leaf in keys(Recipe).items() if leaf.declared.free}
 
 
-def resume_changes(saved: RunConfig, changes: dict, recipe_changes: dict) -> tuple[RunConfig, list[str]]:
+def resume_changes(saved: RunConfig, changes: dict,
+                   recipe_changes: dict) -> tuple[RunConfig, list[str]]:
     """``saved`` (a checkpoint's resolved configuration) with the ``changes`` (flat config
     keys) and ``recipe_changes`` (flat recipe keys) a resumed run may make, and the list of
     those it may not make because they contradict ``saved``, each in words."""

@@ -220,9 +220,9 @@ def run(config: RunConfig, log: Callable[[str], None] = print, comm=None,
     :func:`lenet_xp.training.communicators.create_communicator`).
 
     Raises DeviceError (bad device or no GPU), DataError (missing or corrupt data),
-    KeyError (unknown model), ValueError (bad recipe, placement or limit) or RunFolderError (an output folder
-    that is a file, not writable, in use by another run, or holding another run's weights,
-    which ``overwrite`` replaces) before any training starts.
+    KeyError (unknown model), ValueError (bad recipe, placement or limit) or RunFolderError
+    (an output folder that is a file, not writable, in use by another run, or holding another
+    run's weights, which ``overwrite`` replaces) before any training starts.
     """
     comm = comm if comm is not None else create_communicator()
     with contextlib.ExitStack() as stack:

@@ -79,8 +79,9 @@ class ProgressBar(Extension):
         self._shown = 0.0
 
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
-        self._bar = tqdm(total=len(trainer.feed.dataset), desc=f"epoch {epoch + 1}/{trainer.epochs}",
-                         unit="img", unit_scale=True, leave=False, dynamic_ncols=True)
+        self._bar = tqdm(total=len(trainer.feed.dataset),
+                         desc=f"epoch {epoch + 1}/{trainer.epochs}", unit="img", unit_scale=True,
+                         leave=False, dynamic_ncols=True)
         self._shown = time.monotonic()
 
     def on_step_end(self, trainer: Trainer, totals: Totals) -> None:

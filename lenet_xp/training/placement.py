@@ -159,7 +159,8 @@ def choose_split(split_batch: bool | None, threads: int | None, batch_size: int,
 
 
 def split_batch_problems(threads: int | None, backend: Backend) -> list[str]:
-    """Why a batch split across ``threads`` CPU threads cannot run on ``backend`` (empty: it can)."""
+    """Why a batch split across ``threads`` CPU threads cannot run on ``backend`` (empty: it
+    can)."""
     problems = []
     if threads is None:
         problems.append("--split-batch needs --threads N: each batch is split across N threads; "

@@ -12,6 +12,7 @@ import math
 
 from array_api_compat import array_namespace
 
+
 @dataclasses.dataclass
 class EpochStats:
     """What one epoch measured. Accuracies are fractions in [0, 1]; ``optimizer`` is the

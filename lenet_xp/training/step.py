@@ -36,7 +36,8 @@ class TrainingStep:
         self.model, self.loss, self.workers = model, loss, workers
         self._split = SplitBatch(model, loss, workers) if workers > 1 else None
         one_rank = self._split or functools.partial(forward_backward, model, loss)
-        self._step = DataParallel(model, loss, comm, inner=self._split) if comm.size > 1 else one_rank
+        self._step = (DataParallel(model, loss, comm, inner=self._split) if comm.size > 1
+                      else one_rank)
         self.evaluate = evaluate if comm.size == 1 else functools.partial(evaluate, comm=comm)
 
     def __call__(self, x, y):

@@ -138,7 +138,7 @@ class Trainer:
         for extension in self.extensions:
             extension.on_train_start(self)
         try:
-            while state.epoch < epochs and not any(ext.should_stop(self) for ext in self.extensions):
+            while state.epoch < epochs and not self._stopped():
                 self._finish(self._epoch(state.epoch), start)
         finally:
             for extension in self.extensions:
@@ -148,6 +148,10 @@ class Trainer:
         elif self.validated is not self.model:
             self.model.load_state_dict(self.validated.state_dict())
         return state.history
+
+    def _stopped(self) -> bool:
+        """Whether an extension stops the training (early stopping)."""
+        return any(extension.should_stop(self) for extension in self.extensions)
 
     def _finish(self, stats: EpochStats, start: float) -> None:
         """An epoch's end: the extensions that add to its stats, then its time since the run's
