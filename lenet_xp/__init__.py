@@ -11,7 +11,7 @@ from . import _moved, init, layers, losses, optim
 from ._version import __version__
 from .backend import Backend, DeviceError, Random, get_backend, to_numpy
 from .tools import export
-from .tools.inference import Committee, TrainedModel, load_model
+from .inference import Committee, TrainedModel, load_model
 
 _moved.install()
 

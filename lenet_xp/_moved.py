@@ -24,17 +24,16 @@ MOVED = {
     "lenet_xp.data.distort": ("lenet_xp.data.augment",),
     "lenet_xp.distributed": ("lenet_xp.training.communicators", "lenet_xp.training.data_parallel",
                              "lenet_xp.cli.mpi_launch"),
-    "lenet_xp.evaluation": ("lenet_xp.tools.evaluation",),
+    "lenet_xp.evaluation": ("lenet_xp.inference.evaluation",),
     "lenet_xp.experiment": ("lenet_xp.training.experiment",),
-    "lenet_xp.inference": ("lenet_xp.tools.inference",),
     "lenet_xp.models.digit_bitmaps": ("lenet_xp.layers.digit_bitmaps",),
-    "lenet_xp.parallel": ("lenet_xp.training.split_batch", "lenet_xp.training.step"),
+    "lenet_xp.parallel": ("lenet_xp.training.split_batch", "lenet_xp.training.passes"),
     "lenet_xp.plots": ("lenet_xp.tools.plots", "lenet_xp.runs.curves", "lenet_xp.runs.metrics"),
     "lenet_xp.recipe": ("lenet_xp.models.recipe",),
     "lenet_xp.resume": ("lenet_xp.training.resume",),
     "lenet_xp.run_folder": ("lenet_xp.runs.folder", "lenet_xp.runs.metrics"),
     "lenet_xp.sweep": ("lenet_xp.tools.sweep",),
-    "lenet_xp.train": ("lenet_xp.training.loop", "lenet_xp.training.state"),
+    "lenet_xp.train": ("lenet_xp.training.trainer", "lenet_xp.training.state"),
 }
 
 

@@ -45,7 +45,7 @@ from .backends.strict_backend import STRICT_DEVICES
 STAGED_ROWS = 65536
 
 __all__ = ["ALONE", "STRICT_DEVICES", "THREAD_ENV_VARS", "Backend", "DeviceError", "HostRanks",
-           "Random",
+           "NoDraws", "Random",
            "available_cores", "backend_of", "blas_info", "get_backend", "limit_cpu_threads",
            "to_numpy"]
 
@@ -211,9 +211,25 @@ class Random:
     def _draw_seed(self) -> int:
         return int(self.host.integers(2**63))
 
-    def state(self) -> dict:
-        """The host generator's state (a JSON-able dict), for checkpoints."""
+    def state_dict(self) -> dict:
+        """The host generator's state (JSON), which fixes every number drawn after it: what
+        a checkpoint keeps (the device generators and spawned streams are re-derived from it
+        at every :meth:`start_epoch`)."""
         return self.host.bit_generator.state
 
-    def set_state(self, state: dict) -> None:
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`'s state; numpy's TypeError, ValueError or
+        KeyError where it is not a PCG64 state."""
         self.host.bit_generator.state = state
+
+
+class NoDraws(Random):
+    """A :class:`Random` that draws no weights: every weight comes out 0, so a network built
+    with it has the shapes and dtypes of one drawn from a seed, for the cost of allocating
+    them (what a checkpoint's entries are checked against, and what loading fills)."""
+
+    def normal(self, backend: Backend, shape, std: float = 1.0, dtype: str = "float32"):
+        return backend.asarray(np.zeros(shape), dtype=backend.dtype(dtype))
+
+    def uniform(self, backend: Backend, shape, low: float, high: float, dtype: str = "float32"):
+        return backend.asarray(np.zeros(shape), dtype=backend.dtype(dtype))

@@ -72,10 +72,11 @@ def _devices(text: str) -> list[str]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     from lenet_xp.backend import DEVICE_STRINGS
-    from lenet_xp.cli.argtypes import non_negative_int, positive_float, positive_int
-    from lenet_xp.cli.ranks import parse_ranks
+    from lenet_xp.cli.argtypes import auto_or, non_negative_int, positive_float, positive_int
     from lenet_xp.models import MODELS
     from lenet_xp.models.recipe import OPTIMIZERS
+    from lenet_xp.settings import keys
+    from lenet_xp.training.placement import Placement
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,15 +106,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "default: the libraries' own")
     parser.add_argument("--split-batch", action=argparse.BooleanOptionalAction,
                         help="split each lenet_xp batch across the --threads threads, one BLAS "
-                             "thread each (lenet_xp.training.split_batch.SplitBatch), or never; default: "
-                             "split where every thread gets at least 64 images (batch 128 and "
-                             "up with 2 threads), else BLAS threads. PyTorch keeps its "
+                             "thread each (lenet_xp.training.split_batch.SplitBatch), or never; "
+                             f"default: {keys(Placement)['split_batch'].declared.shown}. PyTorch keeps its "
                              "--threads intra-op threads")
-    parser.add_argument("--ranks", type=parse_ranks, default="auto",
+    parser.add_argument("--ranks", type=auto_or(positive_int), default="auto",
                         help="run lenet_xp data-parallel on N MPI ranks (launches mpiexec -n N; "
                              "--threads, default every core, are shared out between them), "
                              "PyTorch with all the threads; auto (default): what a training run "
-                             "takes for the smallest batch size (lenet_xp.cli.ranks)")
+                             "takes for the smallest batch size (lenet_xp.training.placement)")
     parser.add_argument("--distort", default="none",
                         choices=["none", "affine", "elastic", "affine+elastic"],
                         help="also time distorting a batch (lenet_xp.data.augment, the recipe "
@@ -146,10 +146,10 @@ def main(argv=None) -> int:
     from lenet_xp.backend import DeviceError, get_backend
     from lenet_xp.cli.mpi_launch import (guard_rank, launch_command, run_on_ranks, under_launcher,
                                          without_option)
-    from lenet_xp.cli.ranks import auto_ranks
     from lenet_xp.cli.signals import exit_code, stopping_on_signals
     from lenet_xp.tools.bench import BenchConfig, BenchError, format_report, run_benchmark
     from lenet_xp.training.communicators import abort_all, launched_rank, launched_ranks
+    from lenet_xp.training.placement import auto_ranks
 
     ranks = args.ranks
     if ranks == "auto":

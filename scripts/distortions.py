@@ -23,7 +23,6 @@ from lenet_xp.cli.argtypes import non_negative_int, positive_int, recipe_setting
 from lenet_xp.data import DataError, load_mnist, model_input, random_shift
 from lenet_xp.data.augment import distortion_examples
 from lenet_xp.models import MODELS, get_model
-from lenet_xp.models.recipe import make_distortion
 from lenet_xp.tools.plots import plot_distortions
 
 
@@ -61,15 +60,15 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     originals = model_input(digits, "zero_one", spec.input_size if spec.input_size != 28 else None)
-    distortion, random = make_distortion(recipe), Random(args.seed)
+    distortion, random = recipe.distortion, Random(args.seed)
 
     def shifted_then_distorted(batch, rng):
         return distortion(random_shift(batch, recipe.shift, rng), rng)
 
     distorted = distortion_examples(originals, random, shifted_then_distorted, args.copies)
     what = [f"shift ±{recipe.shift} px"] if recipe.shift else []
-    if recipe.distort != "none":
-        what.append(recipe.distort)
+    if recipe.distortion.kind != "none":
+        what.append(recipe.distortion.kind)
     title = f"{args.model}: training digits as the recipe distorts them ({', '.join(what) or 'none'})"
     try:
         path = plot_distortions(originals, np.clip(distorted, 0.0, 1.0), args.out, title=title)

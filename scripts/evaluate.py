@@ -13,7 +13,7 @@ them as JSON (``test_accuracy`` a fraction, ``confusion`` a 10x10 list, ...); ``
 draws the confusion matrix, the misclassified digits, the first layer's filters, the
 feature maps of one digit and, for the RBF models, their prototypes (needs matplotlib).
 
-Several models make a committee that averages their scores (lenet_xp.tools.inference.Committee):
+Several models make a committee that averages their scores (lenet_xp.inference.Committee):
 each member's test error is printed, then the committee's figures; ``--json`` holds the
 committee's figures and ``members`` (each one's file, model, seed and test error); ``--plots``
 draws the committee's confusion matrix and misclassified digits.
@@ -29,9 +29,10 @@ from lenet_xp.backend import DEVICE_STRINGS
 from lenet_xp.cli.loading import load_models_or_exit
 from lenet_xp.cli.signals import stopped_in_one_line
 from lenet_xp.data import DataError, load_mnist
-from lenet_xp.tools.evaluation import (committee_report, evaluate_committee, evaluate_digits,
-                                      report, validation_digits, write_figures)
-from lenet_xp.tools.inference import Committee
+from lenet_xp.inference import Committee
+from lenet_xp.inference.evaluation import (committee_report, evaluate_digits, report,
+                                           validation_digits)
+from lenet_xp.tools.evaluation_figures import write_figures
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,18 +64,18 @@ def described(model, path: str) -> dict:
 def evaluated(model, paths: list[str], digits, labels, split: str):
     """(evaluation, text report, JSON record) of the one model or the committee on ``digits``."""
     source = f"{labels.shape[0]:,} {split} images"
+    evaluation = evaluate_digits(model, digits, labels)
     if not isinstance(model, Committee):
-        evaluation = evaluate_digits(model, digits, labels)
         return (evaluation, report(model, evaluation, source, split),
                 {**described(model, paths[0]), **evaluation.to_dict(split)})
-    members, evaluation = evaluate_committee(model, digits, labels)
     record = {"model": model.name, "parameters": model.num_parameters(),
               "score": model.score_name, **evaluation.to_dict(split),
               "members": [{**described(member, path), f"{split}_accuracy": result.accuracy,
                            f"{split}_error": 1 - result.accuracy,
                            "errors": int(result.misclassified.shape[0])}
-                          for member, result, path in zip(model.members, members, paths)]}
-    return evaluation, committee_report(model, members, evaluation, paths, source, split), record
+                          for member, result, path in zip(model.members, evaluation.members,
+                                                          paths)]}
+    return evaluation, committee_report(model, evaluation, paths, source, split), record
 
 
 def main(argv=None) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 from lenet_xp.backend import DeviceError
 from lenet_xp.cli.argtypes import output_file
 from lenet_xp.runs.checkpoint import CheckpointError
-from lenet_xp.tools.inference import load_model
+from lenet_xp.inference import load_model
 from lenet_xp.tools import export
 
 CHECK_DIGITS = 256

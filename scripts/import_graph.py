@@ -22,8 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "lenet_xp"
-TIER_COLOURS = ["#d9d9d9", "#c6dbef", "#c7e9c0", "#fdd0a2", "#dadaeb", "#fcbba1", "#fff3b0",
-                "#d4b9da", "#bdbdbd"]
+TIER_COLOURS = ["#d9d9d9", "#c6dbef", "#c7e9c0", "#fdd0a2", "#dadaeb", "#fcbba1", "#c9eae6",
+                "#fff3b0", "#d4b9da", "#bdbdbd"]
 
 
 def load_tiers(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ applied. Prints each file's top classes with their scores; a file that cannot be
 holds no ink, is named with the reason, the others are still classified, and the exit code
 is 1. The leading arguments that end in .npz are the models: several make a committee that
 averages their scores, each member preparing each digit its own way
-(lenet_xp.tools.inference.Committee).
+(lenet_xp.inference.Committee).
 """
 
 from __future__ import annotations

@@ -11,9 +11,11 @@
 
 Flags left out take the model's default recipe (``--list-models`` shows them). With
 ``--resume`` everything comes from the checkpoint; only ``--epochs`` and where the run goes
-(device, threads, data folder, progress bars, plots) may be given. On a CPU with several
-cores and MPI installed, the run is launched on MPI ranks where each gets enough of every
-batch to gain (``--ranks auto``, the default: lenet_xp.cli.ranks), and says so first.
+(device, ranks, threads, data folder, progress bars, plots) may be given. On a CPU with
+several cores and MPI installed, the run is launched on MPI ranks where each gets enough of
+every batch to gain (``--ranks auto``, the default: lenet_xp.training.placement), and says
+so first. Every flag but --resume, --overwrite, --list-models and --recipe sets a setting of
+lenet_xp.training.config.RunConfig, declared there with its help and default.
 """
 
 from __future__ import annotations
@@ -23,137 +25,90 @@ import os
 import sys
 from pathlib import Path
 
-from lenet_xp.backend import DEVICE_STRINGS, DeviceError, get_backend
-from lenet_xp.cli.argtypes import finite_float, non_negative_int, positive_int, recipe_setting
+from lenet_xp.backend import DeviceError, get_backend
+from lenet_xp.cli.argtypes import recipe_setting
+from lenet_xp.cli.flags import add_flags, given
 from lenet_xp.cli.mpi_launch import (guard_rank, launch_command, run_on_ranks, under_launcher,
                                      without_option)
 from lenet_xp.cli.rank_watch import RankLost
-from lenet_xp.cli.ranks import MIN_RANK_SHARE, auto_ranks, parse_ranks
 from lenet_xp.cli.signals import exit_code, stopping_on_signals
 from lenet_xp.data import DataError
 from lenet_xp.models import MODELS
+from lenet_xp.models.recipe import Recipe
 from lenet_xp.runs.checkpoint import CheckpointError, read_meta
 from lenet_xp.runs.folder import CHECKPOINT
+from lenet_xp.settings import leaves
 from lenet_xp.training.communicators import (abort_all, launched_rank, launched_ranks,
                                              reports_error)
-from lenet_xp.training.experiment import RunConfig, run
-from lenet_xp.training.loop import TrainingDiverged
+from lenet_xp.training.config import IO, RunConfig, resume_changes
+from lenet_xp.training.experiment import run
+from lenet_xp.training.placement import Placement
 from lenet_xp.training.resume import find_checkpoint, resume_run
-
-# flag -> Recipe field, for the flags that override one field of the model's recipe
-RECIPE_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
-                "optimizer": "optimizer", "weight_decay": "weight_decay",
-                "momentum": "momentum", "schedule": "schedule"}
-
-# RunConfig field -> flag attribute; flags left out are None, so that --resume can tell what
-# was asked for from what was defaulted
-CONFIG_FLAGS = {"model": "model", "device": "device", "dtype": "dtype", "seed": "seed",
-                "data_dir": "data_dir", "val_size": "val_size", "out": "out",
-                "train_limit": "train_limit", "threads": "threads",
-                "split_batch": "split_batch", "progress": "progress"}
-# RunConfig field -> (flag attribute, the field's value when the flag is given)
-SWITCHES = {"verify": ("no_verify", False), "download": ("no_download", False),
-            "plot": ("no_plot", False)}
+from lenet_xp.training.trainer import TrainingDiverged
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """The flags: one per setting of lenet_xp.training.config.RunConfig that has one (its help
+    text and default are declared there), and those of this script."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=sorted(MODELS), help="model to train (default: lenet5)")
-    parser.add_argument("--device", help=f"{DEVICE_STRINGS} (default: cpu)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], help="default: float32")
-    parser.add_argument("--seed", type=non_negative_int, help="seeds weights, split, shuffling and dropout (default: 0)")
-    parser.add_argument("--data-dir", help="folder with the four MNIST IDX files (raw or .gz); "
-                        "default: $LENET_XP_DATA, else ~/.cache/lenet_xp/mnist")
-    parser.add_argument("--val-size", type=non_negative_int, help="training images held out for validation (default: 5000)")
-    parser.add_argument("--out", help="output folder (default: runs/MODEL)")
+    add_flags(parser, [leaf for leaf in leaves(RunConfig) if len(leaf.path) == 1])
     parser.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN (or from "
                         "the checkpoint file RUN) after its last finished epoch")
     parser.add_argument("--overwrite", action="store_true", help="replace the run that the --out "
                         "folder holds (its files are deleted once this run is ready to start)")
+    parser.add_argument("--list-models", action="store_true", help="list the models and their recipes, then exit")
     recipe = parser.add_argument_group("recipe (defaults: the model's own recipe)")
-    recipe.add_argument("--epochs", type=positive_int)
-    recipe.add_argument("--batch-size", type=positive_int)
-    recipe.add_argument("--lr", type=finite_float, help="initial learning rate")
-    recipe.add_argument("--optimizer", help="sgd, adam, adagrad, ...")
-    recipe.add_argument("--weight-decay", type=finite_float, help="L2 coefficient")
-    recipe.add_argument("--momentum", type=finite_float, help="SGD momentum")
-    recipe.add_argument("--schedule", help="constant, step, exponential or piecewise")
+    add_flags(recipe, leaves(Recipe), defaults=False)
     recipe.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
                         type=recipe_setting,
                         help="set any recipe field, e.g. gamma=0.5 or 'pieces=[[2,5e-4],[3,2e-4]]'")
-    parser.add_argument("--threads", type=positive_int, help="the run's CPU threads, shared out "
-                        "between its MPI ranks: numpy's BLAS threads, or the threads each batch "
-                        "is split across (default: every core)")
-    parser.add_argument("--ranks", type=parse_ranks, default="auto",
-                        help="launch the run on N MPI ranks on this machine (mpiexec -n N ...), "
-                             "each with its share of every batch; auto (default): several on a "
-                             "multi-core CPU where MPI is installed and each rank gets at least "
-                             f"{MIN_RANK_SHARE} images of every batch, else 1 (one process)")
-    parser.add_argument("--split-batch", action=argparse.BooleanOptionalAction,
-                        help="split each batch across the --threads threads, one BLAS thread "
-                             "each, or never; default: split where every thread gets at least "
-                             "64 images (batch 128 and up with 2 threads), else BLAS threads")
-    parser.add_argument("--no-verify", action="store_true", help="skip the MNIST checksums (other IDX datasets)")
-    parser.add_argument("--no-download", action="store_true", help="never try to download missing files")
-    parser.add_argument("--train-limit", type=positive_int, help="train on the first N training images only")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction,
-                        help="progress bars (default: only when the output is a terminal)")
-    parser.add_argument("--no-plot", action="store_true", help="do not draw curves.png")
-    parser.add_argument("--list-models", action="store_true", help="list the models and their recipes, then exit")
+    add_flags(parser.add_argument_group("where it runs"), leaves(Placement))
+    add_flags(parser.add_argument_group("data and files"), leaves(IO))
     args = parser.parse_args(argv)
-    args.recipe_overrides = _recipe_overrides(args)
-    args.config_changes = _config_changes(args)
-    if args.resume is not None and args.out is not None:
+    args.recipe_overrides = {**given(args, Recipe), **dict(args.recipe)}
+    args.config_changes = given(args, RunConfig)
+    if args.resume is not None and "out" in args.config_changes:
         parser.error("--resume continues in the checkpoint's own folder: leave out --out")
     if args.resume is not None and args.overwrite:
         parser.error("--resume continues the folder's run; --overwrite replaces it: give one")
     return args
 
 
-def _recipe_overrides(args) -> dict:
-    overrides = {field: getattr(args, flag) for flag, field in RECIPE_FLAGS.items()
-                 if getattr(args, flag) is not None}
-    overrides.update(args.recipe)
-    return overrides
-
-
-def _config_changes(args) -> dict:
-    """The RunConfig fields the flags given set (flags left out are not in it)."""
-    changes = {field: getattr(args, flag) for field, flag in CONFIG_FLAGS.items()
-               if getattr(args, flag) is not None}
-    changes.update({field: value for field, (flag, value) in SWITCHES.items() if getattr(args, flag)})
-    return changes
+def planned(args) -> RunConfig:
+    """The configuration the command line asks for (the checkpoint's, with --resume), before
+    the run resolves it. Raises CheckpointError, KeyError or ValueError."""
+    if args.resume is None:
+        return RunConfig.from_dict(args.config_changes, args.recipe_overrides)
+    meta = read_meta(find_checkpoint(args.resume))
+    saved = RunConfig.from_dict(meta["config"], meta["recipe"])
+    return resume_changes(saved, args.config_changes, args.recipe_overrides)[0]
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    ranks = args.ranks
-    if ranks == "auto" and launched_ranks() == 1 and not args.list_models:
-        ranks, why = _auto_ranks(args)
+    if launched_ranks() == 1 and not args.list_models:
+        ranks, why = _ranks(args)
         if ranks > 1:
-            print(f"--ranks auto: {why}", flush=True)
-    if ranks != "auto" and ranks > 1 and launched_ranks() == 1:
-        return launch(args, argv, ranks)
+            if why:
+                print(f"--ranks auto: {why}", flush=True)
+            return launch(args, argv, ranks)
     guard_rank()  # a rank ends when its launcher does, or when it cannot stop on a signal
     with stopping_on_signals():  # `kill` stops a run as Ctrl-C does
         return train(args)
 
 
-def _auto_ranks(args) -> tuple[int, str]:
-    """``--ranks auto``'s choice for this command line: the device, batch size and threads it
-    will run with (the checkpoint's with --resume). One process where any of them is not
-    clear yet: the run itself then reports what is wrong."""
+def _ranks(args) -> tuple[int, str]:
+    """The MPI ranks to launch for this command line (lenet_xp.training.placement: ``auto``
+    chooses from the device, batch size and threads the run will have). One process where
+    any of them is not clear yet: the run itself then reports what is wrong."""
+    asked = args.config_changes.get("ranks", "auto")
+    if asked != "auto":  # the ranks agree on what is wrong, if anything is
+        return asked, ""
     try:
-        if args.resume is not None:
-            meta = read_meta(find_checkpoint(args.resume))
-            device = args.device or meta["config"]["device"]
-            batch_size = meta["recipe"]["batch_size"]
-        else:
-            device = args.device or RunConfig.device
-            batch_size = args.recipe_overrides.get(
-                "batch_size", MODELS[args.model or RunConfig.model].recipe.batch_size)
-        return auto_ranks(get_backend(device), int(batch_size), args.threads)
+        config = planned(args)
+        return config.placement.launch(get_backend(config.placement.device),
+                                       config.full_recipe.batch_size)
     except (CheckpointError, DeviceError, KeyError, TypeError, ValueError):
         return 1, "one process: the run's device or batch size is not known yet"
 
@@ -163,7 +118,7 @@ def launch(args, argv, ranks: int) -> int:
     this process stops every rank; see lenet_xp.cli.mpi_launch)."""
     try:
         passed_on = without_option(argv, "--ranks")
-        if args.progress is None and sys.stderr.isatty():
+        if "progress" not in args.config_changes and sys.stderr.isatty():
             passed_on.append("--progress")  # the ranks' output is piped, not a terminal
         command = launch_command(ranks, __file__, passed_on)
     except RuntimeError as exc:
@@ -180,7 +135,10 @@ def launch(args, argv, ranks: int) -> int:
 
 
 def run_folder(args) -> str:
-    return args.resume or args.out or f"runs/{args.model or 'lenet5'}"
+    """The run's folder: the resumed one, else --out, else the default of its model."""
+    if args.resume is not None:
+        return args.resume
+    return RunConfig.from_dict(args.config_changes, {}).out
 
 
 def kept(args) -> str:
@@ -224,13 +182,11 @@ def train(args) -> int:
         except BrokenPipeError:  # --list-models | head
             return closed_pipe()
         return 0
-    out = run_folder(args)
     try:
         if args.resume is not None:
             resume_run(args.resume, args.config_changes, args.recipe_overrides)
         else:
-            run(RunConfig(**{**args.config_changes, "out": out, "recipe": args.recipe_overrides}),
-                overwrite=args.overwrite)
+            run(planned(args), overwrite=args.overwrite)
     except (DeviceError, ValueError) as exc:
         return failed(exc, 2)
     except (DataError, CheckpointError, TrainingDiverged, RuntimeError) as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_xp.data import MNIST_FILES, write_idx
-from lenet_xp.training.experiment import RunConfig, run
+from lenet_xp.training import RunConfig, run
 
 
 def fake_arrays(n_train=30, n_test=7, seed=0) -> dict[str, np.ndarray]:
@@ -51,8 +51,9 @@ def train_quietly(data_dir, out, recipe: dict, *, model: str = "lenet5", val_siz
                   **config):
     """Train ``model`` into the folder ``out`` on the MNIST-format files in ``data_dir`` (no
     checksums, no download, ``val_size`` validation images), printing and drawing nothing;
-    ``recipe`` changes the model's recipe and ``config`` sets any other RunConfig field.
+    ``recipe`` changes the model's recipe and ``config`` sets any other RunConfig setting
+    (by its flat key).
     Returns the run's :class:`~lenet_xp.training.experiment.RunResult`."""
-    return run(RunConfig(model=model, data_dir=str(data_dir), verify=False, download=False,
-                         val_size=val_size, out=str(out), progress=False, plot=False,
-                         recipe=recipe, **config), log=lambda line: None)
+    flat = {"model": model, "data_dir": str(data_dir), "verify": False, "download": False,
+            "val_size": val_size, "out": str(out), "progress": False, "plot": False, **config}
+    return run(RunConfig.from_dict(flat, recipe), log=lambda line: None)

@@ -79,7 +79,7 @@ def used(tmp_path_factory) -> dict[str, set]:
     import array_api_strict
     from array_api_strict._array_object import Array
     from lenet_xp import backend as backend_module
-    from lenet_xp.tools.inference import load_model
+    from lenet_xp.inference import load_model
 
     root = tmp_path_factory.mktemp("surface")
     arrays = learnable_arrays(n_train=400, n_test=40)

@@ -75,9 +75,9 @@ def test_uniform_like_stays_on_the_arrays_device(backend_name):
 
 def test_random_state_round_trip():
     random = Random(3)
-    state = random.state()
+    state = random.state_dict()
     first = random.permutation(10)
-    random.set_state(state)
+    random.load_state_dict(state)
     np.testing.assert_array_equal(random.permutation(10), first)
 
 
@@ -92,7 +92,7 @@ def test_spawned_streams_follow_from_the_parents_state():
     depend on nothing else, and every epoch gives them new numbers."""
     parent, other = Random(1), Random(99)
     child, other_child = parent.spawn(), other.spawn()  # seeded differently at first
-    other.set_state(parent.state())
+    other.load_state_dict(parent.state_dict())
     parent.start_epoch()
     other.start_epoch()
     first = child.permutation(10)
@@ -230,13 +230,15 @@ def test_a_run_makes_its_device_current(monkeypatch, tmp_path):
     """Experiment (a training run) calls use() on its backend before any array is made."""
     from lenet_xp.backends.strict_backend import StrictBackend
     from lenet_xp.data import DataError
-    from lenet_xp.training.experiment import Experiment, RunConfig
+    from lenet_xp.training import IO, Experiment, Placement, RunConfig
+    from lenet_xp.training.communicators import SINGLE_PROCESS
 
     used = []
     monkeypatch.setattr(StrictBackend, "use", lambda self: used.append(self.name))
     with pytest.raises(DataError):  # no data there: the run stops after choosing its device
-        Experiment(RunConfig(device="array_api_strict:device1", data_dir=str(tmp_path),
-                             download=False, out=None))
+        config = RunConfig(placement=Placement(device="array_api_strict:device1"),
+                           io=IO(data_dir=str(tmp_path), download=False, out=None))
+        Experiment(*config.resolve(SINGLE_PROCESS), SINGLE_PROCESS)
     assert used == ["array_api_strict:device1"]
 
 

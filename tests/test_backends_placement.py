@@ -127,7 +127,7 @@ def test_each_mpi_rank_makes_its_gpu_current(environment, monkeypatch):
 def test_a_run_says_once_that_its_ranks_share_a_gpu(environment, monkeypatch, tmp_path):
     """The line of a shared GPU reaches the run's output (rank 0 prints it)."""
     from lenet_xp.data import DataError
-    from lenet_xp.training.experiment import Experiment, RunConfig
+    from lenet_xp.training import IO, Experiment, Placement, RunConfig
 
     fake_cupy(monkeypatch, gpus=1)
     monkeypatch.setattr("lenet_xp.backends.cupy_backend.CupyBackend.dtype",
@@ -137,8 +137,9 @@ def test_a_run_says_once_that_its_ranks_share_a_gpu(environment, monkeypatch, tm
     comm.rank = 0
     lines = []
     with pytest.raises(DataError):  # no data there: the run stops after choosing its device
-        Experiment(RunConfig(device="cuda", data_dir=str(tmp_path), download=False, out=None),
-                   log=lines.append, comm=comm)
+        config = RunConfig(placement=Placement(device="cuda"),
+                           io=IO(data_dir=str(tmp_path), download=False, out=None))
+        Experiment(*config.resolve(comm, lines.append), comm, lines.append)
     assert lines == ["note: 2 MPI ranks on this host share its 1 GPU(s) round-robin (local rank "
                      "r computes on GPU r mod 1): slower than a GPU each"]
 

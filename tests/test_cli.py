@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from lenet_xp.backend import Random, available_cores, get_backend, to_numpy
-from lenet_xp.cli.ranks import mpi_installed
 from lenet_xp.data import PixelStats, load_mnist, normalise, pad_images, prepare_mnist
 from lenet_xp.models import get_model
 from lenet_xp.runs.checkpoint import load_checkpoint
-from lenet_xp.training.loop import evaluate
+from lenet_xp.training.placement import mpi_installed
+from lenet_xp.training.scoring import evaluate
 from mnist_files import learnable_arrays, write_fake_mnist
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
@@ -150,29 +150,6 @@ def test_short_real_run_learns_and_writes_its_files(shared_mnist, tmp_path, thre
     resumable = load_checkpoint(out / "checkpoint.npz")
     assert resumable.optimizer_state is not None and "rng_state" in resumable.meta
     assert np.isfinite(resumable.meta["metrics"]["train_loss"])
-
-
-def test_auto_ranks_choose_by_backend_cores_batch_and_mpi(monkeypatch):
-    """--ranks auto: several ranks on a multi-core CPU with MPI where each rank gets at least
-    MIN_RANK_SHARE images of every batch; one process otherwise, saying why."""
-    from lenet_xp.cli import ranks
-
-    cpu = get_backend("cpu")
-    share = ranks.MIN_RANK_SHARE
-    monkeypatch.setattr(ranks, "mpi_installed", lambda: True)
-    assert ranks.auto_ranks(cpu, 2 * share, threads=2)[0] == 2
-    assert ranks.auto_ranks(cpu, 2 * share, threads=16)[0] == 2  # the batch limits them
-    assert ranks.auto_ranks(cpu, 16 * share, threads=16)[0] == 16
-    assert ranks.auto_ranks(cpu, 16 * share, threads=4)[0] == 4  # the cores limit them
-    for backend, batch, threads, why in [
-            (cpu, 2 * share - 1, 2, f"fewer than {share} images"),
-            (cpu, 1024, 1, "one core"),
-            (get_backend("array_api_strict"), 1024, 2, "does not compute on this host's cores")]:
-        chosen, reason = ranks.auto_ranks(backend, batch, threads)
-        assert chosen == 1 and reason.startswith("one process: ") and why in reason
-    monkeypatch.setattr(ranks, "mpi_installed", lambda: False)
-    assert ranks.auto_ranks(cpu, 1024, threads=2) == (
-        1, 'one process: MPI is not installed (pip install "lenet_xp[mpi]")')
 
 
 @pytest.mark.skipif(available_cores() < 2, reason="--ranks auto launches ranks on 2+ cores")

@@ -19,8 +19,8 @@ from PIL import Image
 from lenet_xp import layers
 from lenet_xp.backend import Random, get_backend
 from lenet_xp.data import load_mnist
-from lenet_xp.training.experiment import RunConfig, run
-from lenet_xp.tools.inference import TrainedModel, load_model
+from lenet_xp.training import IO, RunConfig, run
+from lenet_xp.inference import TrainedModel, load_model
 from lenet_xp.losses import MAPLoss, RBFCrossEntropy, SoftmaxCrossEntropy
 from lenet_xp.models import MODELS, get_model
 from lenet_xp.models.lenet5_paper import C3_TABLE
@@ -558,9 +558,9 @@ def test_readme_snippet_runs_as_written(ort, trained_run, tmp_path, monkeypatch)
     ("lenet5_paper", {"epochs": 1, "batch_size": 16, "sdlm_samples": 100}),
 ])
 def test_trained_models_agree_on_all_10000_test_digits(ort, shared_mnist, tmp_path, name, recipe):
-    run(RunConfig(model=name, data_dir=str(shared_mnist), val_size=1000, train_limit=5000,
-                  out=str(tmp_path / "run"), progress=False, plot=False, recipe=recipe),
-        log=lambda line: None)
+    run(RunConfig(model=name, val_size=1000, train_limit=5000, recipe=recipe,
+                  io=IO(data_dir=str(shared_mnist), out=str(tmp_path / "run"), progress=False,
+                        plot=False)), log=lambda line: None)
     model = load_model(tmp_path / "run" / "model.npz")
     test = load_mnist(shared_mnist)
     agreement = export.compare(model, export.to_onnx(model), test.test_images)

@@ -14,7 +14,10 @@ from lenet_xp.data.augment import Distortion
 from lenet_xp.layers import Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from lenet_xp.losses import SoftmaxCrossEntropy
 from lenet_xp.optim import Adam
-from lenet_xp.training import loop
+from lenet_xp.training import extensions
+from lenet_xp.training.extensions import ProgressBar, Validation
+from lenet_xp.training.step import TrainingStep
+from lenet_xp.training.trainer import Feed, Trainer
 
 DEVICE = "array_api_strict:device1"
 #: every way an array_api_strict array's values reach the host
@@ -56,16 +59,17 @@ def _epoch(batches: int, progress: bool) -> None:
                        Dropout(0.5, random=random.spawn()), Linear(100, 3, random=random)).to(backend)
     distortion = Distortion("affine+elastic", alpha=8.0, sigma=2.0)
     loss = SoftmaxCrossEntropy()
-    loop.fit(model, loss, Adam(model.parameters()), lambda epoch: 1e-3, train, val, epochs=1,
-             batch_size=8, random=random, progress=progress,
-             augment=lambda x: distortion(random_shift(x, 1, random), random))
+    feed = Feed(train, 8, random, lambda x: distortion(random_shift(x, 1, random), random))
+    bar = [ProgressBar()] if progress else []
+    Trainer(TrainingStep(model, loss), Adam(model.parameters()), feed, lambda epoch: 1e-3,
+            [*bar, Validation(val)]).run(1)
 
 
 @pytest.mark.parametrize("batches", [4, 12])
 def test_an_epoch_reads_the_device_at_its_end_only(host_reads, monkeypatch, batches):
     """Without a progress refresh due: the training loss and accuracy, then the validation
     loss and accuracy: four reads, however many batches."""
-    monkeypatch.setattr(loop, "PROGRESS_REFRESH_S", float("inf"))
+    monkeypatch.setattr(extensions, "PROGRESS_REFRESH_S", float("inf"))
     _epoch(batches, progress=True)
     assert host_reads == ["__float__", "__int__", "__float__", "__int__"]
 
@@ -73,6 +77,6 @@ def test_an_epoch_reads_the_device_at_its_end_only(host_reads, monkeypatch, batc
 def test_the_progress_bar_reads_at_its_refresh_rate(host_reads, monkeypatch):
     """Refreshed at every batch (interval 0), the bar reads the running loss and accuracy
     once a batch: the count above would see any other read."""
-    monkeypatch.setattr(loop, "PROGRESS_REFRESH_S", 0.0)
+    monkeypatch.setattr(extensions, "PROGRESS_REFRESH_S", 0.0)
     _epoch(6, progress=True)
     assert len(host_reads) == 4 + 2 * 6

@@ -41,7 +41,7 @@ def one_line(err: str) -> str:
 
 def quick(data_dir, out, *extra):
     """A short run's flags, in one process (--ranks 1: what one process does with bad input;
-    the same refusals on MPI ranks are tested in test_distributed.py)."""
+    the same refusals on MPI ranks are tested in test_training_data_parallel.py)."""
     return ["--data-dir", data_dir, "--no-verify", "--no-download", "--val-size", 100,
             "--no-plot", "--no-progress", "--epochs", 1, "--out", out, "--ranks", 1, *extra]
 
@@ -117,7 +117,7 @@ NAN_MESSAGE = ("holds non-finite numbers (NaN or infinity) in param/C1.weight (1
 
 def test_a_model_with_nan_weights_is_refused_everywhere(finished, data_dir, capsys, tmp_path):
     from lenet_xp.runs.checkpoint import CheckpointError
-    from lenet_xp.tools.inference import load_model
+    from lenet_xp.inference import load_model
     from lenet_xp.web import ServeError, open_catalogue
 
     model = _with_nan(finished / "model.npz", tmp_path / "model.npz")

@@ -32,7 +32,7 @@ def data_dir(tmp_path_factory) -> Path:
 def test_same_network_recipe_that_distorts(name):
     base, kind = ENTRIES[name]
     spec, plain = get_model(name), get_model(base)
-    assert spec.recipe.distort == kind and plain.recipe.distort == "none"
+    assert spec.recipe.distortion.kind == kind and plain.recipe.distortion.kind == "none"
     assert (spec.loss, spec.input_size, spec.normalisation) == (plain.loss, plain.input_size,
                                                                plain.normalisation)
     ours, theirs = spec.build(Random(3), "float64"), plain.build(Random(3), "float64")

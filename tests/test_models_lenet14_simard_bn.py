@@ -108,7 +108,8 @@ def test_simard_cnn_layout():
     assert (shapes["conv1"], shapes["conv2"], shapes["hidden"], shapes["out"]) == (
         (5, 13, 13), (50, 5, 5), (100,), (10,))
     recipe = get_model("simard_cnn").recipe
-    assert (recipe.distort, recipe.elastic_alpha, recipe.elastic_sigma) == ("elastic", 34.0, 4.0)
+    distortion = recipe.distortion
+    assert (distortion.kind, distortion.alpha, distortion.sigma) == ("elastic", 34.0, 4.0)
 
 
 def test_bn_cnn_layout():

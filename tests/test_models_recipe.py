@@ -1,5 +1,6 @@
-"""The recipe (lenet_xp.models.recipe): its distortion fields are Distortion's, defaults and
-all, so each default is written once."""
+"""The recipe (lenet_xp.models.recipe): its distortion is a Distortion, whose fields are
+declared once, on Distortion, with their defaults and their names in the recipe's flat form
+(distort, distort_shift, elastic_alpha, ...)."""
 
 from __future__ import annotations
 
@@ -8,26 +9,31 @@ import dataclasses
 import pytest
 
 from lenet_xp.data.augment import Distortion
-from lenet_xp.models.recipe import DISTORTION_FIELDS, Recipe, make_distortion
+from lenet_xp.models.recipe import Recipe
+from lenet_xp.settings import keys
 
 
-def test_every_distortion_field_has_its_recipe_field_and_default():
-    assert sorted(DISTORTION_FIELDS.values()) == sorted(f.name for f in dataclasses.fields(Distortion))
-    recipe, distortion = Recipe(), Distortion()
-    for name, field in DISTORTION_FIELDS.items():
-        assert getattr(recipe, name) == getattr(distortion, field), name
-    assert make_distortion(recipe) == distortion
+def test_every_distortion_field_is_a_recipe_key_with_its_default():
+    flat, recipe_keys = Recipe().to_dict(), keys(Recipe)
+    distortion_keys = keys(Distortion)
+    assert len(distortion_keys) == len(dataclasses.fields(Distortion))
+    for key, leaf in distortion_keys.items():
+        assert recipe_keys[key].path == ("distortion", leaf.path[-1])
+        assert flat[key] == getattr(Distortion(), leaf.path[-1]), key
+    assert Recipe().distortion == Distortion()
 
 
-def test_the_recipe_passes_each_field_to_its_distortion_field():
-    changed = {name: index + 0.5 for index, name in enumerate(DISTORTION_FIELDS)
-               if name not in ("distort", "distort_scale", "distort_squeeze")}
+def test_the_recipe_passes_each_key_to_its_distortion_field():
+    fields = {key: leaf.path[-1] for key, leaf in keys(Distortion).items()}
+    changed = {key: index + 0.5 for index, key in enumerate(fields)
+               if key not in ("distort", "distort_scale", "distort_squeeze")}
     recipe = Recipe().replace(distort="affine+elastic", distort_scale=0.25, distort_squeeze=0.125,
                               **changed)
-    distortion = make_distortion(recipe)
+    distortion = recipe.distortion
     assert (distortion.kind, distortion.scale, distortion.squeeze) == ("affine+elastic", 0.25, 0.125)
-    for name, value in changed.items():
-        assert getattr(distortion, DISTORTION_FIELDS[name]) == value, name
+    for key, value in changed.items():
+        assert getattr(distortion, fields[key]) == value, key
+    assert Recipe().replace(**recipe.to_dict()) == recipe  # the flat form holds it all
 
 
 def test_a_bad_distortion_range_is_a_bad_recipe():
@@ -62,4 +68,4 @@ def test_pieces_from_json_become_tuples_and_numbers_are_kept():
     recipe = Recipe().replace(schedule="piecewise", pieces=[[2, 5e-4], [3, 2e-4]], lr=1,
                               distort_shift=2)
     assert recipe.pieces == ((2, 5e-4), (3, 2e-4))
-    assert recipe.lr == 1.0 and isinstance(recipe.lr, float) and recipe.distort_shift == 2.0
+    assert recipe.lr == 1.0 and isinstance(recipe.lr, float) and recipe.distortion.shift == 2.0

@@ -14,7 +14,10 @@ from lenet_xp.losses import SoftmaxCrossEntropy
 from lenet_xp.models import get_model
 from lenet_xp.models.recipe import make_average
 from lenet_xp.optim import Adam, ExponentialMovingAverage, schedules
-from lenet_xp.training.loop import evaluate, fit
+from lenet_xp.training.extensions import MovingAverage, Validation
+from lenet_xp.training.scoring import evaluate
+from lenet_xp.training.step import TrainingStep
+from lenet_xp.training.trainer import Extension, Feed, Trainer
 
 STEPS = 5
 
@@ -131,14 +134,16 @@ def test_fit_validates_the_average_and_ends_with_it(backend_name):
     average = ExponentialMovingAverage(model, decay=0.9)
     scored = []
 
-    def after_epoch(stats):
-        # the figure the epoch recorded is the average's, not the training weights'
-        scored.append((stats, evaluate(average.model, loss, val), evaluate(model, loss, val),
-                       _snapshot(model)))
+    class AfterEpoch(Extension):
+        def on_epoch_end(self, trainer, stats):
+            # the figure the epoch recorded is the average's, not the training weights'
+            scored.append((stats, evaluate(average.model, loss, val), evaluate(model, loss, val),
+                           _snapshot(model)))
 
-    history = fit(model, loss, Adam(model.parameters(), lr=0.05), schedules.Constant(0.05),
-                  train, val, epochs=3, batch_size=32, random=Random(0), progress=False,
-                  average=average, on_epoch=after_epoch)
+    trainer = Trainer(TrainingStep(model, loss), Adam(model.parameters(), lr=0.05),
+                      Feed(train, 32, Random(0)), schedules.Constant(0.05),
+                      [MovingAverage(average), Validation(val), AfterEpoch()])
+    history = trainer.run(3)
     assert average.updates == 3 * 4  # every step
     for stats, of_average, of_training, _ in scored:
         assert (stats.val_loss, stats.val_accuracy) == pytest.approx(of_average)

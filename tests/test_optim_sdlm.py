@@ -14,7 +14,9 @@ from lenet_xp.layers import Conv2d, Flatten, Linear, Parameter, ScaledTanh, Sequ
 from lenet_xp.losses import MAPLoss, MeanSquaredError, SoftmaxCrossEntropy
 from lenet_xp.models.recipe import Recipe, make_optimizer
 from lenet_xp.optim import SDLM, schedules
-from lenet_xp.training.loop import evaluate, fit
+from lenet_xp.training.scoring import evaluate
+from lenet_xp.training.step import TrainingStep
+from lenet_xp.training.trainer import Feed, Trainer
 
 
 def _tiny_network(backend):
@@ -151,7 +153,7 @@ def test_before_epoch_averages_over_a_fresh_random_subset():
 
 
 def test_sdlm_trains_a_small_network(backend_name):
-    """fit() with SDLM and a piecewise schedule learns labels set by a teacher network."""
+    """The trainer with SDLM and a piecewise schedule learns labels set by a teacher network."""
     backend = get_backend(backend_name)
     images = Random(0).normal(backend, (120, 1, 6, 6), dtype="float64")
     teacher = Sequential(Conv2d(1, 2, 3, random=Random(7)), ScaledTanh(),
@@ -163,8 +165,9 @@ def test_sdlm_trains_a_small_network(backend_name):
     loss = SoftmaxCrossEntropy()
     before, _ = evaluate(net, loss, dataset)
     optimizer = SDLM(net.parameters(), lr=2e-3, samples=50, lr_scale=10)
-    history = fit(net, loss, optimizer, schedules.Piecewise([(4, 2e-3), (1, 1e-3)]), dataset, None,
-                  epochs=6, batch_size=10, random=Random(1), progress=False)
+    trainer = Trainer(TrainingStep(net, loss), optimizer, Feed(dataset, 10, Random(1)),
+                      schedules.Piecewise([(4, 2e-3), (1, 1e-3)]))
+    history = trainer.run(6)
     after, accuracy = evaluate(net, loss, dataset)
     assert after < 0.3 * before and accuracy > 0.9
     assert history[0].lr == 2e-3 and history[-1].lr == 1e-3

@@ -21,12 +21,15 @@ import numpy as np
 import pytest
 
 from lenet_xp.backend import Random, get_backend
-from lenet_xp.data import DeviceDataset, iterate_batches
+from lenet_xp.data import DeviceDataset
 from lenet_xp.data.augment import DISTORTION_KINDS, Distortion
 from lenet_xp.models import MODELS, get_model
 from lenet_xp.models.recipe import make_augmentation, make_average, make_optimizer
-from lenet_xp.tools.inference import TrainedModel
-from lenet_xp.training import loop
+from lenet_xp.inference import TrainedModel
+from lenet_xp.training.extensions import MovingAverage
+from lenet_xp.training.scoring import evaluate as score_dataset
+from lenet_xp.training.step import TrainingStep
+from lenet_xp.training.trainer import Feed, Trainer
 
 from backends import unavailable
 
@@ -152,9 +155,9 @@ def test_a_training_epoch_reads_and_copies_the_same_whatever_its_batches(device,
         part = DeviceDataset(data.images[:batch * batches, ...], data.labels[:batch * batches],
                              backend)
         random.start_epoch()
-        loop.train_epoch(net, loss, optimizer,
-                         iterate_batches(part, batch, shuffle=True, random=random),
-                         augment=augment, average=average, progress=False)
+        extensions = [MovingAverage(average)] if average is not None else []
+        Trainer(TrainingStep(net, loss), optimizer, Feed(part, batch, random, augment), None,
+                extensions).train_epoch()
 
     _assert_per_batch_free(*_twice(device, monkeypatch, epoch))
 
@@ -190,7 +193,7 @@ def test_evaluation_and_prediction_read_once_whatever_their_batches(device, mode
                            "float32", batch_size=BATCH)
 
     def evaluate(batches):
-        loop.evaluate(net, loss, data, batch_size=len(data) // batches)
+        score_dataset(net, loss, data, batch_size=len(data) // batches)
 
     def predict(batches):
         trained.batch_size = len(data) // batches

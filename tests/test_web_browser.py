@@ -27,7 +27,7 @@ from browser import (PHONE, answered, axe_violations, draw, errors, find, missin
 from conftest import SHARED_MNIST
 from lenet_xp.data import load_mnist
 from lenet_xp.models import MODELS
-from lenet_xp.training.experiment import RunConfig, run
+from lenet_xp.training import IO, Placement, RunConfig, run
 from lenet_xp.training.resume import resume_run
 from web_server import running, untrained_zoo
 
@@ -63,9 +63,10 @@ def phone(tmp_path_factory):
 
 
 def _train(root: Path, model: str, limit: int, epochs: int) -> None:
-    run(RunConfig(model=model, data_dir=str(SHARED_MNIST), download=False, val_size=1000,
-                  out=str(root / model), progress=False, plot=False, train_limit=limit,
-                  threads=1, recipe={"epochs": epochs}), log=lambda line: None)
+    run(RunConfig(model=model, val_size=1000, train_limit=limit, recipe={"epochs": epochs},
+                  placement=Placement(threads=1),
+                  io=IO(data_dir=str(SHARED_MNIST), download=False, out=str(root / model),
+                        progress=False, plot=False)), log=lambda line: None)
 
 
 @pytest.fixture(scope="module")

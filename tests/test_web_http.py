@@ -27,7 +27,7 @@ from PIL import Image
 import lenet_xp
 from lenet_xp.data import load_mnist
 from lenet_xp.data.images import digit_from_file
-from lenet_xp.tools.evaluation import evaluate_digits
+from lenet_xp.inference.evaluation import evaluate_digits
 from lenet_xp.web import served as served_module
 from lenet_xp.web.security import MAX_BODY, MAX_PIXELS
 from lenet_xp.web.static import FILES

@@ -16,13 +16,13 @@ import numpy as np
 import lenet_xp
 from lenet_xp.data import read_idx
 from lenet_xp.layers.digit_bitmaps import load_digit_bitmaps
-from lenet_xp.training import RunConfig, run
+from lenet_xp.training import IO, RunConfig, run
 from lenet_xp.web.static import FILES, load_files
 
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
-result = run(RunConfig(model="lenet5", data_dir=str(data), verify=False, download=False,
-                       val_size=100, out=str(out), progress=False, plot=False,
-                       recipe={"epochs": 2, "batch_size": 32}), log=lambda line: None)
+result = run(RunConfig(model="lenet5", val_size=100, recipe={"epochs": 2, "batch_size": 32},
+                       io=IO(data_dir=str(data), verify=False, download=False, out=str(out),
+                             progress=False, plot=False)), log=lambda line: None)
 model = lenet_xp.load_model(out / "model.npz")
 digits = read_idx(next(data.glob("t10k-images-idx3-ubyte*")))
 labels = read_idx(next(data.glob("t10k-labels-idx1-ubyte*")))

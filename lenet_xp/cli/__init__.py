@@ -1,5 +1,6 @@
 """What the command-line scripts share: argparse value types (:mod:`~lenet_xp.cli.argtypes`),
-launching a script on MPI ranks (:mod:`~lenet_xp.cli.mpi_launch`, :mod:`~lenet_xp.cli.ranks`),
-how a run stops (:mod:`~lenet_xp.cli.signals`) and loading the models it was given
-(:mod:`~lenet_xp.cli.loading`). The scripts in
-``scripts/`` parse their flags with these and call the library."""
+flags made from declared settings (:mod:`~lenet_xp.cli.flags`), launching a script on MPI
+ranks (:mod:`~lenet_xp.cli.mpi_launch`, :mod:`~lenet_xp.cli.rank_watch`; how many:
+:mod:`lenet_xp.training.placement`), how a run stops (:mod:`~lenet_xp.cli.signals`) and
+loading the models it was given (:mod:`~lenet_xp.cli.loading`). The scripts in ``scripts/``
+parse their flags with these and call the library."""

@@ -39,6 +39,14 @@ def non_negative_int(text: str) -> int:
     return int_at_least(text, 0)
 
 
+def auto_or(kind: Callable[[str], object]) -> Callable[[str], object]:
+    """The type of a flag that takes ``auto`` (the machine's choice) or what ``kind`` takes
+    (``--ranks auto`` or ``--ranks 2``)."""
+    def checked(text: str):
+        return "auto" if text.strip().lower() == "auto" else kind(text)
+    return checked
+
+
 def port(text: str) -> int:
     """A TCP port number, 0 (any free port) to 65535."""
     value = int_at_least(text, 0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from ..backend import DeviceError
+from ..inference import load_model
 from ..runs.checkpoint import CheckpointError
-from ..tools.inference import load_model
 
 
 def load_models_or_exit(paths: list[str], device: str):

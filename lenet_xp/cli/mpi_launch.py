@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import signal
 import stat
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from ..runs.lock import release_all
-from ..training.communicators import MPI_INSTALL_HINT, launched_rank, launched_ranks
+from ..training.communicators import MPI_INSTALL_HINT, launched_rank, launched_ranks, mpiexec
 from .rank_watch import RankWatch, ended_by_signal, say_who
 from .signals import STOP_SIGNALS, Stopped, stopping_on_signals
 
@@ -35,13 +33,6 @@ STOP_GRACE_S = 5.0
 STOP_DEADLINE_S = 2.0
 #: the exit code of a rank that ends because its launcher has gone (128 + SIGHUP: it hung up)
 ORPHAN_EXIT = 129
-
-
-def mpiexec() -> str | None:
-    """The ``mpiexec`` beside this Python (the mpich wheel puts one in the virtual
-    environment), else the first on PATH; None if there is none."""
-    beside = Path(sys.executable).parent / "mpiexec"
-    return str(beside) if beside.exists() else shutil.which("mpiexec")
 
 
 def launch_command(ranks: int, script: str, args: list[str]) -> list[str]:

@@ -32,6 +32,7 @@ best (docs/benchmarks.md), where batches of 64 are left to the BLAS threads.
 from __future__ import annotations
 
 from ..backend import Random
+from ..data.augment import Distortion
 from ..layers import (BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d,
                       ReLU, Sequential)
 from ..losses import SoftmaxCrossEntropy
@@ -71,8 +72,9 @@ BN_CNN = register(ModelSpec(
     normalisation="standard",
     # chosen on the validation split (sweeps/bn_cnn_search.toml, docs/results.md)
     recipe=Recipe(epochs=15, batch_size=128, optimizer="adam", lr=1e-3, schedule="exponential",
-                  gamma=0.9, ema=0.999, distort="affine", distort_shift=2.0, distort_scale=0.1,
-                  distort_squeeze=0.0, distort_shear=0.0, distort_rotation=15.0),
+                  gamma=0.9, ema=0.999,
+                  distortion=Distortion("affine", shift=2.0, scale=0.1, squeeze=0.0, shear=0.0,
+                                        rotation=15.0)),
     description="batch-normalised CNN: 3x3 convs 32-32-pool-64-64-pool, dense 256, BN after "
                 "every weight layer, dropout 0.4, Adam, affine distortions, weight averaging "
                 "(330,410 parameters)",

@@ -1,6 +1,6 @@
 """A training recipe: optimiser, schedule, batch size, epochs, regularisation and
 augmentation, as data, and the objects it makes (:func:`make_optimizer`,
-:func:`make_schedule`, :func:`make_distortion`, :func:`make_augmentation`, :func:`make_average`).
+:func:`make_schedule`, :func:`make_augmentation`, :func:`make_average`).
 
 Every model in the zoo carries a default :class:`Recipe`; ``scripts/train.py`` flags replace
 single fields (``--lr``, ``--epochs``, ...) and ``--recipe key=value`` any of them. It sits
@@ -17,13 +17,7 @@ from ..data import random_shift
 from ..data.augment import Distortion
 from ..init import get_initializer
 from ..optim import SDLM, SGD, AdaGrad, Adam, ExponentialMovingAverage, schedules
-
-#: recipe field -> the :class:`~lenet_xp.data.augment.Distortion` field it sets (and whose
-#: default it takes)
-DISTORTION_FIELDS = {"distort": "kind", "distort_shift": "shift", "distort_scale": "scale",
-                     "distort_squeeze": "squeeze", "distort_shear": "shear",
-                     "distort_rotation": "rotation", "elastic_alpha": "alpha",
-                     "elastic_sigma": "sigma"}
+from ..settings import branch, flatten, keys, setting, unflatten
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,59 +26,62 @@ class Recipe:
 
     - ``constant``: η;  ``step``: η·γ^⌊e/step_size⌋;  ``exponential``: η·γ^e;
     - ``piecewise``: ``pieces`` = ((epochs, η), ...), the last η held (``lr`` unused).
+
+    Its flat form (:meth:`to_dict`, :meth:`replace`: flags, grid files, checkpoints) names the
+    :class:`~lenet_xp.data.augment.Distortion`'s fields by their recipe keys (``distort``,
+    ``distort_shift``, ``elastic_alpha``, ...), declared on that class with their defaults.
     """
 
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    gamma: float = 0.1
-    step_size: int = 1
-    pieces: tuple = ()
-    patience: int = 0  # early stopping: epochs without a better validation error; 0 = off
-    # exponential moving average of the weights and BN statistics, updated after every step
-    # and used for validation, test and the saved model (lenet_xp.optim.ema): its decay; 0 = off
-    ema: float = 0.0
-    shift: int = 0  # augmentation: random translations of up to this many pixels; 0 = off
-    # augmentation: random distortions of every training batch (lenet_xp.data.augment):
-    # none, affine, elastic or affine+elastic, with the affine ranges and the elastic field's
-    # scale alpha and smoothing sigma (pixels); the defaults are Distortion's own
-    distort: str = Distortion.kind
-    distort_shift: float = Distortion.shift
-    distort_scale: float = Distortion.scale
-    distort_squeeze: float = Distortion.squeeze
-    distort_shear: float = Distortion.shear
-    distort_rotation: float = Distortion.rotation
-    elastic_alpha: float = Distortion.alpha
-    elastic_sigma: float = Distortion.sigma
-    init: str = "default"  # weight initialiser (lenet_xp.init name); default: the model's own
-    sdlm_mu: float = 0.02  # SDLM's damping μ (LeCun et al. 1998, appendix C)
-    sdlm_samples: int = 500  # SDLM: samples the curvature is averaged over, before each epoch
+    epochs: int = setting(10, "epochs to train (with --resume: to train the run further)",
+                          free=True, at_least=1)
+    batch_size: int = setting(64, "images per training step", at_least=1)
+    optimizer: str = setting("adam", "sgd, adam, adagrad, ...")
+    lr: float = setting(1e-3, "initial learning rate")
+    momentum: float = setting(0.0, "SGD momentum")
+    nesterov: bool = setting(False, "SGD: Nesterov's momentum", flag=None)
+    weight_decay: float = setting(0.0, "L2 coefficient")
+    schedule: str = setting("constant", "constant, step, exponential or piecewise")
+    gamma: float = setting(0.1, "the step and exponential schedules' factor γ", flag=None)
+    step_size: int = setting(1, "the step schedule's epochs per step", flag=None)
+    pieces: tuple = setting((), "the piecewise schedule's [[epochs, lr], ...]", flag=None)
+    patience: int = setting(0, "early stopping: epochs without a better validation error; "
+                               "0 = off", flag=None)
+    ema: float = setting(0.0, "the decay of the moving average of the weights and batch "
+                              "normalisation's statistics, updated after every step and used "
+                              "for validation, test and the saved model; 0 = off", flag=None)
+    shift: int = setting(0, "augmentation: random translations of up to this many pixels; "
+                            "0 = off", flag=None)
+    distortion: Distortion = branch(Distortion)
+    init: str = setting("default", "weight initialiser (a lenet_xp.init name); default: the "
+                                   "model's own", flag=None)
+    sdlm_mu: float = setting(0.02, "SDLM's damping μ (LeCun et al. 1998, appendix C)", flag=None)
+    sdlm_samples: int = setting(500, "SDLM: samples the curvature is averaged over, before "
+                                     "each epoch", flag=None)
 
     def replace(self, **changes) -> "Recipe":
-        """A copy with some fields changed; unknown names and bad values raise ValueError.
+        """A copy with some fields changed, by their flat keys (``lr``, ``distort_shift``,
+        ...); unknown keys and bad values raise ValueError.
 
         Values come from flags, grid files and checkpoints (JSON: lists for tuples), and each
         must be of its field's type: an integer for ``epochs``, a finite number for ``lr``,
         ``pieces`` as ``[[epochs, lr], ...]``; then :meth:`validate` checks the ranges."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        fields = keys(Recipe)
+        unknown = set(changes) - set(fields)
         if unknown:
             raise ValueError(f"unknown recipe field(s) {', '.join(sorted(unknown))}: use "
-                             f"{', '.join(f.name for f in dataclasses.fields(self))}")
-        kinds = {f.name: f.type for f in dataclasses.fields(self)}
+                             f"{', '.join(fields)}")
         problems, typed = [], {}
         for name, value in changes.items():
             try:
-                typed[name] = _typed(name, kinds[name], value)
+                typed[name] = _typed(name, fields[name].kind, value)
             except ValueError as exc:
                 problems.append(str(exc))
         if problems:
             raise ValueError("bad recipe: " + "; ".join(problems))
-        recipe = dataclasses.replace(self, **typed)
+        try:
+            recipe = unflatten(Recipe, typed, self)
+        except ValueError as exc:  # a Distortion's ranges, checked as it is made
+            raise ValueError(f"bad recipe: {exc} (in the distort_* and elastic_* fields)") from None
         recipe.validate()
         return recipe
 
@@ -121,15 +118,12 @@ class Recipe:
                 get_initializer(self.init)
             except ValueError as exc:
                 problems.append(str(exc))
-        try:
-            make_distortion(self)
-        except ValueError as exc:
-            problems.append(f"{exc} (in the distort_* and elastic_* fields)")
         if problems:
             raise ValueError("bad recipe: " + "; ".join(problems))
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The flat form: every field by its key (the distortion's as ``distort_*``, ...)."""
+        return flatten(self)
 
 
 def _typed(name: str, kind: str, value):
@@ -205,16 +199,11 @@ def make_schedule(recipe: Recipe):
     return SCHEDULES[recipe.schedule](recipe)
 
 
-def make_distortion(recipe: Recipe) -> Distortion:
-    """The recipe's training-batch distortions (the identity for ``distort = none``)."""
-    return Distortion(**{field: getattr(recipe, name) for name, field in DISTORTION_FIELDS.items()})
-
-
 def make_augmentation(recipe: Recipe, random):
     """The recipe's augmentation of a training batch, ``augment(x) -> x``, or None: random
     whole-pixel shifts (``shift``), then random distortions (``distort``), both on the
     device, drawing from ``random`` (a Random)."""
-    distortion = make_distortion(recipe)
+    distortion = recipe.distortion
     if not recipe.shift and distortion.kind == "none":
         return None
 

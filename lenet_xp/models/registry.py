@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..backend import Random
+from ..backend import NoDraws, Random
 from ..layers import Sequential
 from .recipe import Recipe
 
@@ -49,11 +49,16 @@ class ModelSpec:
                              f"cannot apply; models that take one: {', '.join(choosable)}")
         return self.build(random, dtype, init=init)
 
+    def skeleton(self, dtype: str = "float32") -> Sequential:
+        """The network on the host with every weight 0, none drawn: its shapes and dtypes
+        (what a checkpoint's entries must have), to be filled by ``load_state_dict``."""
+        return self.build(NoDraws(), dtype)
+
     @functools.cached_property
     def classes(self) -> int:
         """K, the classes the model scores: the width of its output for one blank input
-        (1, 1, S, S), computed once by a network built on the host, in evaluation mode."""
-        network = self.build(Random(0), "float32").eval()
+        (1, 1, S, S), computed once by its :meth:`skeleton`, in evaluation mode."""
+        network = self.skeleton().eval()
         blank = np.zeros((1, 1, self.input_size, self.input_size), np.float32)
         return int(network.forward(blank).shape[1])
 

@@ -31,6 +31,7 @@ distorted batches).
 from __future__ import annotations
 
 from ..backend import Random
+from ..data.augment import Distortion
 from ..layers import Conv2d, Flatten, Linear, ScaledTanh, Sequential
 from ..losses import SoftmaxCrossEntropy
 from .recipe import Recipe
@@ -57,8 +58,8 @@ SIMARD_CNN = register(ModelSpec(
     # the paper's distortions; Adam, its schedule and length chosen on the validation split
     # (sweeps/simard_cnn_search.toml, simard_cnn_schedule_search.toml; docs/results.md)
     recipe=Recipe(epochs=60, batch_size=32, optimizer="adam", lr=1e-3, schedule="exponential",
-                  gamma=0.95, ema=0.999, distort="elastic", elastic_alpha=34.0,
-                  elastic_sigma=4.0),
+                  gamma=0.95, ema=0.999,
+                  distortion=Distortion("elastic", alpha=34.0, sigma=4.0)),
     description="Simard, Steinkraus & Platt 2003: 29x29 input, conv 5 and conv 50 at stride 2, "
                 "100 hidden, scaled tanh, elastic distortions alpha 34 sigma 4 "
                 "(132,540 parameters)",

@@ -1,16 +1,29 @@
-"""Checkpoints as plain ``.npz`` files (no pickle), written atomically.
+"""A run's state in a file, and back: the one place that flattens, checks and reads it.
 
-Layout of the archive:
+What is saved is a *state tree*, the ``state_dict()`` of every stateful object of a run
+(:meth:`lenet_xp.training.experiment.Experiment.state_dict`), plain arrays and JSON:
 
-- ``param/<name>``: each model parameter (host numpy array);
-- ``optim/<i>/<key>``: the optimiser's per-parameter state (momentum, Adam moments, ...);
-- ``<group>/<name>``: further named arrays (a run's best weights for early stopping,
-  ``best/<name>``);
-- ``meta``: a JSON string: format version, model name, recipe, data settings, epoch, metrics,
-  the optimiser's scalars (lr, step count), the host RNG state, the time it was written.
+==============  ==========================================  ==================================
+part            what it holds (whose ``state_dict()``)      where format 2 keeps it
+==============  ==========================================  ==================================
+``model``       name -> array (the network's)               ``param/<name>``
+``optimizer``   lr, iterations, per-parameter state         meta ``optimizer``,
+                (the optimiser's, over its flat buffers)    ``optim/<i>/<key>``
+``average``     updates, averages (the moving average's)    meta ``ema``, ``ema/<name>``
+``random``      the host generator's state (Random's)       meta ``rng_state``
+``training``    epoch, history, early stopping, best        meta ``epoch``, ``metrics``,
+                weights (the training state's)              ``history``, ``early_stopping``,
+                                                            ``best/<name>``
+==============  ==========================================  ==================================
 
-A file is first written beside its destination and then renamed over it
-(:func:`lenet_xp.atomic.atomic_file`), so a crash mid-write never leaves a truncated
+beside a ``meta`` of the run (model name, configuration, recipe, data settings) and the
+format version and time of writing. A ``model.npz`` holds the ``model`` part alone; a
+``checkpoint.npz`` all of them (:meth:`Checkpoint.require_resumable`).
+
+Files are ``.npz`` archives without pickles (:mod:`lenet_xp.runs.archive` reads them without
+trusting them: every entry's declared shape is checked against the model, built without
+drawing weights, before any is read), written beside their destination and then renamed
+over it (:func:`lenet_xp.atomic.atomic_file`), so a crash mid-write never leaves a truncated
 checkpoint in place of the last good one.
 """
 
@@ -27,7 +40,7 @@ import numpy as np
 
 from .. import jsontext
 from ..atomic import atomic_file
-from ..backend import Random, to_numpy
+from ..backend import to_numpy
 from ..models import MODELS, get_model
 from .archive import Archive, ArchiveError, Entry
 
@@ -40,6 +53,11 @@ MAX_UNNAMED_BYTES = 1 << 30
 #: Version 2 added the training state a resumed run needs (history, early stopping).
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+
+#: the meta entries a run needs to continue: its own (model, configuration, recipe) and those
+#: of the parts of its state beside the weights (random, training, optimizer)
+RESUME_ENTRIES = ("model", "config", "recipe", "rng_state", "history", "early_stopping",
+                  "optimizer")
 
 #: the JSON kind of each meta entry that lenet_xp reads, where a meta has it; and of the
 #: entries of its ``config`` and ``data`` that scripts read
@@ -60,36 +78,105 @@ class CheckpointError(RuntimeError):
 
 @dataclasses.dataclass
 class Checkpoint:
-    params: dict          # name -> numpy array
+    """A file read back: its ``meta`` and its ``state`` tree (host arrays), from ``path``."""
+
     meta: dict
-    optimizer_state: dict | None  # as Optimizer.state_dict() returns it, or None
-    groups: dict = dataclasses.field(default_factory=dict)  # group -> {name: numpy array}
+    state: dict
     path: Path | None = None
 
+    @property
+    def params(self) -> dict:
+        """The model's arrays (name -> numpy array)."""
+        return self.state["model"]
 
-def save_checkpoint(path, model, meta: dict, optimizer=None, groups: dict | None = None) -> Path:
-    """Write ``model``'s parameters (and ``optimizer``'s state, and the arrays of ``groups``,
-    a dict of dicts of arrays) with ``meta`` to ``path``."""
+    @property
+    def optimizer_state(self) -> dict | None:
+        """The optimiser's state as ``Optimizer.load_state_dict`` takes it, or None."""
+        return self.state.get("optimizer")
+
+    def require_resumable(self) -> None:
+        """Raise CheckpointError unless a run can continue from this file: it has every meta
+        entry of :data:`RESUME_ENTRIES` (a ``model.npz`` holds final weights only)."""
+        missing = [key for key in RESUME_ENTRIES if key not in self.meta]
+        if missing:
+            raise CheckpointError(f"{self.path} cannot be resumed: it has no "
+                                  f"{', '.join(missing)} (a model.npz holds final weights only; "
+                                  "resume from the run's checkpoint.npz)")
+
+
+def save_state(path, state: dict, meta: dict) -> Path:
+    """Write the state tree ``state`` (its parts: see the module's table; any may be left out
+    but ``model``) with the run's ``meta`` to ``path``, atomically."""
     path = Path(path)
-    arrays = {f"param/{name}": to_numpy(value) for name, value in model.state_dict().items()}
+    arrays, entries = _flatten(state)
     meta = {"format_version": FORMAT_VERSION,
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            **meta}
-    if optimizer is not None:
-        state = optimizer.state_dict()
-        meta["optimizer"] = {"lr": state["lr"], "iterations": state["iterations"],
-                             "parameters": len(state["state"])}
-        for index, per_param in enumerate(state["state"]):
-            for key, value in per_param.items():
-                arrays[f"optim/{index}/{key}"] = value
-    for group, named in (groups or {}).items():
-        if group in ("param", "optim", "meta"):
-            raise ValueError(f"checkpoint group name {group!r} is reserved")
-        arrays.update({f"{group}/{name}": to_numpy(value) for name, value in named.items()})
+            **meta, **entries}
     arrays["meta"] = np.array(json.dumps(meta))
     with atomic_file(path) as file:
         np.savez(file, **arrays)
     return path
+
+
+def save_checkpoint(path, model, meta: dict, optimizer=None) -> Path:
+    """Write ``model``'s arrays (and ``optimizer``'s state) with ``meta`` to ``path``: a
+    :func:`save_state` of the parts ``model`` and ``optimizer``."""
+    state = {"model": model.state_dict()}
+    if optimizer is not None:
+        state["optimizer"] = optimizer.state_dict()
+    return save_state(path, state, meta)
+
+
+def _flatten(state: dict) -> tuple[dict, dict]:
+    """The state tree as format 2's archive entries (name -> host array) and meta entries."""
+    arrays = {f"param/{name}": to_numpy(value) for name, value in state["model"].items()}
+    meta = {}
+    optimizer = state.get("optimizer")
+    if optimizer is not None:
+        meta["optimizer"] = {"lr": optimizer["lr"], "iterations": optimizer["iterations"],
+                             "parameters": len(optimizer["state"])}
+        arrays.update({f"optim/{index}/{key}": to_numpy(value)
+                       for index, per_param in enumerate(optimizer["state"])
+                       for key, value in per_param.items()})
+    average = state.get("average")
+    if average is not None:
+        meta["ema"] = {"updates": average["updates"]}
+        arrays.update({f"ema/{name}": to_numpy(value)
+                       for name, value in average["averages"].items()})
+    if "random" in state:
+        meta["rng_state"] = state["random"]
+    training = state.get("training")
+    if training is not None:
+        history = training["history"]
+        meta.update(epoch=training["epoch"], metrics=history[-1] if history else None,
+                    history=history, early_stopping=training["early_stopping"])
+        arrays.update({f"best/{name}": to_numpy(value)
+                       for name, value in (training.get("best") or {}).items()})
+    return arrays, meta
+
+
+def _unflatten(path: Path, meta: dict, arrays: dict, parameters: int) -> dict:
+    """The state tree of format 2's archive entries and meta (see :func:`_flatten`); the parts
+    a file lacks are left out."""
+    groups: dict[str, dict] = {}
+    for key, value in arrays.items():
+        group, _, name = key.partition("/")
+        groups.setdefault(group, {})[name] = value
+    state: dict = {"model": groups.get("param", {})}
+    if "optimizer" in meta:
+        state["optimizer"] = _optimizer_state(path, meta, groups.get("optim", {}), parameters)
+    if "ema" in meta:
+        ema = meta["ema"]
+        state["average"] = {"updates": ema.get("updates") if isinstance(ema, dict) else None,
+                            "averages": groups.get("ema", {})}
+    if "rng_state" in meta:
+        state["random"] = meta["rng_state"]
+    if "history" in meta or "early_stopping" in meta:
+        state["training"] = {"epoch": meta.get("epoch"), "history": meta.get("history"),
+                             "early_stopping": meta.get("early_stopping")}
+        if "best" in groups:
+            state["training"]["best"] = groups["best"]
+    return state
 
 
 def _read_meta(path: Path, archive: Archive) -> dict:
@@ -194,8 +281,7 @@ def _check_entries(path: Path, meta: dict, entries: dict[str, Entry]) -> int:
         raise CheckpointError(f"{path} holds model {name!r}, which this lenet_xp does not have "
                               f"({', '.join(sorted(MODELS))})")
     dtype = meta.get("config", {}).get("dtype", "float32")
-    network = get_model(name).build(Random(0), dtype if dtype in ("float32", "float64") else
-                                     "float32")
+    network = get_model(name).skeleton(dtype if dtype in ("float32", "float64") else "float32")
     state = {key: (tuple(value.shape), value.dtype.kind)
              for key, value in network.state_dict().items()}  # built on the host: numpy
     params = [state[key] for key in network.parameters()]
@@ -225,11 +311,8 @@ def _check_entries(path: Path, meta: dict, entries: dict[str, Entry]) -> int:
     return len(params)
 
 
-def _optimizer_state(path: Path, meta: dict, optim: dict, parameters: int) -> dict | None:
-    """The optimiser's state as ``Optimizer.load_state_dict`` takes it (None if the file has
-    none, as ``model.npz``), its scalars checked."""
-    if "optimizer" not in meta:
-        return None
+def _optimizer_state(path: Path, meta: dict, optim: dict, parameters: int) -> dict:
+    """The optimiser's state as ``Optimizer.load_state_dict`` takes it, its scalars checked."""
     scalars = meta["optimizer"]
     if not (isinstance(scalars, dict) and scalars.get("parameters") == parameters
             and isinstance(scalars.get("iterations"), int) and scalars["iterations"] >= 0
@@ -299,11 +382,4 @@ def load_checkpoint(path) -> Checkpoint:
         _check_data(path, meta)
         arrays = {name: archive.read(name) for name in archive.entries if name != "meta"}
     _check_finite(path, arrays)
-    groups: dict[str, dict] = {}
-    for key, value in arrays.items():
-        group, _, name = key.partition("/")
-        groups.setdefault(group, {})[name] = value
-    params = groups.pop("param", {})
-    optimizer_state = _optimizer_state(path, meta, groups.pop("optim", {}), parameters)
-    return Checkpoint(params=params, meta=meta, optimizer_state=optimizer_state, groups=groups,
-                      path=path)
+    return Checkpoint(meta=meta, state=_unflatten(path, meta, arrays, parameters), path=path)

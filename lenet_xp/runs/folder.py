@@ -29,7 +29,7 @@ from typing import Callable
 
 from ..atomic import atomic_file
 from . import curves
-from .checkpoint import save_checkpoint
+from .checkpoint import save_checkpoint, save_state
 from .lock import FolderBusy, RunLock
 from .metrics import epoch_record, test_record
 
@@ -153,10 +153,13 @@ class RunFolder:
         self._append(test_record(result))
         self._draw()
 
-    def save_checkpoint(self, model, meta: dict, optimizer, groups: dict) -> Path:
-        return save_checkpoint(self.checkpoint, model, meta, optimizer, groups)
+    def save_checkpoint(self, state: dict, meta: dict) -> Path:
+        """``checkpoint.npz``: the run's whole ``state`` (a state tree,
+        :mod:`lenet_xp.runs.checkpoint`) with its ``meta``."""
+        return save_state(self.checkpoint, state, meta)
 
     def save_model(self, model, meta: dict) -> Path:
+        """``model.npz``: ``model``'s arrays with ``meta``."""
         return save_checkpoint(self.model, model, meta)
 
     def _append(self, record: dict) -> None:

@@ -41,34 +41,47 @@ def last_test(records: list[dict]) -> dict | None:
     return tests[-1] if tests else None
 
 
-def read_metrics(path) -> list[dict]:
-    """The records of a run's ``metrics.jsonl`` (one JSON object a line), in file order.
+class NotJSON(ValueError):
+    """A line that is not JSON at all (a line cut short by a run killed as it wrote it is one)."""
+
+
+def parse_record(line: bytes, where: str) -> dict:
+    """One line of a ``metrics.jsonl`` as its record. Raises ValueError starting with
+    ``where`` (``file:line``): not UTF-8 text, not JSON (:class:`NotJSON`), nested deeper than
+    :data:`lenet_xp.jsontext.MAX_DEPTH`, or not a JSON object."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where}: not UTF-8 text (byte 0x{line[exc.start]:02x})") from None
+    try:
+        record = jsontext.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NotJSON(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+    except jsontext.TooDeep as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    return record
+
+
+def read_metrics(path, torn_end: bool = False) -> list[dict]:
+    """The records of a run's ``metrics.jsonl`` (one JSON object a line), in file order;
+    blank lines are skipped, and with ``torn_end`` a last line that is not JSON (a run killed
+    as it wrote it) too.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: a line that is not UTF-8 text or not a JSON object (or one nested deeper
-            than :data:`lenet_xp.jsontext.MAX_DEPTH`), named as ``file:line``.
+        FileNotFoundError: no such file (OSError: one that cannot be read).
+        ValueError: a line that :func:`parse_record` refuses, named as ``file:line``.
     """
     path = Path(path)
+    lines = path.read_bytes().splitlines()
     records = []
-    with path.open("rb") as file:
-        for number, raw in enumerate(file, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not UTF-8 text (byte "
-                                 f"0x{raw[exc.start]:02x})") from None
-            if not line.strip():
-                continue
-            try:
-                record = jsontext.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg}, column "
-                                 f"{exc.colno})") from None
-            except jsontext.TooDeep as exc:
-                raise ValueError(f"{path}:{number}: {exc}") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object, got "
-                                 f"{type(record).__name__}")
-            records.append(record)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(parse_record(line, f"{path}:{number}"))
+        except NotJSON:
+            if not (torn_end and number == len(lines)):
+                raise
     return records

@@ -8,7 +8,7 @@ import os
 import threading
 from pathlib import Path
 
-from .. import jsontext
+from .metrics import parse_record
 
 
 class MetricsTail:
@@ -56,11 +56,7 @@ class MetricsTail:
             if not line.strip():
                 continue
             try:
-                record = jsontext.loads(line)
-            except ValueError:  # not UTF-8, not JSON, or nested too deep
-                record = None
-            if isinstance(record, dict):
-                self._records.append(record)
-            else:
+                self._records.append(parse_record(line, f"{self.path}:{self._lines}"))
+            except ValueError:  # not UTF-8, not JSON, nested too deep, or not an object
                 self.problems.append(f"{self.path} line {self._lines} is not a JSON object: "
                                      "skipped")

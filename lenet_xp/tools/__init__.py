@@ -1,5 +1,5 @@
-"""What uses trained models and finished runs: a trained model that classifies digits
-(:mod:`~lenet_xp.tools.inference`, ``lenet_xp.load_model``), its evaluation
-(:mod:`~lenet_xp.tools.evaluation`), the figures of models and data
-(:mod:`~lenet_xp.tools.plots`), sweeps of many runs (:mod:`~lenet_xp.tools.sweep`) and the
-benchmark (:mod:`lenet_xp.tools.bench`)."""
+"""What uses trained models and finished runs: the figures of models, data and evaluations
+(:mod:`~lenet_xp.tools.plots`, :mod:`~lenet_xp.tools.evaluation_figures`), ONNX export
+(:mod:`~lenet_xp.tools.export`), sweeps of many runs (:mod:`~lenet_xp.tools.sweep`) and the
+benchmark (:mod:`lenet_xp.tools.bench`). Trained models themselves and their evaluation are a
+tier below: :mod:`lenet_xp.inference`."""

@@ -20,7 +20,7 @@ outputs    (N, K) float32       the network's raw outputs (logits, or RBF penalt
 =========  ===================  =================================================================
 
 In between, the model's own preparation recorded in its checkpoint (as
-:meth:`lenet_xp.tools.inference.TrainedModel.prepare`: to float, padded with background 0 to the
+:meth:`lenet_xp.inference.TrainedModel.prepare`: to float, padded with background 0 to the
 input size, x·scale + offset in float32), then each layer as the few ONNX operators that
 compute its formula, one small function per layer class (:data:`MAPPINGS`):
 
@@ -103,7 +103,7 @@ from .. import layers as lenet_layers  # the mapping table is keyed by these cla
 from ..atomic import atomic_file
 from ..backend import to_numpy
 from ..data import PixelStats, normalisation_affine
-from .inference import TrainedModel
+from ..inference import TrainedModel
 from .timing import median_seconds
 from ..losses import MAPLoss, RBFCrossEntropy, SoftmaxCrossEntropy
 

@@ -11,7 +11,7 @@ A grid file (TOML or JSON) says what to run::
     epochs = 5
     [grid]                    # swept: every combination of these values
     lr = [5e-4, 1e-3, 2e-3, 5e-3]
-    [run]                     # RunConfig fields for every run (optional)
+    [run]                     # RunConfig settings for every run (optional)
     val_size = 5000
 
 :func:`plan` expands it into :class:`SweepRun` s (one output folder each under the sweep's
@@ -40,14 +40,15 @@ from ..models import get_model
 from ..runs.folder import CHECKPOINT, METRICS, MODEL
 from ..runs.metrics import epochs_of, last_test, read_metrics
 from ..training.communicators import SingleProcess
-from ..training.experiment import RunConfig
+from ..training.config import RunConfig
 from ..training.experiment import run as train
 from ..training.resume import resume_run
 
 GRID_KEYS = {"name", "description", "models", "seeds", "recipe", "grid", "run"}
 #: a grid names at least one of these (an empty file is a mistake, not the default run)
 WHAT_TO_RUN = {"models", "seeds", "recipe", "grid"}
-#: RunConfig fields a grid's [run] table may set (what is swept goes in [grid] or [recipe])
+#: RunConfig settings (flat keys) a grid's [run] table may set (what is swept goes in [grid]
+#: or [recipe])
 RUN_KEYS = {"val_size", "train_limit", "dtype", "device", "verify", "download"}
 #: a grid's name, which is its folder under runs/sweeps/: a plain folder name, never a path
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -223,9 +224,9 @@ def run_one(run: SweepRun, data_dir: str | None) -> dict:
                 resume_run(run.out, {**run.run, **where}, dict(run.recipe), log=_quiet,
                            comm=SingleProcess())
             else:
-                train(RunConfig(model=run.model, seed=run.seed, out=run.out,
-                                recipe=dict(run.recipe), **run.run, **where),
-                      log=_quiet, comm=SingleProcess())
+                flat = {"model": run.model, "seed": run.seed, "out": run.out, **run.run, **where}
+                train(RunConfig.from_dict(flat, dict(run.recipe)), log=_quiet,
+                      comm=SingleProcess())
         except Exception as exc:  # reported in the sweep's table; the other runs go on
             return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
     return outcome(run)

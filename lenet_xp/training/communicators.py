@@ -21,8 +21,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import shutil
 import sys
 import time
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -59,6 +62,10 @@ class SingleProcess:
 
     def host_ranks(self) -> tuple[int, int]:
         return 0, 1
+
+
+#: the communicator of every run without MPI (it has no state)
+SINGLE_PROCESS = SingleProcess()
 
 
 class MPICommunicator:
@@ -116,6 +123,13 @@ class MPICommunicator:
             return local.Get_rank(), local.Get_size()
         finally:
             local.Free()
+
+
+def mpiexec() -> str | None:
+    """The ``mpiexec`` beside this Python (the mpich wheel puts one in the virtual
+    environment), else the first on PATH; None if there is none."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else shutil.which("mpiexec")
 
 
 def launched_ranks() -> int:
@@ -186,6 +200,16 @@ def reports_error(error: BaseException) -> bool:
     """Whether this rank reports ``error``: one that :func:`set_up_together` shared is
     reported by the rank it came from alone; any other by the rank that raised it."""
     return getattr(error, "from_rank", launched_rank()) == launched_rank()
+
+
+def on_rank_zero(log: Callable[[str], None], comm) -> Callable[[str], None]:
+    """``log`` on rank 0 of ``comm``; elsewhere a log that prints nothing (rank 0 alone
+    speaks for a run)."""
+    return log if comm.rank == 0 else _silent
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def create_communicator():

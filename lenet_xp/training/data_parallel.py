@@ -12,8 +12,8 @@ and their communicator: :mod:`lenet_xp.training.communicators`):
   all-reduce of one flat buffer that holds the weighted gradients, the weighted loss and the
   share's outputs (so every rank gets the whole batch's outputs for its accuracy count);
 - weights start identical (rank 0's are broadcast), evaluation is sharded and its sums
-  reduced, dropout draws a stream of its own per rank
-  (:func:`lenet_xp.training.step.spawn_streams`, key = rank);
+  reduced (:func:`lenet_xp.training.scoring.evaluate`), dropout draws a stream of its own
+  per rank (:func:`lenet_xp.training.passes.spawn_streams`, key = rank);
 - batch normalisation normalises each rank's share by the share's own statistics, as PyTorch's
   DistributedDataParallel does without SyncBatchNorm (so N ranks no longer take exactly the
   steps of one process); rank 0's running statistics are the ones saved, and they are
@@ -29,10 +29,8 @@ import functools
 
 from array_api_compat import array_namespace, device
 
-from ..backend import to_numpy
 from ..optim.flat import FlatParameters
-from .loop import evaluate_sums
-from .step import forward_backward
+from .passes import forward_backward
 
 
 def shard(n: int, rank: int, size: int) -> tuple[int, int]:
@@ -42,17 +40,17 @@ def shard(n: int, rank: int, size: int) -> tuple[int, int]:
 
 class DataParallel:
     """A training step over ranks: ``step(x, y) -> (outputs, batch_loss)`` on the global batch
-    x (N, ...) and y (N,), as :func:`lenet_xp.training.step.forward_backward` on one process.
+    x (N, ...) and y (N,), as :func:`lenet_xp.training.passes.forward_backward` on one process.
 
     Rank r runs its share x[a:b] and weights its gradients by (b − a)/N; one all-reduce sums
     the weighted gradients (the gradient of the global mean loss), the weighted losses (the
     global mean loss) and the outputs (each rank fills its rows of an (N, K) block, the
     others are 0). Builds with rank 0's weights broadcast to all. ``inner`` computes the
-    share's pass (default one :func:`~lenet_xp.training.step.forward_backward`; a
+    share's pass (default one :func:`~lenet_xp.training.passes.forward_backward`; a
     :class:`~lenet_xp.training.split_batch.SplitBatch` to split it across the rank's threads).
     Where the model draws random numbers (dropout), give each rank its streams first
-    (:func:`~lenet_xp.training.step.spawn_streams` with key = rank), or every rank draws the
-    same masks for its share: :class:`~lenet_xp.training.strategy.TrainingStep` does both.
+    (:func:`~lenet_xp.training.passes.spawn_streams` with key = rank), or every rank draws the
+    same masks for its share: :class:`~lenet_xp.training.step.TrainingStep` does both.
     """
 
     def __init__(self, model, loss, communicator, inner=None):
@@ -81,17 +79,3 @@ class DataParallel:
         size = self.flat.size
         self.flat.set_gradients(total[:size])
         return xp.reshape(total[size + 1:], (n, k)), total[size]
-
-    def evaluate(self, model, loss, dataset, batch_size: int = 1000) -> tuple[float, float]:
-        """Mean loss and accuracy on ``dataset``, each rank evaluating its shard: the
-        sharded counterpart of :func:`lenet_xp.training.loop.evaluate`. Every rank first takes
-        rank 0's state arrays (batch normalisation's running statistics), the ones that are saved."""
-        for value in model.state_arrays().values():  # rank 0's running statistics for all
-            value[...] = self.comm.broadcast(value)
-        start, stop = shard(len(dataset), self.comm.rank, self.comm.size)
-        loss_sum, correct = evaluate_sums(model, loss, dataset, start, stop, batch_size)
-        xp, where, dtype = dataset.backend.xp, dataset.backend.device, dataset.images.dtype
-        sums = xp.stack([xp.asarray(loss_sum, dtype=dtype, device=where),
-                         xp.astype(xp.asarray(correct, device=where), dtype)])
-        total = to_numpy(self.comm.allreduce(sums))
-        return float(total[0]) / len(dataset), int(round(float(total[1]))) / len(dataset)

@@ -4,15 +4,16 @@
 each through its own replica of the model (the replicas share the parameter values, not their
 caches). numpy releases the GIL in its loops and BLAS calls, so the slices run on separate
 cores; this parallelises the whole step, where a multi-threaded BLAS only parallelises the
-matrix products. At small batches the slices are too small to gain (:func:`choose_split`;
-the measurements are in docs/benchmarks.md, "How --threads N uses the cores").
+matrix products. At small batches the slices are too small to gain
+(:func:`lenet_xp.training.placement.choose_split`; the measurements are in docs/benchmarks.md,
+"How --threads N uses the cores").
 
 The batch loss is a mean over the batch, so with slice sizes n_w summing to N:
 
     E = Σ_w (n_w / N) E_w         dE/dθ = Σ_w (n_w / N) dE_w/dθ
 
 which is what :class:`SplitBatch` returns and leaves in ``grad``: the same step as one pass
-(:func:`lenet_xp.training.step.forward_backward`) over the whole batch, up to float
+(:func:`lenet_xp.training.passes.forward_backward`) over the whole batch, up to float
 rounding. Batch normalisation is the exception: each slice is normalised by its own
 statistics (as each MPI rank's share is, see :mod:`lenet_xp.layers.batchnorm`), and the
 running statistics are those of worker 0's slices. Run it with one BLAS thread per worker
@@ -26,40 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from array_api_compat import array_namespace
 
-from ..backend import Backend
-from .step import forward_backward, spawn_streams
-
-#: Images per thread from which :func:`choose_split` splits a batch: below it the slices are too
-#: small to pay for the threads' hand-offs (measured: docs/benchmarks.md).
-SPLIT_MIN_SLICE = 64
-
-
-def choose_split(split_batch: bool | None, threads: int | None, batch_size: int,
-                 backend: Backend) -> bool:
-    """Whether batches of ``batch_size`` are split across ``threads`` CPU threads on ``backend``.
-
-    ``split_batch`` True or False decides; None (the default of ``scripts/train.py`` and
-    ``scripts/bench.py``) splits where lenet_xp sets the backend's CPU threads
-    (:attr:`~lenet_xp.backend.Backend.cpu_threads`: numpy, torch:cpu), two or more are asked
-    for and each gets at least :data:`SPLIT_MIN_SLICE` images, and otherwise leaves the threads
-    to the library (BLAS).
-    """
-    if split_batch is not None:
-        return split_batch
-    return (backend.cpu_threads and threads is not None and threads > 1
-            and batch_size >= SPLIT_MIN_SLICE * threads)
-
-
-def split_batch_problems(threads: int | None, backend: Backend) -> list[str]:
-    """Why a batch split across ``threads`` CPU threads cannot run on ``backend`` (empty: it can)."""
-    problems = []
-    if threads is None:
-        problems.append("--split-batch needs --threads N: each batch is split across N threads; "
-                        "give --threads")
-    if backend.is_gpu:
-        problems.append("--split-batch is for the CPU: on a GPU one step already keeps the "
-                        f"device busy; leave it out with --device {backend.name}")
-    return problems
+from .passes import forward_backward, spawn_streams
 
 
 class SplitBatch:
@@ -70,7 +38,7 @@ class SplitBatch:
     ``model`` itself; the others run deep copies whose parameters are pointed at ``model``'s
     arrays before every step, so optimiser updates and loaded weights reach them. Layers that
     draw random numbers (dropout) get an independent stream per replica, spawned from the
-    layer's own (:func:`lenet_xp.training.step.spawn_streams`, key = the replica). Call
+    layer's own (:func:`lenet_xp.training.passes.spawn_streams`, key = the replica). Call
     :meth:`close` (or use ``with``) to stop the threads.
     """
 

@@ -1,7 +1,8 @@
 """Where a run stands: what each finished epoch measured (:class:`EpochStats`) and what the
 loop needs, beyond weights, optimiser and random state, to continue a run as if it had never
-stopped (:class:`TrainingState`), with the one place that turns it into a checkpoint's
-entries and back.
+stopped (:class:`TrainingState`: the finished epochs and early stopping), with its
+``state_dict()`` / ``load_state_dict()``, the part ``"training"`` of a run's state
+(:mod:`lenet_xp.runs.checkpoint` keeps it).
 """
 
 from __future__ import annotations
@@ -10,11 +11,6 @@ import dataclasses
 import math
 
 from array_api_compat import array_namespace
-
-#: the checkpoint group that holds the early-stopping best weights
-BEST = "best"
-#: the checkpoint meta entries :meth:`TrainingState.from_checkpoint` reads
-META_KEYS = ("history", "early_stopping")
 
 
 @dataclasses.dataclass
@@ -47,7 +43,8 @@ class EpochStats:
 @dataclasses.dataclass
 class TrainingState:
     """Where a run stands between two epochs, beyond weights, optimiser and random state:
-    what :func:`fit` needs to continue a run as if it had never stopped.
+    what the :class:`~lenet_xp.training.trainer.Trainer` needs to continue a run as if it had
+    never stopped.
 
     Attributes:
         history: the finished epochs' stats, in order (so ``epoch`` epochs are done).
@@ -81,28 +78,27 @@ class TrainingState:
         else:
             self.waited += 1
 
-    def to_meta(self) -> dict:
-        """This state as a checkpoint's meta entries (JSON): ``epoch``, the last epoch's
-        ``metrics``, the ``history`` and ``early_stopping``. The best weights go into the
-        checkpoint's :data:`BEST` group (:meth:`groups`)."""
-        return {"epoch": self.epoch,
-                "metrics": dataclasses.asdict(self.history[-1]) if self.history else None,
-                "history": [dataclasses.asdict(stats) for stats in self.history],
-                "early_stopping": {"best_error": (None if math.isinf(self.best_error)
-                                                  else self.best_error),
-                                   "waited": self.waited}}
+    def state_dict(self) -> dict:
+        """This state as JSON and arrays: ``epoch``, ``history`` (each epoch's stats),
+        ``early_stopping`` (``best_error``, None before any, and ``waited``) and, where kept,
+        ``best`` (the best epoch's weights, name -> array on their device)."""
+        state = {"epoch": self.epoch,
+                 "history": [dataclasses.asdict(stats) for stats in self.history],
+                 "early_stopping": {"best_error": (None if math.isinf(self.best_error)
+                                                   else self.best_error),
+                                    "waited": self.waited}}
+        if self.best_weights is not None:
+            state["best"] = self.best_weights
+        return state
 
-    def groups(self) -> dict:
-        """The checkpoint's array groups of this state: the best weights, where kept."""
-        return {BEST: self.best_weights} if self.best_weights is not None else {}
-
-    @classmethod
-    def from_checkpoint(cls, meta: dict, groups: dict, backend) -> "TrainingState":
-        """The state :meth:`to_meta` and :meth:`groups` wrote, its best weights on ``backend``."""
-        stopping = meta["early_stopping"]
-        best = groups.get(BEST)
-        return cls(history=[EpochStats(**stats) for stats in meta["history"]],
-                   best_error=math.inf if stopping["best_error"] is None else stopping["best_error"],
-                   best_weights=({name: backend.asarray(value) for name, value in best.items()}
-                                 if best else None),
-                   waited=stopping["waited"])
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`'s state (its best weights may be host arrays:
+        loading them into a model moves them). Raises KeyError, TypeError, ValueError or
+        AttributeError where it is not such a state; nothing is set then."""
+        history = [EpochStats(**stats) for stats in state["history"]]
+        stopping = state["early_stopping"]
+        best_error = math.inf if stopping["best_error"] is None else float(stopping["best_error"])
+        waited = int(stopping["waited"])
+        best = state.get("best")
+        self.history, self.best_error, self.waited = history, best_error, waited
+        self.best_weights = dict(best) if best else None

@@ -1,41 +1,54 @@
-"""The training step on one process: one forward and backward pass over a batch, and the
-rule that gives each copy of a model (a thread's replica, an MPI rank's) dropout masks of
-its own.
-
-A training step maps a batch (x, y) to the model's outputs and the batch loss and leaves
-dE/dθ in every parameter's ``grad``, for the optimiser to use. :func:`forward_backward` is
-the step of one process; :class:`~lenet_xp.training.split_batch.SplitBatch` (threads) and
-:class:`~lenet_xp.training.data_parallel.DataParallel` (MPI ranks) share a batch out and
-give the same step, up to float rounding; :class:`~lenet_xp.training.strategy.TrainingStep`
-puts them together.
+"""A run's training step, built once from its placement for runs and the benchmark alike:
+one pass over each batch, split across a rank's threads
+(:class:`~lenet_xp.training.split_batch.SplitBatch`), shared out over MPI ranks
+(:class:`~lenet_xp.training.data_parallel.DataParallel`) around it, and the evaluation that
+goes with it (:func:`lenet_xp.training.scoring.evaluate`, sharded over the same ranks).
 """
 
 from __future__ import annotations
 
-from ..backend import Random
+import functools
+
+from .communicators import SINGLE_PROCESS
+from .data_parallel import DataParallel
+from .passes import forward_backward, spawn_streams
+from .scoring import evaluate
+from .split_batch import SplitBatch
 
 
-def forward_backward(model, loss, x, y):
-    """One pass over the batch: returns ``(outputs, batch_loss)`` and fills every ``grad``."""
-    outputs = model.forward(x)
-    batch_loss = loss.forward(outputs, y)
-    model.backward(loss.backward())
-    return outputs, batch_loss
+class TrainingStep:
+    """A run's training step: ``step(x, y) -> (outputs, batch_loss)`` on the global batch,
+    with dE/dθ of the batch's mean loss left in every ``grad``; and
+    ``step.evaluate(model, loss, dataset) -> (mean loss, accuracy)``. ``model`` and ``loss``
+    are the ones it trains.
 
+    A rank's share of each batch is one pass (:func:`~lenet_xp.training.passes.forward_backward`)
+    or, with ``workers`` > 1, split across that many threads
+    (:class:`~lenet_xp.training.split_batch.SplitBatch`); over several ranks (``comm``),
+    :class:`~lenet_xp.training.data_parallel.DataParallel` shares every batch out around it
+    and evaluation is sharded. Random layers (dropout) first get a stream per rank, from
+    which SplitBatch's replicas then spawn theirs. ``close()`` (or ``with``) stops the threads.
+    """
 
-def random_layers(model) -> list:
-    """The layers of ``model`` that draw random numbers (a :class:`Random` as their
-    ``random``: dropout), in order, inside nested containers too."""
-    if isinstance(getattr(model, "random", None), Random):
-        return [model]
-    return [layer for inner in getattr(model, "layers", ()) for layer in random_layers(inner)]
+    def __init__(self, model, loss, comm=SINGLE_PROCESS, workers: int = 1):
+        if comm.size > 1:
+            spawn_streams(model, comm.rank)
+        self.model, self.loss, self.workers = model, loss, workers
+        self._split = SplitBatch(model, loss, workers) if workers > 1 else None
+        one_rank = self._split or functools.partial(forward_backward, model, loss)
+        self._step = (DataParallel(model, loss, comm, inner=self._split) if comm.size > 1
+                      else one_rank)
+        self.evaluate = evaluate if comm.size == 1 else functools.partial(evaluate, comm=comm)
 
+    def __call__(self, x, y):
+        return self._step(x, y)
 
-def spawn_streams(model, key: int, source=None) -> None:
-    """Give each random layer of ``model`` a stream of its own, spawned with ``key`` from the
-    same layer of ``source`` (default: ``model`` itself) and re-seeded from it every epoch
-    (:meth:`Random.spawn`). ``source`` is the model that ``model`` was copied from (a
-    :class:`~lenet_xp.training.split_batch.SplitBatch` replica, key = its index); on MPI
-    ranks, which all hold the same generators, key = the rank."""
-    for layer, original in zip(random_layers(model), random_layers(source or model), strict=True):
-        layer.random = original.random.spawn(key=key)
+    def close(self) -> None:
+        if self._split is not None:
+            self._split.close()
+
+    def __enter__(self) -> "TrainingStep":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

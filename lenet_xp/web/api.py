@@ -29,7 +29,7 @@ from ..runs.checkpoint import CheckpointError
 from ..data import DataError
 from ..data.images import ImageError, digit_from_file
 from ..data.ink import doubt
-from ..tools.evaluation import NUM_CLASSES
+from ..inference.evaluation import NUM_CLASSES
 from .explain import activations
 from .security import MAX_PIXELS, check_image
 from .served import Catalogue, NotReady, ServedModel

@@ -25,7 +25,7 @@ from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Eucl
                       Flatten, Linear, MaxPool2d, ReLU, RepeatMaps, ScaledTanh, Sigmoid,
                       Subsample2d, Tanh, Zoom2d)
 from ..losses import MAPLoss, RBFCrossEntropy
-from ..tools.inference import TrainedModel
+from ..inference import TrainedModel
 
 #: layers without a stage of their own: they change nothing a reader sees
 UNSHOWN = (Flatten, Dropout)

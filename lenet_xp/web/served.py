@@ -20,8 +20,8 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from ..runs.checkpoint import CheckpointError
-from ..tools.evaluation import Evaluation, evaluate_digits
-from ..tools.inference import TrainedModel, load_model
+from ..inference.evaluation import Evaluation, evaluate_digits
+from ..inference import TrainedModel, load_model
 from ..runs.folder import CHECKPOINT, METRICS, MODEL
 from ..runs.lock import LOCK
 from ..runs.metrics_tail import MetricsTail

@@ -15,8 +15,8 @@ from typing import Callable
 import numpy as np
 
 from ..backend import to_numpy
-from ..tools.evaluation import Evaluation
-from ..tools.inference import TrainedModel
+from ..inference.evaluation import Evaluation
+from ..inference import TrainedModel
 from ..layers import EuclideanRBF
 from ..models import MODELS, get_model
 from .explain import floats_json

@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 
 from ...backend import Random, backend_of, to_numpy
+from ...settings import setting
 from .affine import check_affine_ranges, random_maps
 from .elastic import elastic_field
 from .warp import warp
@@ -36,14 +37,25 @@ class Distortion:
     the digit is the same 20×20 pixels in both.
     """
 
-    kind: str = "none"
-    shift: float = 2.0  # pixels
-    scale: float = 0.15  # relative
-    squeeze: float = 0.15  # relative
-    shear: float = 0.3  # x += u·(y − centre)
-    rotation: float = 0.0  # degrees
-    alpha: float = 34.0  # pixels
-    sigma: float = 4.0  # pixels
+    # each field is also a recipe field, under its key (lenet_xp.models.recipe.Recipe), set
+    # with --recipe KEY=VALUE (no flag of its own)
+    kind: str = setting("none", "random distortions of every training batch: "
+                        + ", ".join(DISTORTION_KINDS), key="distort", choices=DISTORTION_KINDS,
+                        flag=None)
+    shift: float = setting(2.0, "affine: random translation, pixels", key="distort_shift",
+                           flag=None)
+    scale: float = setting(0.15, "affine: random scaling, relative", key="distort_scale",
+                           flag=None)
+    squeeze: float = setting(0.15, "affine: random squeezing, relative", key="distort_squeeze",
+                             flag=None)
+    shear: float = setting(0.3, "affine: random horizontal shear, x += u·(y − centre)",
+                           key="distort_shear", flag=None)
+    rotation: float = setting(0.0, "affine: random rotation, degrees", key="distort_rotation",
+                              flag=None)
+    alpha: float = setting(34.0, "elastic: the field's scale, pixels", key="elastic_alpha",
+                           flag=None)
+    sigma: float = setting(4.0, "elastic: the field's smoothing, pixels", key="elastic_sigma",
+                           flag=None)
 
     def __post_init__(self):
         if self.kind not in DISTORTION_KINDS:

@@ -13,7 +13,7 @@ made once on the device, so no MNIST is needed and no host-to-device copy is tim
 each batch size, measures several repeats of:
 
 - **training**: ``batches`` steps of forward, loss, backward and optimiser step (exactly the
-  step of a training run, :class:`lenet_xp.training.strategy.TrainingStep`, without the
+  step of a training run, :class:`lenet_xp.training.step.TrainingStep`, without the
   loop's loss/accuracy bookkeeping), after
   ``warmup`` untimed steps (per-epoch optimiser hooks, SDLM's curvature estimate, run once
   before them and are not timed); reported as seconds per 60,000-image epoch (time per batch ×
@@ -39,7 +39,7 @@ torch is a note, not an error. GPU facts (the memory pool, the GPU's name) come 
 Threads: ``threads`` sets ``torch.set_num_threads`` and, for each batch size, either numpy's
 BLAS threads (:func:`lenet_xp.backend.limit_cpu_threads`) or, where lenet_xp splits the batch
 (``split_batch`` True, or None and the training runs' rule says so,
-:class:`lenet_xp.training.strategy.CpuPlan`), that many worker threads (SplitBatch) with one
+:class:`lenet_xp.training.placement.CpuPlan`), that many worker threads (SplitBatch) with one
 BLAS thread each: both frameworks use the same number of cores. Each result records how
 lenet_xp used them.
 

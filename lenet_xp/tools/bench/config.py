@@ -9,8 +9,7 @@ from ...backend import get_backend
 from ...data.augment import DISTORTION_KINDS
 from ...models import get_model
 from ...models.recipe import OPTIMIZERS
-from ...training.split_batch import split_batch_problems
-from ...training.strategy import CpuPlan, default_threads, threads_per_rank
+from ...training.placement import CpuPlan, default_threads, split_batch_problems, threads_per_rank
 from . import autograd_twin
 from .results import EPOCH_IMAGES
 
@@ -42,7 +41,7 @@ class BenchConfig:
     threads: int | None = None
     seed: int = 0
     vs_torch: bool = False
-    split_batch: bool | None = None  # None: split where lenet_xp's choose_split says
+    split_batch: bool | None = None  # None: split where a run would (placement.choose_split)
     ranks: int = 1  # MPI ranks lenet_xp runs on (the benchmark runs under mpiexec -n ranks)
     distort: str = "none"  # also time this distortion of a batch (lenet_xp.data.augment kinds)
     # also count the operations of one recipe training step per batch size, on the GPU's path
@@ -62,14 +61,14 @@ class BenchConfig:
     @property
     def total_threads(self) -> int | None:
         """The CPU threads of the whole benchmark: ``threads``; by default what a training run
-        takes (:func:`lenet_xp.training.strategy.default_threads`: every core where lenet_xp
+        takes (:func:`lenet_xp.training.placement.default_threads`: every core where lenet_xp
         sets the backend's threads, else the libraries' own, None)."""
         return self.threads if self.threads is not None else default_threads(self.backend)
 
     @property
     def rank_threads(self) -> int | None:
         """lenet_xp's threads per rank: :attr:`total_threads` shared out between the ranks,
-        by the rule of training runs (:func:`lenet_xp.training.strategy.threads_per_rank`)."""
+        by the rule of training runs (:func:`lenet_xp.training.placement.threads_per_rank`)."""
         return threads_per_rank(self.total_threads, self.ranks)
 
     @property
@@ -79,7 +78,7 @@ class BenchConfig:
 
     def cpu_plan(self, batch_size: int, backend=None) -> CpuPlan:
         """How each lenet_xp rank on ``backend`` (default: the first device's) uses its threads
-        at ``batch_size``, as a training run would (:class:`lenet_xp.training.strategy.CpuPlan`)."""
+        at ``batch_size``, as a training run would (:class:`lenet_xp.training.placement.CpuPlan`)."""
         return CpuPlan.choose(self.total_threads, self.ranks, batch_size,
                               backend or self.backend, self.split_batch)
 

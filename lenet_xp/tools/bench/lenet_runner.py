@@ -16,7 +16,7 @@ from ...models import get_model
 from ...models.recipe import make_optimizer
 from ...training.communicators import SingleProcess
 from ...training.data_parallel import shard
-from ...training.strategy import TrainingStep
+from ...training.step import TrainingStep
 from ..timing import median_seconds
 from .config import BenchConfig
 from .machine import host_peak_rss_bytes
@@ -36,7 +36,7 @@ def synthetic_data(random: Random, batch_size: int, pool_batches: int, input_siz
 
 class LenetRunner:
     """A lenet_xp model, loss, optimiser and on-device synthetic batches, trained by the step
-    a training run would build (:class:`lenet_xp.training.strategy.TrainingStep`: split
+    a training run would build (:class:`lenet_xp.training.step.TrainingStep`: split
     across threads, data-parallel over the MPI ranks of ``comm``), and inference on the
     rank's share of each batch. ``framework`` names it in the results."""
 

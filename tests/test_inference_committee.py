@@ -15,8 +15,8 @@ from PIL import Image
 
 import lenet_xp
 from lenet_xp.data import load_mnist
-from lenet_xp.tools.evaluation import evaluate_committee, evaluate_digits
-from lenet_xp.tools.inference import Committee, Predictions
+from lenet_xp.inference.evaluation import evaluate_digits
+from lenet_xp.inference import Committee, Predictions
 from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -131,9 +131,8 @@ def test_evaluate_reports_each_member_and_the_committee(trained, tmp_path):
     paths, data_dir = trained
     test = _test_set(data_dir)
     chosen = [paths["lenet5-0"], paths["lenet5-1"], paths["lenet1"]]
-    members, combined = evaluate_committee(lenet_xp.load_model(chosen), test.test_images,
-                                           test.test_labels)
-    for path, member in zip(chosen, members):
+    combined = evaluate_digits(lenet_xp.load_model(chosen), test.test_images, test.test_labels)
+    for path, member in zip(chosen, combined.members):
         alone = evaluate_digits(lenet_xp.load_model(path), test.test_images, test.test_labels)
         assert member.accuracy == alone.accuracy and member.loss == alone.loss
     labels = lenet_xp.load_model(chosen).predict(test.test_images).labels
@@ -147,12 +146,12 @@ def test_evaluate_reports_each_member_and_the_committee(trained, tmp_path):
     record = json.loads((tmp_path / "c.json").read_text())
     assert record["model"] == "committee" and record["test_accuracy"] == combined.accuracy
     assert [m["checkpoint"] for m in record["members"]] == [str(p) for p in chosen]
-    assert [m["test_accuracy"] for m in record["members"]] == [m.accuracy for m in members]
+    assert [m["test_accuracy"] for m in record["members"]] == [m.accuracy for m in combined.members]
     assert [m["seed"] for m in record["members"]] == [0, 1, 0]
     assert np.array(record["confusion"]).sum() == 200
     assert result.stdout.startswith("committee of 3 models")
     assert f"committee: test accuracy {100 * combined.accuracy:.2f}%" in result.stdout
-    for index, member in enumerate(members, 1):
+    for index, member in enumerate(combined.members, 1):
         assert f"  {index}. {chosen[index - 1]}: " in result.stdout
         assert f"test error {100 * (1 - member.accuracy):.2f}%" in result.stdout
     assert {p.name for p in (tmp_path / "figures").iterdir()} == {"confusion.png",

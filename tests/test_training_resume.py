@@ -19,8 +19,8 @@ import pytest
 from lenet_xp.data import load_mnist
 from lenet_xp.runs.checkpoint import CheckpointError, load_checkpoint
 from lenet_xp.runs.folder import RunFolder
-from lenet_xp.tools.evaluation import evaluate_digits
-from lenet_xp.tools.inference import load_model
+from lenet_xp.inference.evaluation import evaluate_digits
+from lenet_xp.inference import load_model
 from lenet_xp.training.experiment import RunConfig, run
 from lenet_xp.training.resume import resume_run
 from backends import device_params
@@ -45,9 +45,10 @@ def data_dir(tmp_path_factory) -> Path:
 
 def config(data_dir, out, model="lenet5", epochs=4, device="cpu", train_limit=None,
            **recipe) -> RunConfig:
-    return RunConfig(model=model, device=device, data_dir=str(data_dir), verify=False,
-                     download=False, val_size=100, out=str(out), progress=False, plot=False,
-                     train_limit=train_limit, recipe={"epochs": epochs, **recipe})
+    return RunConfig.from_dict({"model": model, "device": device, "data_dir": str(data_dir),
+                                "verify": False, "download": False, "val_size": 100,
+                                "out": str(out), "progress": False, "plot": False,
+                                "train_limit": train_limit}, {"epochs": epochs, **recipe})
 
 
 def weights(run_dir) -> dict:
@@ -70,9 +71,9 @@ def assert_same_run(resumed, uninterrupted):
 def kill_after_checkpoint(monkeypatch, epoch):
     save = RunFolder.save_checkpoint
 
-    def save_then_die(self, model, meta, optimizer, groups):
-        path = save(self, model, meta, optimizer, groups)
-        if meta["epoch"] == epoch:
+    def save_then_die(self, state, meta):
+        path = save(self, state, meta)
+        if state["training"]["epoch"] == epoch:
             raise Killed
         return path
 
@@ -115,9 +116,10 @@ def test_a_run_with_ema_saves_and_tests_the_average(data_dir, tmp_path):
     checkpoint = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
     assert checkpoint.meta["ema"] == {"updates": 2 * 2}  # 150 images in batches of 128
     final = weights(tmp_path / "run")
-    assert final.keys() == checkpoint.groups["ema"].keys() and "bn1.running_var" in final
+    averages = checkpoint.state["average"]["averages"]
+    assert final.keys() == averages.keys() and "bn1.running_var" in final
     for name, value in final.items():
-        np.testing.assert_array_equal(value, checkpoint.groups["ema"][name], err_msg=name)
+        np.testing.assert_array_equal(value, averages[name], err_msg=name)
     assert any(not np.array_equal(final[name], checkpoint.params[name]) for name in final)
     test = load_mnist(data_dir, verify=False, download=False)
     evaluation = evaluate_digits(load_model(tmp_path / "run" / "model.npz"), test.test_images,
@@ -173,10 +175,10 @@ DIE_BEFORE_CHECKPOINT = """
 import os, sys, runpy
 from lenet_xp.runs.folder import RunFolder
 save = RunFolder.save_checkpoint
-def die_at_epoch_3(self, model, meta, optimizer, groups):
-    if meta["epoch"] == 3:
+def die_at_epoch_3(self, state, meta):
+    if state["training"]["epoch"] == 3:
         os._exit(137)
-    return save(self, model, meta, optimizer, groups)
+    return save(self, state, meta)
 RunFolder.save_checkpoint = die_at_epoch_3
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")

@@ -1,4 +1,5 @@
-"""The training loop on a small synthetic task: it learns, stops early, and refuses NaN."""
+"""The training loop (lenet_xp.training.trainer.Trainer) with its extensions on a small
+synthetic task: it learns, stops early, and refuses NaN."""
 
 from __future__ import annotations
 
@@ -12,13 +13,33 @@ from toy_data import bars
 from lenet_xp.layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from lenet_xp.losses import SoftmaxCrossEntropy
 from lenet_xp.optim import Adam, schedules
-from lenet_xp.training.loop import TrainingDiverged, evaluate, fit
-from lenet_xp.training.split_batch import SplitBatch
+from lenet_xp.training.extensions import Validation
+from lenet_xp.training.scoring import evaluate
+from lenet_xp.training.step import TrainingStep
+from lenet_xp.training.trainer import Extension, Feed, Trainer, TrainingDiverged
 
 
 def _model():
     return Sequential(Conv2d(1, 4, 3, random=Random(0)), ReLU(), MaxPool2d(2), Flatten(),
                       Linear(36, 2, random=Random(1)))
+
+
+class EachEpoch(Extension):
+    """Calls ``call(stats)`` after each epoch, once validation is in its stats."""
+
+    def __init__(self, call):
+        self.call = call
+
+    def on_epoch_end(self, trainer, stats):
+        self.call(stats)
+
+
+def fit(model, loss, optimizer, schedule, train, epochs, batch_size, *extensions, workers=1):
+    """Train with ``extensions`` (a :class:`Validation`, ...) for ``epochs``: the history."""
+    with TrainingStep(model, loss, workers=workers) as step:
+        trainer = Trainer(step, optimizer, Feed(train, batch_size, Random(0)), schedule,
+                          extensions)
+        return trainer.run(epochs)
 
 
 def test_fit_learns_a_simple_task(backend_name):
@@ -28,8 +49,7 @@ def test_fit_learns_a_simple_task(backend_name):
     loss = SoftmaxCrossEntropy()
     seen = []
     history = fit(model, loss, Adam(model.parameters(), lr=0.01), schedules.Constant(0.01),
-                  train, val, epochs=8, batch_size=32, random=Random(0), progress=False,
-                  on_epoch=seen.append)
+                  train, 8, 32, Validation(val), EachEpoch(seen.append))
     assert [s.epoch for s in history] == list(range(8)) and seen == history
     assert history[-1].train_loss < history[0].train_loss
     assert history[-1].val_accuracy >= 0.95
@@ -45,12 +65,9 @@ def test_fit_with_a_split_batch_takes_the_same_steps(backend_name):
     for split in (False, True):
         model = _model().to(backend)
         loss = SoftmaxCrossEntropy()
-        step = SplitBatch(model, loss, 2) if split else None
-        fit(model, loss, Adam(model.parameters(), lr=0.01), schedules.Constant(0.01), train, None,
-            epochs=2, batch_size=32, random=Random(0), progress=False, forward_backward=step)
+        fit(model, loss, Adam(model.parameters(), lr=0.01), schedules.Constant(0.01), train, 2,
+            32, workers=2 if split else 1)
         finals.append({k: to_numpy(v) for k, v in model.state_dict().items()})
-        if step is not None:
-            step.close()
     for name, value in finals[0].items():
         np.testing.assert_allclose(finals[1][name], value, rtol=1e-4, atol=1e-5, err_msg=name)
 
@@ -59,8 +76,7 @@ def test_schedule_sets_the_learning_rate_per_epoch():
     backend = get_backend("cpu")
     model = _model()
     history = fit(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=1.0),
-                  schedules.Exponential(0.01, 0.5), bars(backend), None, epochs=3,
-                  batch_size=64, random=Random(0), progress=False)
+                  schedules.Exponential(0.01, 0.5), bars(backend), 3, 64)
     assert [s.lr for s in history] == [0.01, 0.005, 0.0025]
     assert history[0].val_accuracy is None
 
@@ -72,8 +88,7 @@ def test_nan_stops_training_before_the_epoch_is_reported():
     reported = []
     with pytest.raises(TrainingDiverged, match="loss became nan in epoch 1"):
         fit(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=0.01),
-            schedules.Constant(0.01), bars(backend), None, epochs=2, batch_size=64,
-            random=Random(0), progress=False, on_epoch=reported.append)
+            schedules.Constant(0.01), bars(backend), 2, 64, EachEpoch(reported.append))
     assert reported == []
 
 
@@ -89,8 +104,7 @@ def test_early_stopping_restores_the_best_epoch():
 
     # A learning rate this high makes validation accuracy wander; patience 2 stops the run.
     history = fit(model, loss, Adam(model.parameters(), lr=0.5), schedules.Constant(0.5),
-                  train, val, epochs=30, batch_size=16, random=Random(0), patience=2,
-                  progress=False, on_epoch=remember)
+                  train, 30, 16, Validation(val, patience=2), EachEpoch(remember))
     best = max(range(len(snapshots)), key=lambda i: (snapshots[i][0], -i))
     assert len(history) - 1 - best == 2, "stops exactly `patience` epochs after the best"
     for name, value in model.state_dict().items():

@@ -15,7 +15,7 @@ import lenet_xp
 from lenet_xp.data import load_mnist
 from lenet_xp.losses import MAPLoss, RBFCrossEntropy, SoftmaxCrossEntropy
 from lenet_xp.runs.checkpoint import CheckpointError
-from lenet_xp.training.experiment import RunConfig, run
+from lenet_xp.training import IO, RunConfig, run
 from backends import device_params
 from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 
@@ -146,9 +146,9 @@ def test_load_model_errors(trained, tmp_path):
 def test_photos_of_real_test_digits_are_recognised(shared_mnist, tmp_path):
     """Train briefly on the real MNIST, then photograph test digits as a person would show
     them (big, dark ink on tinted, noisy paper, JPEG): they are read as well as the raw ones."""
-    run(RunConfig(data_dir=str(shared_mnist), val_size=1000, train_limit=10000,
-                  out=str(tmp_path / "run"), progress=False, plot=False, recipe={"epochs": 2}),
-        log=lambda line: None)
+    run(RunConfig(val_size=1000, train_limit=10000, recipe={"epochs": 2},
+                  io=IO(data_dir=str(shared_mnist), out=str(tmp_path / "run"), progress=False,
+                        plot=False)), log=lambda line: None)
     model = lenet_xp.load_model(tmp_path / "run" / "model.npz")
     test = load_mnist(shared_mnist)
     digits, labels = test.test_images[:60], test.test_labels[:60]

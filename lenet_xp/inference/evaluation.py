@@ -1,24 +1,23 @@
-"""A trained model (or a committee of them) measured on a labelled test set: accuracy,
-per-class accuracy, the confusion matrix, the most-confused pairs, and the figures that show
-them.
+"""A trained model (or a committee of them) measured on labelled digits: accuracy, per-class
+accuracy, the confusion matrix, the most-confused pairs, and the report that prints them.
 
-The accuracy and loss are computed as the training loop's :func:`lenet_xp.training.loop.evaluate`
-computes them (batches of 1000, the same summation), so ``scripts/evaluate.py`` prints the
-very figure the training run printed. A committee (:func:`evaluate_committee`) is each
-member's evaluation and the one of the mean of their scores.
+The accuracy and loss come from the evaluation loop that training's validation and test use
+(:func:`lenet_xp.inference.loop.score`: batches of 1000, the same summation), so
+``scripts/evaluate.py`` prints the very figure the training run printed. A committee's
+evaluation holds each member's and the one of the mean of their scores. The figures that
+show an evaluation are drawn by :mod:`lenet_xp.tools.evaluation_figures`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 
 from ..backend import to_numpy
 from ..data import validation_split
-from ..layers import Conv2d, EuclideanRBF, Parameter
-from .inference import Committee, Predictions
+from .loop import score
+from .trained import Committee, Predictions
 
 NUM_CLASSES = 10
 
@@ -26,14 +25,16 @@ NUM_CLASSES = 10
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
     """Results on N labelled images: ``labels`` and ``predicted`` (N,) classes,
-    ``confidence`` (N,) the score of the predicted class, ``loss`` the mean test loss, and
-    ``scores`` (N, K) every class's score where kept (a committee averages them)."""
+    ``confidence`` (N,) the score of the predicted class, ``loss`` the mean test loss,
+    ``scores`` (N, K) every class's score (a committee averages them), and for a committee
+    its ``members``' evaluations, in its order."""
 
     labels: np.ndarray
     predicted: np.ndarray
     confidence: np.ndarray
     loss: float
     scores: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    members: tuple["Evaluation", ...] = dataclasses.field(default=(), repr=False)
 
     @property
     def count(self) -> int:
@@ -82,50 +83,39 @@ class Evaluation:
                                   for t, p, c in self.most_confused()]}
 
 
-def evaluate_model(model, images, labels) -> Evaluation:
-    """Classify ``images`` (N, 1, S, S, on the model's device, as ``model.prepare`` makes
-    them) with a :class:`lenet_xp.tools.inference.TrainedModel` and compare with ``labels`` (N,)
-    int64 on the same device; results come back to the host once."""
-    xp, n = model.backend.xp, images.shape[0]
-    total_loss, predicted, scores = 0.0, [], []
-    for start in range(0, n, model.batch_size):
-        stop = min(start + model.batch_size, n)
-        outputs = model.network.forward(images[start:stop, ...])
-        total_loss = total_loss + model.loss.forward(outputs, labels[start:stop]) * (stop - start)
-        predicted.append(model.loss.predict(outputs))
-        scores.append(model.loss.scores(outputs))
-    scores = to_numpy(xp.concat(scores)).astype(np.float64)
-    return Evaluation(labels=to_numpy(labels).astype(np.int64),
-                      predicted=to_numpy(xp.concat(predicted)).astype(np.int64),
-                      confidence=np.max(scores, axis=1), loss=float(total_loss) / n,
-                      scores=scores)
-
-
 def evaluate_digits(model, digits: np.ndarray, labels: np.ndarray) -> Evaluation:
-    """:func:`evaluate_model` on raw uint8 digits (N, 28, 28) and labels (N,) on the host:
-    prepared as the model's training images were, and moved to its device."""
-    return evaluate_model(model, model.prepare(digits),
-                          model.backend.asarray(labels, dtype=model.backend.xp.int64))
+    """The :class:`Evaluation` of a :class:`~lenet_xp.inference.trained.TrainedModel` or a
+    :class:`~lenet_xp.inference.trained.Committee` on raw uint8 digits (N, 28, 28) and labels
+    (N,) on the host: each model prepares them as its training images were, scores them on
+    its device (:func:`~lenet_xp.inference.loop.score`), and its results come back to the host
+    once. A committee's are the mean of its members' scores s (N, K), its best class (the
+    first on ties), and as its loss the mean −log s of the true class."""
+    if isinstance(model, Committee):
+        return _committee(tuple(evaluate_digits(member, digits, labels)
+                                for member in model.members))
+    backend = model.backend
+    scored = score(model.network, model.loss, model.prepare(digits),
+                   backend.asarray(labels, dtype=backend.xp.int64), model.batch_size)
+    scores = to_numpy(model.loss.scores(scored.outputs)).astype(np.float64)
+    return Evaluation(labels=np.asarray(labels).astype(np.int64),
+                      predicted=to_numpy(model.loss.predict(scored.outputs)).astype(np.int64),
+                      confidence=np.max(scores, axis=1),
+                      loss=float(scored.loss_sum) / labels.shape[0], scores=scores)
 
 
-def evaluate_committee(committee, digits: np.ndarray,
-                       labels: np.ndarray) -> tuple[list[Evaluation], Evaluation]:
-    """Each member's :func:`evaluate_digits` on raw uint8 digits (N, 28, 28) and labels (N,),
-    and the committee's: the mean of the members' scores s (N, K), its best class (the first
-    on ties), and as its loss the mean −log s of the true class."""
-    members = [evaluate_digits(member, digits, labels) for member in committee.members]
+def _committee(members: tuple[Evaluation, ...]) -> Evaluation:
     mean = Predictions.mean([Predictions(member.predicted, member.scores) for member in members])
     truth = members[0].labels
     true_scores = np.maximum(mean.scores[np.arange(truth.shape[0]), truth],
                              np.finfo(np.float64).tiny)
-    return members, Evaluation(labels=truth, predicted=mean.labels,
-                               confidence=np.max(mean.scores, axis=1),
-                               loss=float(np.mean(-np.log(true_scores))), scores=mean.scores)
+    return Evaluation(labels=truth, predicted=mean.labels, confidence=np.max(mean.scores, axis=1),
+                      loss=float(np.mean(-np.log(true_scores))), scores=mean.scores,
+                      members=members)
 
 
 def validation_digits(models: list, splits) -> tuple[np.ndarray, np.ndarray]:
     """The raw digits (N, 28, 28) and labels (N,) that the training runs of ``models``
-    (:class:`~lenet_xp.tools.inference.TrainedModel` s) held out for validation, taken from
+    (:class:`~lenet_xp.inference.TrainedModel` s) held out for validation, taken from
     ``splits`` (:class:`~lenet_xp.data.MnistSplits`) as their runs took them (the seed and
     ``val_size`` their checkpoints record). Raises ValueError where a run held out nothing,
     or where the runs held out different images (a committee of seeds: each member has
@@ -159,10 +149,11 @@ def report(model, evaluation: Evaluation, source: str = "", split: str = "test")
     return "\n".join(lines + _details(evaluation))
 
 
-def committee_report(committee, members: list[Evaluation], evaluation: Evaluation,
-                     paths: list[str], source: str = "", split: str = "test") -> str:
+def committee_report(committee, evaluation: Evaluation, paths: list[str], source: str = "",
+                     split: str = "test") -> str:
     """:func:`report` for a committee: each member (its file, what it is, its error on the
     ``split``), then the committee's figures."""
+    members = evaluation.members
     lines = [f"committee of {len(committee.members)} models, {committee.num_parameters():,} "
              f"parameters in all; scores: {committee.score_name}"]
     for index, (model, result, path) in enumerate(zip(committee.members, members, paths), 1):
@@ -202,44 +193,3 @@ def _details(evaluation: Evaluation) -> list[str]:
               for t, row in enumerate(evaluation.confusion)]
     pairs = ", ".join(f"{t}→{p}: {c}" for t, p, c in evaluation.most_confused())
     return lines + ["", f"most-confused pairs (true→predicted: count): {pairs or 'none'}"]
-
-
-def write_figures(model, evaluation: Evaluation, digits: np.ndarray, folder) -> list[Path]:
-    """The evaluation's figures in ``folder``: ``confusion.png``, ``misclassified.png`` (the
-    wrong digits of ``digits`` (N, 28, 28), the raw test images), ``filters.png`` (the first
-    convolution's kernels), ``feature_maps.png`` (what each layer makes of the first test
-    digit) and, for the RBF models, ``rbf_bitmaps.png`` (their prototypes); for a
-    :class:`~lenet_xp.tools.inference.Committee` the first two. Needs matplotlib."""
-    from . import plots
-
-    folder = Path(folder)
-    name = model.name
-    wrong = evaluation.misclassified
-    paths = [
-        plots.plot_confusion(evaluation.confusion, folder / "confusion.png",
-                             title=f"{name}: confusion matrix of {evaluation.count:,} test digits"),
-        plots.plot_misclassified(digits[wrong], evaluation.labels[wrong],
-                                 evaluation.predicted[wrong], evaluation.confidence[wrong],
-                                 folder / "misclassified.png",
-                                 title=f"{name}: misclassified test digits"),
-    ]
-    if isinstance(model, Committee):
-        return paths
-    layers = dict(zip(model.network.names, model.network.layers))
-    convolutions = [(n, layer) for n, layer in layers.items() if isinstance(layer, Conv2d)]
-    if convolutions:
-        first, layer = convolutions[0]
-        paths.append(plots.plot_filters(to_numpy(layer.weight.data), folder / "filters.png",
-                                        title=f"{name}: the {first} filters"))
-    paths.append(plots.plot_feature_maps(
-        digits[0], model.feature_maps(digits[0]), folder / "feature_maps.png",
-        title=f"{name}: feature maps of test digit 0 (a {evaluation.labels[0]}), after each "
-              "layer's activation"))
-    rbf = [layer for layer in layers.values() if isinstance(layer, EuclideanRBF)]
-    if rbf:
-        prototypes = rbf[0].prototypes
-        prototypes = prototypes.data if isinstance(prototypes, Parameter) else prototypes
-        paths.append(plots.plot_digit_bitmaps(to_numpy(prototypes),
-                                              folder / "rbf_bitmaps.png",
-                                              title=f"{name}: the RBF output's fixed prototypes"))
-    return paths

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 import pytest
 
@@ -12,8 +10,8 @@ from lenet_xp.layers import Dropout, Linear, ReLU, Sequential
 from lenet_xp.losses import SoftmaxCrossEntropy
 from lenet_xp.models import get_model
 from lenet_xp.optim import SGD
-from lenet_xp.training.split_batch import SPLIT_MIN_SLICE, SplitBatch, choose_split
-from lenet_xp.training.step import forward_backward
+from lenet_xp.training.passes import forward_backward
+from lenet_xp.training.split_batch import SplitBatch
 
 
 def _lenet5_batch(backend, n: int, seed: int = 0):
@@ -78,19 +76,3 @@ def test_workers_must_be_positive():
     model, loss, _, _ = _lenet5_batch(get_backend("cpu"), 2)
     with pytest.raises(ValueError, match="workers >= 1"):
         SplitBatch(model, loss, 0)
-
-
-def test_choose_split_by_images_per_thread_unless_told():
-    cpu = get_backend("cpu")
-    rule = [choose_split(None, 2, n, cpu) for n in (64, SPLIT_MIN_SLICE * 2 - 1,
-                                                    SPLIT_MIN_SLICE * 2, 256)]
-    assert rule == [False, False, True, True]
-    assert choose_split(None, 4, 255, cpu) is False and choose_split(None, 4, 256, cpu)
-    # no threads given (BLAS's own), one thread, or a library whose threads lenet_xp leaves
-    # alone (a GPU's, array_api_strict's): no split
-    a_gpu = types.SimpleNamespace(cpu_threads=False, is_gpu=True)
-    assert not any(choose_split(None, threads, 4096, backend)
-                   for threads, backend in [(None, cpu), (1, cpu), (2, a_gpu),
-                                            (2, get_backend("array_api_strict"))])
-    # the caller's choice wins either way
-    assert choose_split(True, 2, 4, cpu) and not choose_split(False, 2, 4096, cpu)

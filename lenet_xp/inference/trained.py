@@ -22,12 +22,13 @@ from typing import Iterable
 
 import numpy as np
 
-from ..backend import Random, get_backend, to_numpy
+from ..backend import get_backend, to_numpy
 from ..data import PixelStats, model_input
 from ..data.images import MAX_PIXELS, ImageError, digit_from_file
 from ..layers import AvgPool2d, Conv2d, EuclideanRBF, Linear, MaxPool2d, Subsample2d
 from ..models import get_model
 from ..runs.checkpoint import CheckpointError, load_checkpoint
+from .loop import EVAL_BATCH, score
 
 #: layers whose output starts a new stage of :meth:`TrainedModel.layer_outputs` (the
 #: activations and dropout after one join its stage)
@@ -105,7 +106,8 @@ class TrainedModel(DigitClassifier):
             paper's RBF output).
     """
 
-    def __init__(self, spec, network, backend, meta: dict, dtype: str, batch_size: int = 1000):
+    def __init__(self, spec, network, backend, meta: dict, dtype: str,
+                 batch_size: int = EVAL_BATCH):
         self.spec, self.name, self.network = spec, spec.name, network.eval()
         self.loss = spec.loss()
         self.backend, self.meta, self.dtype, self.batch_size = backend, meta, dtype, batch_size
@@ -137,12 +139,9 @@ class TrainedModel(DigitClassifier):
         return self.backend.asarray(host, dtype=self.backend.dtype(self.dtype))
 
     def outputs(self, x):
-        """The network's outputs (N, K) for inputs x (N, 1, S, S) on its device, in batches."""
-        xp, n = self.backend.xp, x.shape[0]
-        # stops clipped to n: the standard leaves out-of-bounds slice stops unspecified
-        parts = [self.network.forward(x[start:min(start + self.batch_size, n), ...])
-                 for start in range(0, n, self.batch_size)]
-        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+        """The network's outputs (N, K) for inputs x (N, 1, S, S) on its device, in batches
+        (:func:`lenet_xp.inference.loop.score`)."""
+        return score(self.network, self.loss, x, batch_size=self.batch_size).outputs
 
     def predict(self, digits) -> Predictions:
         """Classify raw uint8 digits (N, 28, 28) (ink 255 on black 0, as MNIST)."""
@@ -180,6 +179,7 @@ class TrainedModel(DigitClassifier):
                 break
             maps.append((name, y))
         return maps
+
 
 class Committee(DigitClassifier):
     """Trained models that classify together, as the committees of Cireșan et al. (2012):
@@ -227,7 +227,7 @@ class Committee(DigitClassifier):
         return Predictions.mean([member.predict(digits) for member in self.members])
 
 
-def load_model(path, device: str = "cpu", batch_size: int = 1000):
+def load_model(path, device: str = "cpu", batch_size: int = EVAL_BATCH):
     """The trained model of a ``model.npz`` (or ``checkpoint.npz``) on ``device``; given a
     list (or tuple) of paths, the :class:`Committee` of their models.
 
@@ -253,7 +253,7 @@ def load_model(path, device: str = "cpu", batch_size: int = 1000):
     backend.dtype(dtype)  # DeviceError where the device lacks it (float64 on Apple's GPUs)
     backend.use()
     spec = get_model(name)
-    network = spec.build(Random(0), dtype).to(backend)
+    network = spec.skeleton(dtype).to(backend)  # its weights are the checkpoint's
     try:
         network.load_state_dict(checkpoint.params)
     except (KeyError, ValueError) as exc:

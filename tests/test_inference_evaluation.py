@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lenet_xp.tools.evaluation import Evaluation
+from lenet_xp.inference.evaluation import Evaluation
 from backends import device_params, float_tolerance
 from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 

@@ -150,18 +150,18 @@ def test_two_ranks_on_a_device_then_resume(data_dir, tmp_path, device_name):
 # Rank 1 fails in epoch 3: it raises (FAULT=raise) or is killed with SIGKILL (FAULT=kill).
 FAULTY_RANK = """
 import os, runpy, signal, sys
-import lenet_xp.training.loop as train
+from lenet_xp.training.trainer import Trainer
 from lenet_xp.training.communicators import launched_rank
-epoch_of = train.train_epoch
+epoch_of = Trainer.train_epoch
 calls = []
-def faulty(*args, **kwargs):
+def faulty(self):
     calls.append(1)
     if launched_rank() == 1 and len(calls) == 3:
         if os.environ["FAULT"] == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         raise RuntimeError("simulated fault on rank 1")
-    return epoch_of(*args, **kwargs)
-train.train_epoch = faulty
+    return epoch_of(self)
+Trainer.train_epoch = faulty
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
