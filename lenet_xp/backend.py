@@ -35,8 +35,14 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import cupy_backend, numpy_backend, strict_backend, torch_backend
-from .backends.base import (THREAD_ENV_VARS, Backend, DeviceError, available_cores, blas_info,
-                            limit_cpu_threads)
+from .backends.base import (
+    THREAD_ENV_VARS,
+    Backend,
+    DeviceError,
+    available_cores,
+    blas_info,
+    limit_cpu_threads,
+)
 from .backends.placement import ALONE, HostRanks
 from .backends.strict_backend import STRICT_DEVICES
 

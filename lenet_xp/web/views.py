@@ -10,15 +10,15 @@ Content-Security-Policy).
 from __future__ import annotations
 
 import base64
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from ..backend import to_numpy
-from ..tools.evaluation import Evaluation
-from ..tools.inference import TrainedModel
 from ..layers import EuclideanRBF
 from ..models import MODELS, get_model
+from ..tools.evaluation import Evaluation
+from ..tools.inference import TrainedModel
 from .explain import floats_json
 
 #: how many digits of one confusion cell are sent at most
@@ -88,7 +88,7 @@ def cell_json(evaluation: Evaluation, true: int, predicted: int, digits: np.ndar
     tops = score(digits[shown]) if shown.size else []
     return {"true": true, "predicted": predicted, "count": int(indices.size),
             "digits": [{"index": int(i), "image": image_json(digits[i]), "top": top_json(top)}
-                       for i, top in zip(shown, tops)]}
+                       for i, top in zip(shown, tops, strict=True)]}
 
 
 #: what each loss is called on the Runs page: losses of one name are comparable on one axis
