@@ -63,8 +63,8 @@ from .config import BenchConfig, BenchError
 from .lenet_runner import LenetRunner
 from .machine import machine_info
 from .report import BenchReport, format_report, header_line
-from .results import EPOCH_IMAGES, BatchResult, FrameworkResult, Spread, Timing
+from .results import EPOCH_IMAGES, BatchResult, FrameworkResult, Repeat, Spread
 
 __all__ = ["EPOCH_IMAGES", "BatchResult", "BenchConfig", "BenchError", "BenchReport",
-           "FrameworkResult", "LenetRunner", "Spread", "Timing", "TorchAutogradTwin",
+           "FrameworkResult", "LenetRunner", "Repeat", "Spread", "TorchAutogradTwin",
            "format_report", "header_line", "machine_info", "run_benchmark"]
