@@ -35,8 +35,14 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import cupy_backend, numpy_backend, strict_backend, torch_backend
-from .backends.base import (THREAD_ENV_VARS, Backend, DeviceError, available_cores, blas_info,
-                            limit_cpu_threads)
+from .backends.base import (
+    THREAD_ENV_VARS,
+    Backend,
+    DeviceError,
+    available_cores,
+    blas_info,
+    limit_cpu_threads,
+)
 from .backends.placement import ALONE, HostRanks
 from .backends.strict_backend import STRICT_DEVICES
 
@@ -185,7 +191,7 @@ class Random:
         block[1] = start + n
         return rows[start:start + n, ...]
 
-    def spawn(self, key: int = 0) -> "Random":
+    def spawn(self, key: int = 0) -> Random:
         """An independent stream (a replica's or a rank's dropout), re-seeded from this one by
         every :meth:`start_epoch`; ``key`` tells apart the streams spawned from one generator
         (SplitBatch: the replica; MPI: the rank, as every rank holds the same generator).

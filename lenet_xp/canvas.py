@@ -1,7 +1,8 @@
 """Figures on matplotlib's object API, saved all or nothing.
 
 matplotlib is an optional dependency (``lenet_xp[plot]``). Every figure of lenet_xp (a run's
-curves, :mod:`lenet_xp.runs.curves`; the others, :mod:`lenet_xp.tools.plots`) starts as
+curves, :mod:`lenet_xp.runs.curves`; an exported graph, :mod:`lenet_xp.tools.export.drawing`;
+the others, :mod:`lenet_xp.tools.plots`) starts as
 :func:`new_figure` and ends in :func:`save_figure`. matplotlib is imported only when a figure
 is drawn, through its object API on the Agg canvas: no pyplot, no global state, no window, so
 plotting works on headless machines and from a training thread. The file is written

@@ -21,7 +21,7 @@ units one input feeds.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from .backend import Random, get_backend
 

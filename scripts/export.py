@@ -87,10 +87,8 @@ def check(model, proto) -> export.Agreement | None:
 
 
 def draw(model, proto, path) -> Path:
-    from lenet_xp.tools.plots import plot_onnx_graph
-
     title = f"{model.name} exported to ONNX: {len(proto.graph.node)} nodes, opset {export.OPSET}"
-    return plot_onnx_graph(export.layer_nodes(proto), path, title=title)
+    return export.plot_onnx_graph(export.layer_nodes(proto), path, title=title)
 
 
 def summary(model, proto, output: Path) -> str:

@@ -1,15 +1,14 @@
 """Draw lenet_xp's import graph by tier, and find the imports that go up a tier.
 
     python scripts/import_graph.py                                  # docs/figures/import_graph.png
-    python scripts/import_graph.py --package OLD/lenet_xp --out before.png --title "..."
+    python scripts/import_graph.py --package OTHER/lenet_xp --out other.png --title "..."
 
 Each module of the package and each folder in it is a box, placed in the row of its tier
 (``[tool.lenet_xp.tiers]`` in pyproject.toml, lowest at the bottom); an arrow runs from the
-importer to what it imports, red where it goes up a tier. A module of an older tree that no
-tier names is placed by where it moved (``MOVED`` in lenet_xp/_moved.py), so the same rows
-hold the tree before the tier folders. Imports are read with ``ast`` (every ``import`` in a
-module, lazy ones inside functions too); nothing is imported. tests/test_layout.py uses
-:func:`package_imports` and :func:`upward_imports` to keep every import at or below its tier.
+importer to what it imports, red where it goes up a tier. Imports are read with ``ast`` (every
+``import`` in a module, lazy ones inside functions too); nothing is imported.
+tests/test_layout.py uses :func:`package_imports` and :func:`upward_imports` to keep every
+import at or below its tier.
 """
 
 from __future__ import annotations
@@ -17,8 +16,12 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-import tomllib
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 has no tomllib: the same parser, published as tomli (lenet_xp needs it there)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "lenet_xp"
@@ -29,16 +32,6 @@ TIER_COLOURS = ["#d9d9d9", "#c6dbef", "#c7e9c0", "#fdd0a2", "#dadaeb", "#fcbba1"
 def load_tiers(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, list[str]]:
     """Tier name -> its entries (module files and folders of the package), low to high."""
     return tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["lenet_xp"]["tiers"]
-
-
-def load_moved(moved: Path = ROOT / PACKAGE / "_moved.py") -> dict[str, tuple[str, ...]]:
-    """``MOVED`` of lenet_xp/_moved.py (old module -> new modules), read without importing."""
-    for node in ast.parse(moved.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.AnnAssign | ast.Assign):
-            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
-            if any(isinstance(t, ast.Name) and t.id == "MOVED" for t in targets):
-                return ast.literal_eval(node.value)
-    raise ValueError(f"{moved} has no MOVED table")
 
 
 def module_name(path: Path, package_dir: Path) -> str:
@@ -86,20 +79,13 @@ def _imported_names(path: Path, package_dir: Path) -> set[str]:
     return {name for name in names if name == PACKAGE or name.startswith(PACKAGE + ".")}
 
 
-def tier_of(path: Path, package_dir: Path, tiers: dict[str, list[str]],
-            moved: dict[str, tuple[str, ...]] | None = None) -> str | None:
-    """The tier whose entry names ``path`` (or a folder above it); for a module of an older
-    tree, the tier of the first module it moved to (``moved``); None if neither."""
+def tier_of(path: Path, package_dir: Path, tiers: dict[str, list[str]]) -> str | None:
+    """The tier whose entry names ``path`` (or a folder above it), or None."""
     relative = path.relative_to(package_dir).as_posix()
     for tier, entries in tiers.items():
         if any(relative == entry or (entry.endswith("/") and relative.startswith(entry))
                for entry in entries):
             return tier
-    name = module_name(path, package_dir)
-    for old, new in (moved or {}).items():
-        if name == old or name.startswith(old + "."):
-            target = module_file(new[0], ROOT / PACKAGE)
-            return tier_of(target, ROOT / PACKAGE, tiers) if target else None
     return None
 
 
@@ -134,18 +120,17 @@ def draw(package_dir: Path, out: Path, title: str) -> Path:
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch
 
-    tiers, moved = load_tiers(), load_moved()
+    tiers = load_tiers()
     rank = {tier: index for index, tier in enumerate(tiers)}
     graph = package_imports(package_dir)
     box_tier, modules = {}, {}
     for path in graph:
         box = box_of(path, package_dir)
-        tier = tier_of(path, package_dir, tiers, moved)
+        tier = tier_of(path, package_dir, tiers)
         if tier is None:
-            raise SystemExit(f"error: {path} has no tier (pyproject.toml) and did not move "
-                             "(lenet_xp/_moved.py)")
-        # a folder sits in the lowest tier of its modules (the tiers of the new tree are whole
-        # folders; in an old tree this only matters for the flat files)
+            raise SystemExit(f"error: {path} has no tier: name it in pyproject.toml's "
+                             "[tool.lenet_xp.tiers]")
+        # a folder sits in the lowest tier of its modules
         box_tier[box] = min(box_tier.get(box, tier), tier, key=rank.get)
         modules[box] = modules.get(box, 0) + 1
     edges = {}
@@ -154,8 +139,8 @@ def draw(package_dir: Path, out: Path, title: str) -> Path:
             a, b = box_of(path, package_dir), box_of(target, package_dir)
             if a != b:
                 edges[(a, b)] = edges.get((a, b), False) or (
-                    rank[tier_of(target, package_dir, tiers, moved)]
-                    > rank[tier_of(path, package_dir, tiers, moved)])
+                    rank[tier_of(target, package_dir, tiers)]
+                    > rank[tier_of(path, package_dir, tiers)])
     rows = {tier: sorted((box for box, t in box_tier.items() if t == tier),
                          key=lambda box: (not box.endswith("/"), box)) for tier in tiers}
     widest = max(len(row) for row in rows.values())

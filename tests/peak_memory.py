@@ -1,7 +1,8 @@
 """Peak memory read from the processes themselves, for the hostile inputs whose harm is
 memory: a command's largest resident set, as ``resource.getrusage`` reports it for a fresh
 process whose only child is the command (so no earlier child of the test process counts). A
-running server's is read from its ``/proc/PID/status`` (:func:`lenet_xp.web.load.memory_mib`)."""
+running server's is read from its ``/proc/PID/status``
+(:func:`lenet_xp.tools.bench.web_load.memory_mib`)."""
 
 from __future__ import annotations
 

@@ -59,10 +59,9 @@ def _inventory(site: Path) -> set[tuple[str, str]]:
 def _modules_with_all() -> list[types.ModuleType]:
     modules = [lenet_xp]
     for info in pkgutil.walk_packages(lenet_xp.__path__, "lenet_xp."):
-        if info.name != "lenet_xp._moved":
-            module = importlib.import_module(info.name)
-            if hasattr(module, "__all__"):
-                modules.append(module)
+        module = importlib.import_module(info.name)
+        if hasattr(module, "__all__"):
+            modules.append(module)
     return modules
 
 

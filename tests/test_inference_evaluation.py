@@ -1,4 +1,4 @@
-"""scripts/evaluate.py and lenet_xp.tools.evaluation: the training run's own test figure, the
+"""scripts/evaluate.py and lenet_xp.inference.evaluation: the training run's own test figure, the
 confusion matrix and per-class accuracy, JSON, figures; and scripts/predict.py."""
 
 from __future__ import annotations

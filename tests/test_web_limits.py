@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hostile_files import one_bit_png
-from lenet_xp.web.load import memory_mib
+from lenet_xp.tools.bench.web_load import memory_mib
 from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 from web_server import call, running
 

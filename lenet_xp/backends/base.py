@@ -22,6 +22,10 @@ from typing import Any
 import numpy as np
 import threadpoolctl
 
+#: An array of whichever library a backend wraps (numpy, CuPy, PyTorch, array_api_strict): the
+#: array API standard gives it no static type, so type checkers take it as Any
+Array = Any
+
 FLOAT_DTYPES = ("float32", "float64")
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

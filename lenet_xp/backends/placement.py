@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 #: each launcher's variables: (who sets them, local rank, ranks on the host or None)
 LAUNCHER_VARIABLES = (

@@ -12,8 +12,8 @@ import argparse
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 #: how a --recipe value that is meant as JSON starts: a number, a list, an object or a string
 #: (words such as ``elastic`` or ``gaussian:0.01`` are taken as text)

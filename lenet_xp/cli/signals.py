@@ -9,7 +9,7 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from ..runs.lock import release_all
 

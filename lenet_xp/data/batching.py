@@ -87,6 +87,7 @@ class Batches:
             for start, stop in bounds:
                 yield images[start:stop, ...], labels[start:stop]
             return
+        assert self.random is not None  # the constructor refuses shuffle without one
         backend = self.dataset.backend
         xp = backend.xp
         order = backend.asarray(self.random.permutation(n), dtype=xp.int64)

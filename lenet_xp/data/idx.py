@@ -30,7 +30,7 @@ from lenet_xp.atomic import atomic_file
 GZIP_MAGIC = b"\x1f\x8b"
 
 # IDX dtype code -> big-endian numpy dtype
-_CODE_TO_DTYPE = {
+_CODE_TO_DTYPE: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),

@@ -134,6 +134,7 @@ def read_image(source: str | os.PathLike | bytes, name: str | None = None,
 
 def _binary(source: str | os.PathLike | bytes, name: str) -> BinaryIO:
     """The image file as an open binary file, read as it is decoded (never whole at once)."""
+    file: BinaryIO
     if isinstance(source, (bytes, bytearray)):
         file, size = io.BytesIO(source), len(source)
     else:

@@ -115,7 +115,7 @@ def load_mnist(
     for images_name, labels_name in ((TRAIN_IMAGES, TRAIN_LABELS), (TEST_IMAGES, TEST_LABELS)):
         _check_pair(folder, images_name, arrays[images_name], labels_name, arrays[labels_name])
         if classes is not None:
-            _check_labels(_find(folder, labels_name), arrays[labels_name], classes)
+            _check_labels(_existing(folder, labels_name), arrays[labels_name], classes)
     return MnistSplits(
         train_images=arrays[TRAIN_IMAGES],
         train_labels=arrays[TRAIN_LABELS],
@@ -156,17 +156,25 @@ def _find(folder: Path, name: str) -> Path | None:
     return None
 
 
+def _existing(folder: Path, name: str) -> Path:
+    """:func:`_find`'s file, for a file found before: gone since is a DataError, not a crash."""
+    path = _find(folder, name)
+    if path is None:
+        raise DataError(f"{folder / name} was removed while MNIST was being read: run it again")
+    return path
+
+
 def _read_checked(folder: Path, checksums: Mapping[str, str]) -> dict[str, np.ndarray]:
     """The four files' arrays, each checked against its checksum (where ``checksums`` has
     one). A file whose sum is another file's is named for what it holds (swapped files)."""
     try:
-        read = {name: read_idx(_find(folder, name), return_sha256=True) for name in MNIST_FILES}
+        read = {name: read_idx(_existing(folder, name), return_sha256=True) for name in MNIST_FILES}
     except IdxError as exc:  # a file that turned out unusable, as any other data error
         raise DataError(str(exc)) from None
     wrong = [name for name in MNIST_FILES
              if checksums.get(name) is not None and read[name][1] != checksums[name]]
     holds = {digest: name for name, digest in checksums.items()}
-    swapped = [f"{_find(folder, name).name} holds {read[name][0].shape[0]:,} "
+    swapped = [f"{_existing(folder, name).name} holds {read[name][0].shape[0]:,} "
                f"{_KIND[holds[read[name][1]]]} (what {holds[read[name][1]]} holds)"
                for name in wrong if read[name][1] in holds]
     if swapped:

@@ -34,7 +34,7 @@ class Evaluation:
     confidence: np.ndarray
     loss: float
     scores: np.ndarray | None = dataclasses.field(default=None, repr=False)
-    members: tuple["Evaluation", ...] = dataclasses.field(default=(), repr=False)
+    members: tuple[Evaluation, ...] = dataclasses.field(default=(), repr=False)
 
     @property
     def count(self) -> int:
@@ -140,8 +140,8 @@ def report(model, evaluation: Evaluation, source: str = "", split: str = "test")
     the most-confused pairs."""
     meta = model.meta
     lines = [f"model: {model.name}, {model.spec.description}",
-             f"{model.num_parameters():,} parameters, {_trained(meta)}, "
-             f"written {meta.get('written', '?')}"]
+             (f"{model.num_parameters():,} parameters, {_trained(meta)}, "
+              f"written {meta.get('written', '?')}")]
     reported = meta.get("test_accuracy") if split == "test" else None
     lines.append(_accuracy_line(evaluation, source, split)
                  + (f"; the training run reported {100 * reported:.2f}%" if reported is not None
@@ -154,9 +154,9 @@ def committee_report(committee, evaluation: Evaluation, paths: list[str], source
     """:func:`report` for a committee: each member (its file, what it is, its error on the
     ``split``), then the committee's figures."""
     members = evaluation.members
-    lines = [f"committee of {len(committee.members)} models, {committee.num_parameters():,} "
-             f"parameters in all; scores: {committee.score_name}"]
-    for index, (model, result, path) in enumerate(zip(committee.members, members, paths), 1):
+    lines = [(f"committee of {len(committee.members)} models, "
+              f"{committee.num_parameters():,} parameters in all; scores: {committee.score_name}")]
+    for index, (model, result, path) in enumerate(zip(committee.members, members, paths, strict=True), 1):
         lines.append(f"  {index}. {path}: {model.name}, {_trained(model.meta)}: "
                      f"{split} error {100 * (1 - result.accuracy):.2f}% "
                      f"({result.misclassified.shape[0]:,} wrong)")

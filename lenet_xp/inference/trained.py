@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -45,10 +45,10 @@ class Predictions:
     def top(self, k: int = 3) -> list[list[tuple[int, float]]]:
         """Per digit, the k best (class, score) pairs, best first."""
         order = np.argsort(-self.scores, axis=1, kind="stable")[:, :k]
-        return [[(int(c), float(row[c])) for c in best] for row, best in zip(self.scores, order)]
+        return [[(int(c), float(row[c])) for c in best] for row, best in zip(self.scores, order, strict=True)]
 
     @classmethod
-    def mean(cls, parts: list["Predictions"]) -> "Predictions":
+    def mean(cls, parts: list[Predictions]) -> Predictions:
         """A committee's predictions: the mean of the parts' scores, and its best class (the
         first on ties)."""
         scores = np.mean(np.stack([part.scores for part in parts]), axis=0)
@@ -114,9 +114,9 @@ class TrainedModel(DigitClassifier):
         self.score_name = type(self.loss).SCORE
         data = meta["data"]
         stats = data.get("pixel_stats")
-        self._prepare = dict(normalisation=data["normalisation"],
-                             pad_to=data["input_size"] if data["input_size"] != 28 else None,
-                             stats=PixelStats(**stats) if stats else None, dtype=dtype)
+        self._prepare = {"normalisation": data["normalisation"],
+                         "pad_to": data["input_size"] if data["input_size"] != 28 else None,
+                         "stats": PixelStats(**stats) if stats else None, "dtype": dtype}
 
     def num_parameters(self) -> int:
         return self.network.num_parameters()
@@ -160,7 +160,7 @@ class TrainedModel(DigitClassifier):
         that only reshape (Flatten) have no entry of their own."""
         x = self.prepare(digit)
         stages: list[list] = []
-        for name, layer in zip(self.network.names, self.network.layers):
+        for name, layer in zip(self.network.names, self.network.layers, strict=True):
             y = layer.forward(x)
             if isinstance(layer, STAGE_LAYERS):
                 stages.append([name, y])

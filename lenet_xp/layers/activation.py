@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from ..backends.base import Array
 from .base import Layer
 
 
@@ -11,7 +12,7 @@ class _Elementwise(Layer):
     """Keeps f'(x) from the forward pass; subclasses give f and f' (often from y)."""
 
     def __init__(self):
-        self._slope = None
+        self._slope: Array = None
 
     def forward(self, x):
         y, slope = self._function(x, want_slope=self.training)

@@ -26,7 +26,9 @@ statistics), which :meth:`Sequential.state_dict` saves and restores beside the p
 
 from __future__ import annotations
 
-from ..backend import Backend, get_backend, to_numpy
+from typing import TypedDict
+
+from ..backend import Backend, Random, get_backend, to_numpy
 
 
 class Parameter:
@@ -61,6 +63,15 @@ class Parameter:
         for n in self.data.shape:
             count *= n
         return count
+
+
+class Drawn(TypedDict):
+    """How a layer's weights are drawn: the keywords that Conv2d, Linear and Subsample2d share,
+    given to each alike by a model's builder (``Conv2d(1, 6, 5, **drawn)``)."""
+
+    init: str
+    random: Random
+    dtype: str
 
 
 class Layer:

@@ -46,6 +46,7 @@ import math
 from array_api_compat import array_namespace
 
 from .. import init as initializers
+from ..backends.base import Array
 from .base import Layer, Parameter
 
 
@@ -69,7 +70,8 @@ class _BatchNorm(Layer):
         self.beta = Parameter(initializers.zeros((channels,), dtype), decay=False)
         self.running_mean = initializers.zeros((channels,), dtype)
         self.running_var = initializers.zeros((channels,), dtype) + 1
-        self._normalised = self._inv_std = None  # x̂ and 1/√(σ² + ε), kept in training
+        self._normalised: Array = None  # x̂, kept in training
+        self._inv_std: Array = None  # 1/√(σ² + ε), kept in training
 
     def extra_repr(self) -> str:
         return f"{self.channels}, momentum={self.momentum}, eps={self.eps}"

@@ -54,8 +54,12 @@ class Sequential(Layer):
     def __len__(self) -> int:
         return len(self.layers)
 
+    def named_layers(self) -> list[tuple[str, Layer]]:
+        """``(name, layer)`` of every layer, in order."""
+        return list(zip(self.names, self.layers, strict=True))
+
     def __repr__(self) -> str:
-        lines = [f"  ({name}): {layer!r}" for name, layer in zip(self.names, self.layers)]
+        lines = [f"  ({name}): {layer!r}" for name, layer in self.named_layers()]
         return "Sequential(\n" + "\n".join(lines) + "\n)"
 
     def forward(self, x):
@@ -79,7 +83,7 @@ class Sequential(Layer):
 
     def parameters(self) -> dict[str, Parameter]:
         return {f"{name}.{param_name}": param
-                for name, layer in zip(self.names, self.layers)
+                for name, layer in self.named_layers()
                 for param_name, param in layer.parameters().items()}
 
     def gradients(self) -> dict:
@@ -104,7 +108,7 @@ class Sequential(Layer):
     def state_arrays(self) -> dict:
         """``"<layer>.<name>"`` -> each layer's state array (BN running statistics); no copies."""
         return {f"{name}.{state_name}": value
-                for name, layer in zip(self.names, self.layers)
+                for name, layer in self.named_layers()
                 for state_name, value in layer.state_arrays().items()}
 
     def state_dict(self) -> dict:

@@ -6,11 +6,12 @@ from array_api_compat import array_namespace, device
 
 from .. import init as initializers
 from ..backend import Random, get_backend
+from ..backends.base import Array
+from ..init import Initializer
+from ..primitives import launch_bound
 from .base import Layer, Parameter
 from .gather import correlate_input_gradient, gather_columns
-from ..primitives import launch_bound
 from .windows import Workspace, output_size, window_slices
-
 
 # Layout. Convolutions keep their feature maps batch-last, as (C, H, W, N) in memory, and
 # hand them on as (N, C, H, W) views (``permute_dims``, no copy). Every window slice
@@ -197,10 +198,10 @@ class Conv2d(Layer):
     additions (:mod:`lenet_xp.layers.gather`): the same numbers, in a handful of operations.
     """
 
-    param_names = ("weight", "bias")
+    param_names: tuple[str, ...] = ("weight", "bias")
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, *, connections=None, init: str = "he_normal",
+                 padding: int = 0, *, connections=None, init: str | Initializer = "he_normal",
                  random: Random | None = None, dtype: str = "float32", block: int | None = None,
                  bias: bool = True):
         if block is not None and block < 1:
@@ -221,8 +222,8 @@ class Conv2d(Layer):
         self.bias = Parameter(initializers.zeros((out_channels,), dtype), decay=False) if bias else None
         if not bias:
             self.param_names = ("weight",)
-        self._cols = None
-        self._input_shape = None
+        self._cols: Array = None
+        self._input_shape: tuple[int, ...] = ()
         self._block = 1
         self._gathered = False  # whether the last training forward took the gathering path
         self._workspace = Workspace()

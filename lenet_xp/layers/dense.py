@@ -6,6 +6,8 @@ from array_api_compat import array_namespace
 
 from .. import init as initializers
 from ..backend import Random
+from ..backends.base import Array
+from ..init import Initializer
 from .base import Layer, Parameter
 
 
@@ -18,10 +20,11 @@ class Linear(Layer):
     follows: its shift β takes the bias's place.
     """
 
-    param_names = ("weight", "bias")
+    param_names: tuple[str, ...] = ("weight", "bias")
 
-    def __init__(self, in_features: int, out_features: int, *, init: str = "he_normal",
-                 random: Random | None = None, dtype: str = "float32", bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, *,
+                 init: str | Initializer = "he_normal", random: Random | None = None,
+                 dtype: str = "float32", bias: bool = True):
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(initializers.initialize(
             init, random or Random(None), (out_features, in_features), in_features,
@@ -29,7 +32,7 @@ class Linear(Layer):
         self.bias = Parameter(initializers.zeros((out_features,), dtype), decay=False) if bias else None
         if not bias:
             self.param_names = ("weight",)
-        self._x = None
+        self._x: Array = None
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}" + (", bias=False" if self.bias is None else "")
@@ -70,7 +73,7 @@ class Flatten(Layer):
     """(N, C, H, W) -> (N, C·H·W) in row-major order; backward reshapes back."""
 
     def __init__(self):
-        self._input_shape = None
+        self._input_shape: tuple[int, ...] = ()
 
     def forward(self, x):
         xp = array_namespace(x)

@@ -14,8 +14,10 @@ from array_api_compat import array_namespace, device
 
 from .. import init as initializers
 from ..backend import Random
-from .base import Layer, Parameter
+from ..backends.base import Array
+from ..init import Initializer
 from ..primitives import constant, launch_bound
+from .base import Layer, Parameter
 from .gather import gather_tiles, spread_tiles, untile
 from .windows import output_size, window_slices
 
@@ -26,7 +28,7 @@ class _Pool(Layer):
     def __init__(self, kernel_size: int = 2, stride: int | None = None):
         self.kernel_size = kernel_size
         self.stride = stride or kernel_size
-        self._input = None  # kept in training: backward allocates its dx like it
+        self._input: Array = None  # kept in training: backward allocates its dx like it
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -79,9 +81,9 @@ class MaxPool2d(_Pool):
 
     def __init__(self, kernel_size: int = 2, stride: int | None = None):
         super().__init__(kernel_size, stride)
-        self._output = None
-        self._first = None  # on the gathering path: the window entry of each maximum
-        self._input_shape = None
+        self._output: Array = None
+        self._first: Array = None  # on the gathering path: the window entry of each maximum
+        self._input_shape: tuple[int, ...] = ()
 
     def forward(self, x):
         if x.ndim == 4 and self._gathers(x):
@@ -190,7 +192,7 @@ class Subsample2d(_Pool):
     param_names = ("coefficient", "bias")
 
     def __init__(self, channels: int, kernel_size: int = 2, stride: int | None = None, *,
-                 init: str = "lecun_uniform", random: Random | None = None,
+                 init: str | Initializer = "lecun_uniform", random: Random | None = None,
                  dtype: str = "float32"):
         super().__init__(kernel_size, stride)
         self.channels = channels
@@ -198,7 +200,7 @@ class Subsample2d(_Pool):
         self.coefficient = Parameter(initializers.initialize(
             init, random or Random(None), (channels,), fan_in, 1, dtype))
         self.bias = Parameter(initializers.zeros((channels,), dtype), decay=False)
-        self._sums = None
+        self._sums: Array = None
 
     def extra_repr(self) -> str:
         return f"{self.channels}, {super().extra_repr()}"

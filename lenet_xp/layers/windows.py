@@ -18,7 +18,6 @@ from __future__ import annotations
 from array_api_compat import array_namespace, device
 
 
-
 def output_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:
     """OH = floor((H + 2·padding − k) / stride) + 1; raises ValueError when the window does not fit."""
     out = (size + 2 * padding - kernel) // stride + 1

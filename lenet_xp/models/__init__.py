@@ -1,9 +1,18 @@
-"""The model zoo: build any registered model by name."""
+"""The model zoo: build any registered model by name. Each model's module registers its entries
+as it is imported, and its docstring gives the source, the layers and every guess."""
 
-from . import lenet5
-from . import deep_cnn, lenet5_paper, lenet_theano
-from . import distorted
-from . import bn_cnn, lenet1, lenet4, simard_cnn
+from . import (
+    bn_cnn,
+    deep_cnn,
+    distorted,
+    lenet1,
+    lenet4,
+    lenet5,
+    lenet5_paper,
+    lenet_theano,
+    simard_cnn,
+)
 from .registry import MODELS, ModelSpec, get_model, register
 
-__all__ = ["MODELS", "ModelSpec", "get_model", "lenet5", "register"]
+__all__ = ["MODELS", "ModelSpec", "bn_cnn", "deep_cnn", "distorted", "get_model", "lenet1",
+           "lenet4", "lenet5", "lenet5_paper", "lenet_theano", "register", "simard_cnn"]

@@ -33,8 +33,18 @@ from __future__ import annotations
 
 from ..backend import Random
 from ..data.augment import Distortion
-from ..layers import (BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d,
-                      ReLU, Sequential)
+from ..layers import (
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+)
+from ..layers.base import Drawn
 from ..losses import SoftmaxCrossEntropy
 from .recipe import Recipe
 from .registry import ModelSpec, register
@@ -45,10 +55,11 @@ HIDDEN = 256
 
 
 def build_bn_cnn(random: Random, dtype: str = "float32", init: str = "he_normal") -> Sequential:
-    drawn = {"init": init, "random": random, "dtype": dtype, "bias": False}
+    """The network of the module's table, its weights drawn from ``random`` with ``init``."""
+    drawn: Drawn = {"init": init, "random": random, "dtype": dtype}
     layers, channels = [], 1
     for index, maps in enumerate(CONVOLUTIONS, start=1):
-        layers += [(f"conv{index}", Conv2d(channels, maps, 3, **drawn)),
+        layers += [(f"conv{index}", Conv2d(channels, maps, 3, bias=False, **drawn)),
                    (f"bn{index}", BatchNorm2d(maps, dtype=dtype))]
         if index % 2 == 0:
             layers.append((f"pool{index // 2}", MaxPool2d(2)))
@@ -56,10 +67,10 @@ def build_bn_cnn(random: Random, dtype: str = "float32", init: str = "he_normal"
         channels = maps
     layers += [
         ("flatten", Flatten()),
-        ("fc", Linear(channels * 4 * 4, HIDDEN, **drawn)),
+        ("fc", Linear(channels * 4 * 4, HIDDEN, bias=False, **drawn)),
         ("bn5", BatchNorm1d(HIDDEN, dtype=dtype)), ("relu5", ReLU()),
         ("dropout", Dropout(0.4, random=random)),
-        ("out", Linear(HIDDEN, 10, init=init, random=random, dtype=dtype)),
+        ("out", Linear(HIDDEN, 10, **drawn)),
     ]
     return Sequential(*layers)
 

@@ -37,8 +37,17 @@ distortions, as the paper; Adam 2e-3 × 0.9 per epoch, the moving average of the
 from __future__ import annotations
 
 from ..backend import Random
-from ..layers import (Conv2d, Flatten, Linear, ScaledTanh, Sequential, Subsample2d, Zoom2d,
-                      connection_table)
+from ..layers import (
+    Conv2d,
+    Flatten,
+    Linear,
+    ScaledTanh,
+    Sequential,
+    Subsample2d,
+    Zoom2d,
+    connection_table,
+)
+from ..layers.base import Drawn
 from ..losses import SoftmaxCrossEntropy
 from .recipe import Recipe
 from .registry import ModelSpec, register
@@ -53,7 +62,8 @@ DIGIT_ZOOM = 16 / 20
 
 
 def build_lenet1(random: Random, dtype: str = "float32", init: str = "lecun_uniform") -> Sequential:
-    drawn = {"init": init, "random": random, "dtype": dtype}
+    """The network of the module's table, its weights drawn from ``random`` with ``init``."""
+    drawn: Drawn = {"init": init, "random": random, "dtype": dtype}
     return Sequential(
         ("D0", Zoom2d(28, DIGIT_ZOOM, dtype=dtype)),
         ("H1", Conv2d(1, 4, 5, **drawn)), ("A1", ScaledTanh()),

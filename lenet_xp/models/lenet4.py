@@ -35,8 +35,17 @@ chosen on the validation split (sweeps/lenet14_search.toml, docs/results.md).
 from __future__ import annotations
 
 from ..backend import Random
-from ..layers import (Conv2d, Flatten, Linear, RepeatMaps, ScaledTanh, Sequential, Subsample2d,
-                      connection_table)
+from ..layers import (
+    Conv2d,
+    Flatten,
+    Linear,
+    RepeatMaps,
+    ScaledTanh,
+    Sequential,
+    Subsample2d,
+    connection_table,
+)
+from ..layers.base import Drawn
 from ..losses import SoftmaxCrossEntropy
 from .recipe import Recipe
 from .registry import ModelSpec, register
@@ -52,7 +61,8 @@ C5_TABLE = connection_table(C5_INPUTS, 16)
 
 
 def build_lenet4(random: Random, dtype: str = "float32", init: str = "lecun_uniform") -> Sequential:
-    drawn = {"init": init, "random": random, "dtype": dtype}
+    """The network of the module's table, its weights drawn from ``random`` with ``init``."""
+    drawn: Drawn = {"init": init, "random": random, "dtype": dtype}
     return Sequential(
         ("C1", Conv2d(1, 4, 5, **drawn)), ("A1", ScaledTanh()),
         ("pairs", RepeatMaps(2)),

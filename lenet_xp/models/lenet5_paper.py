@@ -20,37 +20,13 @@ curvature of the distance to the right bitmap (see :class:`EuclideanRBF`).
 Reproducing the paper
 ---------------------
 The default recipe is the paper's (SDLM on 500 samples per pass, an update after every
-sample, η = 5e-4, 2e-4, 1e-4, 5e-5, 1e-5 by pass, 20 passes) with one departure, measured:
-**μ = 1 instead of 0.02.**
-
-The literal recipe diverges in the first pass (test error 90 %, chance, at batch size 1 and
-16 alike: ``--recipe sdlm_mu=0.02``). Why: with weights in ±2.4/F_in the activations shrink
-about tenfold per layer (F6's outputs have std 3e-4 at initialisation), so every
-back-propagated second derivative is ~0 (h_kk ≈ 1e-5 for the weights) and every weight takes
-the largest step the rule allows, η/μ = 0.025 per sample; within ~8 samples the weights of
-successive layers grow together and the network saturates. The paper's own figure says its
-curvatures were larger: "effective learning rates during the first pass varied between
-approximately 7×10⁻⁵ and 0.016" (section V.A), so every h_kk was between 0.011 and 7; here
-pass 1 gives 1.9e-4 to 0.025 (the training log's "rates"), most steps at the cap η/μ. It is
-not only the initialisation: from ±2.4/√F_in (activations of order 1, h_kk from 0.0035 to
-313) pass 1 trains, but after it the 400-input C5 weights have a median h of 0.015 < μ, so
-all 400 weights of a unit step by ~η/μ at once, moving the unit's input ~fan-in·x²·η/μ, far
-past its Newton step: pass 2 diverges (batch 16, seed 0: validation error 2.8 % → 16.1 %,
-and 3.15 % test error after 20 passes). μ = 1 bounds a per-sample step by η/μ = 5e-4 and
-leaves η/h where h ≫ 1 (pass 1 rates 1.4e-4 to 5e-4); μ = 0.2, 0.5 and 0.7 still diverge,
-μ = 1.5 trains but ends worse.
-
-With μ = 1 (j = 5) the test error over seeds 0–4 is 0.92 ± 0.06 % (0.83 to 0.98; README,
-"The model zoo of the classic reports", has every figure and command): the paper's 0.95 %
-is reached. Mini-batches of 16 (``--batch-size 16``; SDLM multiplies the paper's per-sample
-η by the batch size, see :mod:`lenet_xp.optim.sdlm`) train about six times faster on a CPU
-and make the same progress over the first passes (after 4 passes, validation error 1.72 %
-against 1.70 %), but end a little worse: 0.97 ± 0.03 % over seeds 0–4; all 60,000 training
-images at batch 16 give 0.96 ± 0.07 %. Batches of 8 and 2,000 curvature samples did no
-better.
-
-The MAP criterion's j, which the paper does not give, is 5 (see :class:`MAPLoss`). These
-figures train on 55,000 images (5,000 held out for validation); the paper used all 60,000.
+sample, η = 5e-4, 2e-4, 1e-4, 5e-5, 1e-5 by pass, 20 passes) with one departure: **μ = 1
+instead of 0.02**, since the literal recipe diverges in the first pass. With weights in
+±2.4/F_in the activations shrink about tenfold per layer, so every back-propagated second
+derivative starts far below μ and every weight takes the largest step the rule allows, η/μ;
+μ = 1 bounds that step by η (:mod:`lenet_xp.optim.sdlm` on μ). The runs behind this, and the
+test errors against the paper's 0.95 %: docs/lenet5_paper.md. The MAP criterion's j, which
+the paper does not give, is 5 (see :class:`MAPLoss`).
 
 ``lenet5_sigmoid`` is the same network as students often build it: the logistic sigmoid after
 every layer, and softmax cross-entropy read from the RBF penalties (logits −y_i,
@@ -60,8 +36,17 @@ every layer, and softmax cross-entropy read from the RBF penalties (logits −y_
 from __future__ import annotations
 
 from ..backend import Random
-from ..layers import (Conv2d, EuclideanRBF, Flatten, Linear, ScaledTanh, Sequential, Sigmoid,
-                      Subsample2d, connection_table)
+from ..layers import (
+    Conv2d,
+    EuclideanRBF,
+    Flatten,
+    Linear,
+    ScaledTanh,
+    Sequential,
+    Sigmoid,
+    Subsample2d,
+    connection_table,
+)
 from ..losses import MAPLoss, RBFCrossEntropy
 from .recipe import Recipe
 from .registry import ModelSpec, register
@@ -130,8 +115,8 @@ LENET5_SIGMOID = register(ModelSpec(
     loss=RBFCrossEntropy,
     input_size=32,
     normalisation="lecun",
-    # Adam, as students would; sigmoids on ±2.4/F_in weights start slowly (chance for most
-    # of the first pass at lr 1e-3). Measured, seed 0: 1.23 % test error after 20 epochs.
+    # Adam, as students would, at 2e-3: sigmoids on ±2.4/F_in weights start slowly (chance
+    # for most of the first pass at lr 1e-3)
     recipe=Recipe(epochs=20, batch_size=32, optimizer="adam", lr=2e-3, schedule="exponential",
                   gamma=0.9),
     description="LeNet-5 with sigmoids and softmax cross-entropy on the RBF penalties "

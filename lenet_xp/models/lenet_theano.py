@@ -39,6 +39,8 @@ def _zeros(random, shape, fan_in, fan_out, dtype="float32"):
 
 
 def build_lenet_theano(random: Random, dtype: str = "float32") -> Sequential:
+    """The network of the module's table, its weights drawn from ``random`` as the tutorial
+    draws them."""
     conv_init = _tutorial_uniform(pool_area=4)
     return Sequential(
         ("conv1", Conv2d(1, 20, 5, init=conv_init, random=random, dtype=dtype)),

@@ -51,14 +51,14 @@ class Recipe:
                               "for validation, test and the saved model; 0 = off", flag=None)
     shift: int = setting(0, "augmentation: random translations of up to this many pixels; "
                             "0 = off", flag=None)
-    distortion: Distortion = branch(Distortion)
+    distortion: Distortion = branch(Distortion)  # noqa: RUF009 (a field with a default factory)
     init: str = setting("default", "weight initialiser (a lenet_xp.init name); default: the "
                                    "model's own", flag=None)
     sdlm_mu: float = setting(0.02, "SDLM's damping μ (LeCun et al. 1998, appendix C)", flag=None)
     sdlm_samples: int = setting(500, "SDLM: samples the curvature is averaged over, before "
                                      "each epoch", flag=None)
 
-    def replace(self, **changes) -> "Recipe":
+    def replace(self, **changes) -> Recipe:
         """A copy with some fields changed, by their flat keys (``lr``, ``distort_shift``,
         ...); unknown keys and bad values raise ValueError.
 
@@ -158,8 +158,8 @@ def _pieces(value) -> tuple:
             raise ValueError
         return epochs, float(lr)
     try:
-        if isinstance(value, (str, bytes)):
-            raise ValueError
+        if isinstance(value, (str, bytes)):  # iterable, but not a sequence of pieces
+            raise TypeError
         return tuple(piece(item) for item in value)
     except (TypeError, ValueError):
         raise ValueError(f"pieces must be [[epochs, lr], ...] with whole epochs >= 1 and "

@@ -13,7 +13,7 @@ Strided convolutions replace subsampling layers: 29 = 2·13 + 3 and 13 = 2·5 + 
 5×5 window at stride 2 fits the map exactly, which is why the paper feeds 29×29 images. The
 extra row and column is the model's own preprocessing (``input_size`` 29), recorded in its
 checkpoints as lenet5's 32 is. Training distorts every batch with the paper's elastic fields
-(α = 34, σ = 4 pixels, :mod:`lenet_xp.data.distort`).
+(α = 34, σ = 4 pixels, :func:`lenet_xp.data.augment.elastic_field`).
 
 f: which squashing function the paper used could not be checked from its text here; we use
 LeCun's scaled tanh 1.7159 tanh(2a/3), the sigmoid-like unit of the networks the paper builds
@@ -33,13 +33,15 @@ from __future__ import annotations
 from ..backend import Random
 from ..data.augment import Distortion
 from ..layers import Conv2d, Flatten, Linear, ScaledTanh, Sequential
+from ..layers.base import Drawn
 from ..losses import SoftmaxCrossEntropy
 from .recipe import Recipe
 from .registry import ModelSpec, register
 
 
 def build_simard_cnn(random: Random, dtype: str = "float32", init: str = "xavier_uniform") -> Sequential:
-    drawn = {"init": init, "random": random, "dtype": dtype}
+    """The network of the module's table, its weights drawn from ``random`` with ``init``."""
+    drawn: Drawn = {"init": init, "random": random, "dtype": dtype}
     return Sequential(
         ("conv1", Conv2d(1, 5, 5, stride=2, **drawn)), ("act1", ScaledTanh()),
         ("conv2", Conv2d(5, 50, 5, stride=2, **drawn)), ("act2", ScaledTanh()),

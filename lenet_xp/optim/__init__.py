@@ -9,4 +9,4 @@ from .ema import ExponentialMovingAverage
 from .sdlm import SDLM
 from .sgd import SGD
 
-__all__ = ["AdaGrad", "Adam", "ExponentialMovingAverage", "Optimizer", "SDLM", "SGD", "schedules"]
+__all__ = ["SDLM", "SGD", "AdaGrad", "Adam", "ExponentialMovingAverage", "Optimizer", "schedules"]

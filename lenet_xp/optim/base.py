@@ -112,7 +112,7 @@ def _state_problems(saved: dict, params: list, keys: frozenset) -> list[str]:
     if len({bool(state) for state in states}) > 1:
         problems.append("it has state for some parameters and none for others (one flat state "
                         "holds all or none)")
-    for index, (param, state) in enumerate(zip(params, states)):
+    for index, (param, state) in enumerate(zip(params, states, strict=True)):
         if state and set(state) != keys:
             problems.append(f"parameter {index}'s state has {', '.join(sorted(state))}, not "
                             f"{', '.join(sorted(keys)) or 'any'}")

@@ -60,7 +60,7 @@ class ExponentialMovingAverage:
         current = self.source.state_dict()
         average = self._layout.concat(list(self.model.state_dict().values()), "average")
         average -= weight * (average - self._layout.concat([current[name] for name in self._names]))
-        self.model.point_at(dict(zip(self._names, self._layout.split(average))))
+        self.model.point_at(dict(zip(self._names, self._layout.split(average), strict=True)))
         self.updates += 1
 
     def state_dict(self) -> dict:

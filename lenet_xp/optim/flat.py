@@ -41,8 +41,10 @@ class FlatLayout:
 
     def concat(self, arrays, what: str = "array"):
         """The arrays (one per shape, of one dtype) end to end: a new 1-D array."""
+        if len(arrays) != len(self.shapes):
+            raise ValueError(f"{len(arrays)} {what}s for {len(self.shapes)} shapes")
         xp = array_namespace(arrays[0])
-        for k, (array, shape) in enumerate(zip(arrays, self.shapes)):
+        for k, (array, shape) in enumerate(zip(arrays, self.shapes, strict=True)):
             if tuple(array.shape) != shape:
                 raise ValueError(f"{what} {k} has shape {tuple(array.shape)}, expected {shape}")
         return xp.concat([xp.reshape(array, (-1,)) for array in arrays])
@@ -52,7 +54,7 @@ class FlatLayout:
         them; nothing may rely on that)."""
         xp = array_namespace(flat)
         return [xp.reshape(flat[start:stop], shape)
-                for start, stop, shape in zip(self.offsets, self.offsets[1:], self.shapes)]
+                for start, stop, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes, strict=True)]
 
 
 class FlatParameters:
@@ -104,12 +106,12 @@ class FlatParameters:
 
     def scatter(self, flat) -> None:
         """Point every parameter's ``data`` at its entries of ``flat`` (P,)."""
-        for param, value in zip(self.params, self.split(flat)):
+        for param, value in zip(self.params, self.split(flat), strict=True):
             param.data = value
 
     def set_gradients(self, flat) -> None:
         """Point every parameter's ``grad`` at its entries of ``flat`` (P,)."""
-        for param, value in zip(self.params, self.split(flat)):
+        for param, value in zip(self.params, self.split(flat), strict=True):
             param.grad = value
 
     def decay(self, like):
@@ -132,7 +134,7 @@ class FlatParameters:
         if key not in self._constants:
             xp = array_namespace(like)
             parts = []
-            for param, shape in zip(self.params, self.layout.shapes):
+            for param, shape in zip(self.params, self.layout.shapes, strict=True):
                 part = per_param(param)
                 if isinstance(part, float):
                     part = xp.full(shape, part, dtype=like.dtype, device=device(like))

@@ -39,12 +39,11 @@ Hence ``lr_scale``: the step is ``lr · lr_scale / (μ + h)``; with ``lr_scale =
 ``sdlm`` entry of :data:`lenet_xp.models.recipe.OPTIMIZERS` passes, the recipe's batch size) the
 schedule holds the paper's per-sample η values unchanged. With B = 1 it is the paper's rule
 exactly. Note what does *not* scale: μ and h (scaling them by B, as a sum-over-batch loss
-would, changes the step's shape, not only its size). Measured on LeNet-5: after 4 passes,
-batches of 16 and of 1 reach the same validation error (1.72 % and 1.70 %) and training
-accuracy (98.81 % and 98.87 %).
+would, changes the step's shape, not only its size). On LeNet-5, batches of 16 so scaled
+make the progress per pass of the paper's per-sample updates (docs/lenet5_paper.md).
 
 On μ: 0.02 is the paper's value and this class's default, but LeNet-5 diverges with it, and
-the zoo's ``lenet5_paper`` recipe uses μ = 1 (:mod:`lenet_xp.models.lenet5_paper` says why).
+the zoo's ``lenet5_paper`` recipe uses μ = 1 (docs/lenet5_paper.md says why).
 μ bounds each per-sample step by η/μ, and a diagonal estimate cannot see that the F_in
 weights of one unit, each moved by ~η/μ where its h is small, move the unit's input about
 F_in times as far: μ has to be large enough for the layers of large fan-in.
@@ -124,8 +123,8 @@ class SDLM(Optimizer):
                                        "it in the model the loss was computed through?")
                 sums[i] = param.curvature if sums[i] is None else sums[i] + param.curvature
                 param.curvature = None
-        self.flat_state["curvature"] = self.flat.concat(sums)
-        for param, h in zip(self.params, self.flat.split(self.flat_state["curvature"])):
+        self.flat_state["curvature"] = curvature = self.flat.concat(sums)
+        for param, h in zip(self.params, self.flat.split(curvature), strict=True):
             param.curvature = h
         for name, value in model.state_arrays().items():
             value[...] = running[name]

@@ -65,7 +65,7 @@ class Archive:
             self._zip.close()
             raise
 
-    def __enter__(self) -> "Archive":
+    def __enter__(self) -> Archive:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..atomic import atomic_file
 from . import curves

@@ -15,8 +15,8 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .. import jsontext
 
@@ -27,7 +27,7 @@ except ImportError:  # Windows
 
 LOCK = "run.lock"
 #: the locks this process holds (:func:`release_all` lets go of them before an abrupt end)
-_HELD: set["RunLock"] = set()
+_HELD: set[RunLock] = set()
 
 
 class FolderBusy(RuntimeError):

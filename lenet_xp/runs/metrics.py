@@ -59,7 +59,7 @@ def parse_record(line: bytes, where: str) -> dict:
         raise NotJSON(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
     except jsontext.TooDeep as exc:
         raise ValueError(f"{where}: {exc}") from None
-    if not isinstance(record, dict):
+    if not isinstance(record, dict):  # bad data, as above: a ValueError, not a TypeError
         raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
     return record
 

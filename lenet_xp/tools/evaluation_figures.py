@@ -34,7 +34,7 @@ def write_figures(model, evaluation: Evaluation, digits: np.ndarray, folder) -> 
     ]
     if isinstance(model, Committee):
         return paths
-    layers = dict(zip(model.network.names, model.network.layers))
+    layers = dict(zip(model.network.names, model.network.layers, strict=True))
     convolutions = [(n, layer) for n, layer in layers.items() if isinstance(layer, Conv2d)]
     if convolutions:
         first, layer = convolutions[0]

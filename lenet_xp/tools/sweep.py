@@ -33,8 +33,14 @@ import json
 import math
 import re
 import statistics
-import tomllib
+import sys
 from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 has no tomllib: the same parser, published as tomli (a dependency there)
+    import tomli as tomllib
 
 from ..models import get_model
 from ..runs.folder import CHECKPOINT, METRICS, MODEL
@@ -189,7 +195,7 @@ def _check_recipes(grid: Grid) -> None:
 
 def _combinations(grid: Grid) -> list[tuple[tuple[str, object], ...]]:
     keys = list(grid.grid)
-    return [tuple(zip(keys, values)) for values in itertools.product(*grid.grid.values())]
+    return [tuple(zip(keys, values, strict=True)) for values in itertools.product(*grid.grid.values())]
 
 
 def _text(value) -> str:
@@ -218,7 +224,7 @@ def run_one(run: SweepRun, data_dir: str | None) -> dict:
     finished already, continuing it from its checkpoint where it stopped before its end;
     return :func:`outcome`. Exceptions are returned as a failed outcome."""
     if not is_finished(run):
-        where = {"data_dir": data_dir, "progress": False, "threads": 1}
+        where: dict[str, Any] = {"data_dir": data_dir, "progress": False, "threads": 1}
         try:  # alone, even on an MPI rank
             if (Path(run.out) / CHECKPOINT).is_file():
                 resume_run(run.out, {**run.run, **where}, dict(run.recipe), log=_quiet,
@@ -227,7 +233,7 @@ def run_one(run: SweepRun, data_dir: str | None) -> dict:
                 flat = {"model": run.model, "seed": run.seed, "out": run.out, **run.run, **where}
                 train(RunConfig.from_dict(flat, dict(run.recipe)), log=_quiet,
                       comm=SingleProcess())
-        except Exception as exc:  # reported in the sweep's table; the other runs go on
+        except Exception as exc:  # noqa: BLE001 (any failure is reported; the other runs go on)
             return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
     return outcome(run)
 
@@ -274,7 +280,7 @@ class Row:
 def summarise(runs: list[SweepRun], outcomes: list[dict]) -> list[Row]:
     """One :class:`Row` per configuration, in the grid's order."""
     groups: dict[tuple, list[dict]] = {}
-    for run, result in zip(runs, outcomes):
+    for run, result in zip(runs, outcomes, strict=True):
         groups.setdefault(run.configuration, []).append(result)
     rows = []
     for (model, values), results in groups.items():
@@ -341,14 +347,14 @@ def csv_table(grid: Grid, rows: list[Row]) -> str:
 def failures(runs: list[SweepRun], outcomes: list[dict]) -> list[str]:
     """``label seed N: error`` for every run that failed."""
     return [f"{run.label} seed {run.seed}: {result['error']}"
-            for run, result in zip(runs, outcomes) if result["status"] != "done"]
+            for run, result in zip(runs, outcomes, strict=True) if result["status"] != "done"]
 
 
 def curves_by_configuration(runs: list[SweepRun], outcomes: list[dict]) -> dict[str, list]:
     """label -> the metrics records of the configuration's first finished seed (for
     :func:`lenet_xp.runs.curves.plot_runs`)."""
     curves = {}
-    for run, result in zip(runs, outcomes):
+    for run, result in zip(runs, outcomes, strict=True):
         if result["status"] == "done" and run.label not in curves:
             curves[run.label] = read_metrics(Path(run.out) / METRICS)
     return curves

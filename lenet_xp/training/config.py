@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from ..backend import Backend
 from ..data import resolve_data_dir
@@ -65,8 +65,8 @@ class RunConfig:
     train_limit: int | None = setting(None, "train on the first N training images only",
                                       at_least=1, metavar="N")
     recipe: Recipe | dict = dataclasses.field(default_factory=dict)
-    placement: Placement = branch(Placement)
-    io: IO = branch(IO)
+    placement: Placement = branch(Placement)  # noqa: RUF009 (fields with default factories)
+    io: IO = branch(IO)  # noqa: RUF009
 
     def to_dict(self) -> dict:
         """The flat form a checkpoint's ``config`` keeps: every setting but the recipe (kept
@@ -74,7 +74,7 @@ class RunConfig:
         return flatten(self)
 
     @classmethod
-    def from_dict(cls, flat: dict, recipe: dict | Recipe) -> "RunConfig":
+    def from_dict(cls, flat: dict, recipe: dict | Recipe) -> RunConfig:
         """The configuration of a flat ``config`` (keys of other lenet_xp versions are
         ignored; missing ones take their defaults) and a ``recipe``."""
         return dataclasses.replace(unflatten(cls, flat), recipe=recipe)
@@ -87,7 +87,7 @@ class RunConfig:
             return self.recipe
         return get_model(self.model).recipe.replace(**self.recipe)
 
-    def resolve(self, comm, log: Callable[[str], None] = print) -> tuple["RunConfig", Backend]:
+    def resolve(self, comm, log: Callable[[str], None] = print) -> tuple[RunConfig, Backend]:
         """This configuration checked and made definite for a run on ``comm``'s ranks, and the
         backend it runs on: the full recipe, the placement checked and its threads capped
         (:meth:`~lenet_xp.training.placement.Placement.checked`; rank 0 says so with ``log``),

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .._version import __version__
 from ..backend import Backend, Random
@@ -137,7 +137,7 @@ class Experiment:
             raise CheckpointError(f"{source}: its training history is damaged "
                                   f"({type(exc).__name__}: {exc})") from None
 
-    def __enter__(self) -> "Experiment":
+    def __enter__(self) -> Experiment:
         return self
 
     def __exit__(self, *exc) -> None:

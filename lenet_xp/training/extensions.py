@@ -16,7 +16,7 @@ extension, as Chainer's trainer extensions (``Evaluator``, ``LogReport``, ``Prog
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from tqdm import tqdm
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-from typing import Callable
+from collections.abc import Callable
 
 from ..backend import DEVICE_STRINGS, Backend, available_cores
 from ..settings import setting
@@ -77,7 +77,7 @@ class Placement:
         """Why this placement cannot run on ``backend`` (empty: it can)."""
         return split_batch_problems(self.threads, backend) if self.split else []
 
-    def checked(self, backend: Backend, log: Callable[[str], None] = print) -> "Placement":
+    def checked(self, backend: Backend, log: Callable[[str], None] = print) -> Placement:
         """This placement checked for ``backend`` and its threads capped at the cores, saying
         so with ``log`` (:func:`fit_threads`). Raises ValueError where it cannot run
         (:meth:`problems`). What is left to the machine (``auto``, None) stays so: a resumed
@@ -89,7 +89,7 @@ class Placement:
             return self
         return dataclasses.replace(self, threads=fit_threads(self.threads, log))
 
-    def rank_plan(self, backend: Backend, batch_size: int, ranks: int) -> "CpuPlan":
+    def rank_plan(self, backend: Backend, batch_size: int, ranks: int) -> CpuPlan:
         """How each of ``ranks`` ranks (the ones the run was launched on) uses the CPU for
         batches of ``batch_size`` on ``backend`` (:meth:`CpuPlan.choose`)."""
         return CpuPlan.choose(self.threads, ranks, batch_size, backend, self.split)
@@ -181,7 +181,7 @@ class CpuPlan:
 
     @classmethod
     def choose(cls, threads: int | None, ranks: int, batch_size: int, backend: Backend,
-               split_batch: bool | None = None) -> "CpuPlan":
+               split_batch: bool | None = None) -> CpuPlan:
         """The plan of each of ``ranks`` ranks on ``backend`` for a job with ``threads`` CPU
         threads in all (:func:`threads_per_rank`; None: :func:`default_threads`) and batches
         of ``batch_size``: ``split_batch`` True or False decides, None splits where each thread

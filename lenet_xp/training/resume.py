@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..data.mnist import holds_mnist
 from ..runs.checkpoint import Checkpoint, CheckpointError, load_checkpoint
@@ -95,7 +95,7 @@ def check_folder(checkpoint: Checkpoint, history: list, folder: Path) -> None:
     except ValueError as exc:
         raise CheckpointError(f"{exc}: not a run's metrics; move it away to resume") from None
     if recorded and recorded[:len(records)] != records:
-        first = next((i for i, (a, b) in enumerate(zip(recorded, records)) if a != b),
+        first = next((i for i, (a, b) in enumerate(zip(recorded, records, strict=False)) if a != b),
                      min(len(recorded), len(records)))
         raise CheckpointError(f"{folder / METRICS} holds other epochs than {source} (from epoch "
                               f"{first + 1} on): they are two runs, and resuming would "

@@ -36,4 +36,4 @@ def evaluate(model, loss, dataset: DeviceDataset, comm=SINGLE_PROCESS,
         sums = xp.stack([xp.asarray(scores.loss_sum, dtype=dtype, device=where),
                          xp.astype(scores.correct(loss, labels), dtype)])
     total = to_numpy(comm.allreduce(sums))
-    return float(total[0]) / n, int(round(float(total[1]))) / n
+    return float(total[0]) / n, round(float(total[1])) / n

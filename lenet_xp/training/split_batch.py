@@ -53,7 +53,7 @@ class SplitBatch:
             self.replicas.append((replica, copy.deepcopy(loss)))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lenet_xp-split")
 
-    def __enter__(self) -> "SplitBatch":
+    def __enter__(self) -> SplitBatch:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -69,7 +69,7 @@ class SplitBatch:
         bounds = [n * k // parts for k in range(parts + 1)]
         replica_params = [replica.parameters() for replica, _ in self.replicas[:parts]]
         shared = replica_params[0]  # self.model's own
-        for (replica, _), params in zip(self.replicas[1:parts], replica_params[1:]):
+        for (replica, _), params in zip(self.replicas[1:parts], replica_params[1:], strict=True):
             replica.train(self.model.training)
             for name, param in params.items():
                 param.data = shared[name].data
@@ -82,9 +82,9 @@ class SplitBatch:
         weights = [(bounds[k + 1] - bounds[k]) / n for k in range(parts)]
         for name, param in shared.items():
             grad = weights[0] * param.grad
-            for weight, params in zip(weights[1:], replica_params[1:]):
+            for weight, params in zip(weights[1:], replica_params[1:], strict=True):
                 grad = grad + weight * params[name].grad
             param.grad = grad
-        batch_loss = sum(weight * part_loss for weight, (_, part_loss) in zip(weights, results))
+        batch_loss = sum(weight * part_loss for weight, (_, part_loss) in zip(weights, results, strict=True))
         outputs = xp.concat([outputs for outputs, _ in results], axis=0)
         return outputs, batch_loss

@@ -47,7 +47,7 @@ class TrainingStep:
         if self._split is not None:
             self._split.close()
 
-    def __enter__(self) -> "TrainingStep":
+    def __enter__(self) -> TrainingStep:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -20,7 +20,8 @@ import dataclasses
 import math
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..backend import Random
 from ..data import DeviceDataset, iterate_batches
@@ -73,24 +74,24 @@ class Extension:
 
     priority = PRIORITY_READER
 
-    def on_train_start(self, trainer: "Trainer") -> None:
+    def on_train_start(self, trainer: Trainer) -> None:
         """Before the first epoch of :meth:`Trainer.run`."""
 
-    def on_epoch_start(self, trainer: "Trainer", epoch: int) -> None:
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
         """Before epoch ``epoch``'s first batch (0-based)."""
 
-    def on_step_end(self, trainer: "Trainer", totals: Totals) -> None:
+    def on_step_end(self, trainer: Trainer, totals: Totals) -> None:
         """After each optimiser step, with the epoch's running sums."""
 
-    def on_epoch_end(self, trainer: "Trainer", stats: EpochStats) -> None:
+    def on_epoch_end(self, trainer: Trainer, stats: EpochStats) -> None:
         """After each epoch, with its stats (an extension of :data:`PRIORITY_WRITER` may
         fill them in; those after it see them in ``trainer.state.history``)."""
 
-    def should_stop(self, trainer: "Trainer") -> bool:
+    def should_stop(self, trainer: Trainer) -> bool:
         """Whether training stops before the next epoch."""
         return False
 
-    def on_train_end(self, trainer: "Trainer") -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         """After :meth:`Trainer.run`, however it ends (an exception too)."""
 
 

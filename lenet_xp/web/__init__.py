@@ -14,7 +14,6 @@ security        hosts answered, body and image limits
 handler         one HTTP request: checks, static files, API, headers
 static          the fixed table of the pages' files (static/, package data)
 server          ThreadingHTTPServer with the app; serve() until Ctrl-C
-load            the load test behind scripts/serve_load.py
 latency         pen-up to answer in a browser, behind scripts/draw_latency.py
 ==============  ==================================================================
 """

@@ -22,20 +22,29 @@ served names only; anything else is a 404. The HTTP side (hosts, bodies, headers
 
 from __future__ import annotations
 
-from typing import Callable
+import functools
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
-from ..runs.checkpoint import CheckpointError
 from ..data import DataError
 from ..data.images import ImageError, digit_from_file
 from ..data.ink import doubt
+from ..inference import TrainedModel
 from ..inference.evaluation import NUM_CLASSES
+from ..runs.checkpoint import CheckpointError
 from .explain import activations
 from .security import MAX_PIXELS, check_image
 from .served import Catalogue, NotReady, ServedModel
 from .testset import TestSet
-from .views import cell_json, evaluation_json, image_json, model_json, prediction_json, \
-    run_json, stages_json
+from .views import (
+    cell_json,
+    evaluation_json,
+    image_json,
+    model_json,
+    prediction_json,
+    run_json,
+    stages_json,
+)
 
 #: how messages call the image of a request
 UPLOAD = "uploaded image"
@@ -61,7 +70,7 @@ class Api:
         Raises ApiError 404 (no such endpoint or name) or 405 (wrong method)."""
         parts = path.removeprefix("/api/").split("/")
         models, runs = self.catalogue.models, self.catalogue.runs
-        routes = {
+        routes: dict[tuple[str, ...], tuple[str, Callable[[str, bytes], dict]]] = {
             ("models",): ("GET", lambda q, b: self.models()),
             ("predict",): ("POST", lambda q, b: self.predict(q, b)),
         }
@@ -88,7 +97,7 @@ class Api:
         entries = []
         for name, served in self.catalogue.models.items():
             try:
-                entries.append(served.use(lambda model: model_json(name, model, served.version)))
+                entries.append(served.use(functools.partial(_model_entry, name, served)))
             except (NotReady, CheckpointError) as exc:
                 entries.append({"name": name, "error": str(exc)})
         return {"models": entries, "runs": list(self.catalogue.runs),
@@ -186,6 +195,12 @@ class Api:
             return served.evaluation(digits, labels)
         except (NotReady, CheckpointError) as exc:
             raise ApiError(503, str(exc)) from None
+
+
+def _model_entry(name: str, served: ServedModel, model: TrainedModel) -> dict:
+    """``/api/models``' entry of a served model, with the version of its weights read while
+    :meth:`ServedModel.use` holds the newest."""
+    return model_json(name, model, served.version)
 
 
 def _params(query: str) -> dict[str, str]:

@@ -21,11 +21,27 @@ import base64
 import numpy as np
 
 from ..backend import to_numpy
-from ..layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, EuclideanRBF,
-                      Flatten, Linear, MaxPool2d, ReLU, RepeatMaps, ScaledTanh, Sigmoid,
-                      Subsample2d, Tanh, Zoom2d)
-from ..losses import MAPLoss, RBFCrossEntropy
+from ..backends.base import Array
 from ..inference import TrainedModel
+from ..layers import (
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    EuclideanRBF,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    RepeatMaps,
+    ScaledTanh,
+    Sigmoid,
+    Subsample2d,
+    Tanh,
+    Zoom2d,
+)
+from ..losses import MAPLoss, RBFCrossEntropy
 
 #: layers without a stage of their own: they change nothing a reader sees
 UNSHOWN = (Flatten, Dropout)
@@ -39,7 +55,7 @@ def floats_json(values) -> dict:
 
 def shown_layers(model: TrainedModel) -> list[tuple[str, object]]:
     """(name, layer) of every layer that is a stage, in order."""
-    return [(name, layer) for name, layer in zip(model.network.names, model.network.layers)
+    return [(name, layer) for name, layer in model.network.named_layers()
             if not isinstance(layer, UNSHOWN)]
 
 
@@ -47,7 +63,7 @@ def activations(model: TrainedModel, digit: np.ndarray) -> tuple[list[np.ndarray
     """Every stage's values for one (28, 28) uint8 digit, on the host: the input (1, S, S),
     each shown layer's output without the batch axis, and the scores (K,); and the network's
     outputs (1, K) on its device, for :meth:`TrainedModel.predictions`."""
-    x = model.prepare(digit)
+    x: Array = model.prepare(digit)
     values = [to_numpy(x[0, ...])]
     for layer in model.network.layers:
         x = layer.forward(x)
@@ -149,10 +165,11 @@ def _describe(layer, before: tuple, after: tuple, source: str) -> dict:
         return {"sentence": f"Negative values set to 0: {out}", "formula": "y = max(0, x)",
                 "op": {"type": "relu"}}
     if isinstance(layer, ScaledTanh):
-        a, s = layer.amplitude, layer.slope
-        return {"sentence": f"Squashed into (−{a:g}, {a:g}) by the paper's scaled tanh: {out}",
-                "formula": f"y = {a:g} tanh({s:.4g} x)",
-                "op": {"type": "scaled_tanh", "amplitude": a, "slope": s}}
+        amplitude, slope = layer.amplitude, layer.slope
+        return {"sentence": f"Squashed into (−{amplitude:g}, {amplitude:g}) by the paper's "
+                            f"scaled tanh: {out}",
+                "formula": f"y = {amplitude:g} tanh({slope:.4g} x)",
+                "op": {"type": "scaled_tanh", "amplitude": amplitude, "slope": slope}}
     if isinstance(layer, Tanh):
         return {"sentence": f"Squashed into (−1, 1): {out}", "formula": "y = tanh x",
                 "op": {"type": "scaled_tanh", "amplitude": 1.0, "slope": 1.0}}

@@ -6,17 +6,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
-from typing import Callable
 
-from .api import ApiError
-from .security import MAX_BODY, RETRY_AFTER, Busy
+from .api import Api, ApiError
+from .security import MAX_BODY, RETRY_AFTER, Busy, HostCheck, WorkLimit
 
 #: what the pages may load: their own files, from this server only
 CONTENT_SECURITY_POLICY = ("default-src 'self'; base-uri 'none'; form-action 'none'; "
@@ -42,27 +43,49 @@ class DeadlineReader(io.RawIOBase):
         return self.connection.recv_into(buffer)
 
 
+@dataclasses.dataclass
+class WebApp:
+    """Everything a request may use: the API, the static files, the hosts answered, the
+    time a request has to arrive whole, the limit of uploads worked on at a time, and the
+    address to open (which a refusal names)."""
+
+    api: Api
+    files: dict[str, tuple[bytes, str]]
+    hosts: HostCheck
+    timeout: float
+    work: WorkLimit
+    url: str
+
+
 class Handler(BaseHTTPRequestHandler):
-    """Answers GET and POST for a :class:`lenet_xp.web.server.WebServer` (``self.server``)."""
+    """Answers GET and POST with ``app``, one handler a connection, as a
+    :class:`lenet_xp.web.server.WebServer` makes them."""
 
     server_version = "lenet_xp"
     sys_version = ""
 
+    def __init__(self, request, client_address, server, *, app: WebApp):
+        self.app = app  # first: the base class's __init__ handles the connection
+        super().__init__(request, client_address, server)
+
     def setup(self) -> None:
-        self.timeout = self.server.app.timeout  # each write of an answer may wait this long
-        self.deadline = time.monotonic() + self.timeout
+        # a request's time to arrive whole, and how long each write of an answer may wait (the
+        # class's own timeout stays None: socketserver's setup leaves the socket to this one)
+        self.time_limit = self.app.timeout
+        self.deadline = time.monotonic() + self.time_limit
         super().setup()
+        self.connection.settimeout(self.time_limit)
         self.rfile = io.BufferedReader(DeadlineReader(self.connection, lambda: self.deadline))
 
     def handle_one_request(self) -> None:
         """One request, which has :data:`~lenet_xp.web.server.TIMEOUT` seconds to arrive
         whole from now (a request line, headers or body still missing then: the connection
         is closed, or the answer is 408)."""
-        self.deadline = time.monotonic() + self.timeout
+        self.deadline = time.monotonic() + self.time_limit
         super().handle_one_request()
 
     def send_response(self, code, message=None) -> None:
-        self.connection.settimeout(self.timeout)  # the reads left it at what the deadline left
+        self.connection.settimeout(self.time_limit)  # the reads left it at what the deadline left
         super().send_response(code, message)
 
     def do_GET(self) -> None:
@@ -78,11 +101,11 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client went away: nobody to tell
 
     def _answer_or_refuse(self, method: str) -> None:
-        app = self.server.app
+        app = self.app
         try:
             if not app.hosts.allows(self.headers.get("Host")):
                 raise ApiError(403, f"this server does not answer for host "
-                                    f"{self.headers.get('Host')!r}: open {self.server.url}")
+                                    f"{self.headers.get('Host')!r}: open {app.url}")
             path, _, query = self.path.partition("?")
             if method == "GET" and path in app.files:
                 content, kind = app.files[path]
@@ -106,13 +129,13 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(503, {"error": str(exc)}, {"Retry-After": str(RETRY_AFTER)})
         except ConnectionError:
             raise
-        except Exception as exc:  # a bug: say so, log it, keep serving
+        except Exception as exc:  # noqa: BLE001 (a bug: say so, log it, keep serving)
             traceback.print_exc(file=sys.stderr)
             self._send_json(500, {"error": f"internal error ({type(exc).__name__}: {exc})"})
 
     def _read_body(self) -> bytes:
         """The request body, read only when it is announced and at most MAX_BODY bytes."""
-        if not self.server.app.hosts.allows_origin(self.headers.get("Origin")):
+        if not self.app.hosts.allows_origin(self.headers.get("Origin")):
             raise ApiError(403, f"requests from the page at {self.headers.get('Origin')} are "
                                 "refused: use this server's own pages")
         if "Transfer-Encoding" in self.headers or "Content-Length" not in self.headers:
@@ -129,7 +152,7 @@ class Handler(BaseHTTPRequestHandler):
         except TimeoutError:
             self.close_connection = True  # the rest of the body may still come
             raise ApiError(408, f"the request did not arrive whole within "
-                                f"{self.server.app.timeout:g} s (its body is announced as "
+                                f"{self.app.timeout:g} s (its body is announced as "
                                 f"{int(length):,} bytes): send the whole request at once") from None
         if len(body) < int(length):
             raise ApiError(400, "the body is shorter than its Content-Length")

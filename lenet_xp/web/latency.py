@@ -34,8 +34,8 @@ class LatencyResult:
 
     def lines(self) -> list[str]:
         latency = self.latency
-        return [f"{len(latency)} strokes: pen-up to answer median {np.median(latency):.0f} ms, "
-                f"min {latency.min():.0f} ms, max {latency.max():.0f} ms (the page's own clock)",
+        return [(f"{len(latency)} strokes: pen-up to answer median {np.median(latency):.0f} ms, "
+                 f"min {latency.min():.0f} ms, max {latency.max():.0f} ms (the page's own clock)"),
                 f"read as: {' '.join(self.read)}",
                 f"machine: {cpu_model()}, {os.cpu_count()} CPUs; browser, server and page share them"]
 

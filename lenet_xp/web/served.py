@@ -14,14 +14,15 @@ import dataclasses
 import hashlib
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
-from ..runs.checkpoint import CheckpointError
-from ..inference.evaluation import Evaluation, evaluate_digits
 from ..inference import TrainedModel, load_model
+from ..inference.evaluation import Evaluation, evaluate_digits
+from ..runs.checkpoint import CheckpointError
 from ..runs.folder import CHECKPOINT, METRICS, MODEL
 from ..runs.lock import LOCK
 from ..runs.metrics_tail import MetricsTail
@@ -141,12 +142,13 @@ class ServedModel:
     def _current(self) -> TrainedModel:
         try:
             path, signature = self._weights()
-            if signature != self._signature:
+            if signature != self._signature or self._model is None:
                 self._model, self._signature = load_model(path, device=self.device), signature
+            return self._model
         except (NotReady, CheckpointError):
             if self._model is None or not self.run:
                 raise
-        return self._model
+            return self._model  # a run's weights loaded before, while its new file is not ready
 
 
 def _on_this_thread(model: TrainedModel) -> TrainedModel:
@@ -189,7 +191,7 @@ def open_catalogue(paths, device: str = "cpu") -> Catalogue:
     if not paths:
         raise ServeError("give at least one run folder or model file")
     models, runs = {}, {}
-    for name, path in zip(served_names(paths), paths):
+    for name, path in zip(served_names(paths), paths, strict=True):
         if _names_a_run(path):
             if path.is_dir() and not _run_folder(path):
                 raise ServeError(f"{path} is not a run folder (it has no {METRICS}, {MODEL} or "

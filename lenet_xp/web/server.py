@@ -5,18 +5,25 @@ stopped cleanly by Ctrl-C.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import socket
 import sys
 import threading
-from http.server import ThreadingHTTPServer
-from typing import Callable
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..backend import available_cores
 from .api import Api
-from .handler import Handler
-from .security import (ALL_INTERFACES, MAX_PIXELS, MAX_RUNNING, MAX_WAITING, HostCheck,
-                       WorkLimit, map_large_blocks)
+from .handler import Handler, WebApp
+from .security import (
+    ALL_INTERFACES,
+    MAX_PIXELS,
+    MAX_RUNNING,
+    MAX_WAITING,
+    HostCheck,
+    WorkLimit,
+    map_large_blocks,
+)
 from .served import Catalogue
 from .static import load_files
 from .testset import TestSet
@@ -28,18 +35,6 @@ TIMEOUT = 15.0
 #: connections served at a time, each by a thread of its own; one more waits, accepted but
 #: unread, until one of them ends (each ends within :data:`TIMEOUT` of its last answer)
 MAX_CONNECTIONS = 32
-
-
-@dataclasses.dataclass
-class WebApp:
-    """Everything a request may use: the API, the static files, the hosts answered, the
-    time a request has to arrive whole, and the limit of uploads worked on at a time."""
-
-    api: Api
-    files: dict[str, tuple[bytes, str]]
-    hosts: HostCheck
-    timeout: float
-    work: WorkLimit
 
 
 class WebServer(ThreadingHTTPServer):
@@ -57,13 +52,17 @@ class WebServer(ThreadingHTTPServer):
                  running: int | None = None, waiting: int = MAX_WAITING):
         if ":" in host:
             self.address_family = socket.AF_INET6
-        super().__init__((host, port), Handler)
+        # bound first, for the port (0: a free one) the app's host check and address name; the
+        # handlers, which take the app, are set below
+        super().__init__((host, port), BaseHTTPRequestHandler)
         self.host = host
         self.app = WebApp(api=Api(catalogue, test_set or TestSet(), max_pixels),
                           files=load_files(), hosts=HostCheck(host, self.server_port),
                           timeout=timeout,
                           work=WorkLimit(running or min(available_cores(), MAX_RUNNING),
-                                         waiting))
+                                         waiting),
+                          url=self.url)
+        self.RequestHandlerClass = functools.partial(Handler, app=self.app)
         self._connections = threading.Semaphore(connections)
         self._closing = threading.Event()
 

@@ -10,13 +10,13 @@ Content-Security-Policy).
 from __future__ import annotations
 
 import base64
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from ..backend import to_numpy
-from ..inference.evaluation import Evaluation
 from ..inference import TrainedModel
+from ..inference.evaluation import Evaluation
 from ..layers import EuclideanRBF
 from ..models import MODELS, get_model
 from .explain import floats_json
@@ -88,7 +88,7 @@ def cell_json(evaluation: Evaluation, true: int, predicted: int, digits: np.ndar
     tops = score(digits[shown]) if shown.size else []
     return {"true": true, "predicted": predicted, "count": int(indices.size),
             "digits": [{"index": int(i), "image": image_json(digits[i]), "top": top_json(top)}
-                       for i, top in zip(shown, tops)]}
+                       for i, top in zip(shown, tops, strict=True)]}
 
 
 #: what each loss is called on the Runs page: losses of one name are comparable on one axis

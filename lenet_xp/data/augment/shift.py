@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from array_api_compat import array_namespace
 
 from ...backend import Random
@@ -26,7 +28,7 @@ def random_shift(images, max_shift: int, random: Random, groups: int = 8):
     bounds = [n * g // groups for g in range(groups + 1)]
     shifts = random.integers(-max_shift, max_shift + 1, size=(groups, 2))
     shifted = xp.empty_like(images)
-    for (a, b), (dy, dx) in zip(zip(bounds, bounds[1:]), shifts):
+    for (a, b), (dy, dx) in zip(pairwise(bounds), shifts, strict=True):
         if b <= a:
             continue
         (rows_to, rows_from), (cols_to, cols_from) = _offset(int(dy), height), _offset(int(dx), width)

@@ -5,8 +5,9 @@ runner (:mod:`~lenet_xp.tools.bench.lenet_runner`), its PyTorch autograd twin
 (:mod:`~lenet_xp.tools.bench.autograd_twin`), the run over batch sizes and repeats
 (:mod:`~lenet_xp.tools.bench.benchmark`), what was measured
 (:mod:`~lenet_xp.tools.bench.results`), where (:mod:`~lenet_xp.tools.bench.machine`), the
-printed report (:mod:`~lenet_xp.tools.bench.report`), and how many operations a training step
-launches on a GPU, counted on PyTorch's CPU tensors (:mod:`~lenet_xp.tools.bench.launches`).
+printed report (:mod:`~lenet_xp.tools.bench.report`), how many operations a training step
+launches on a GPU, counted on PyTorch's CPU tensors (:mod:`~lenet_xp.tools.bench.launches`),
+and the web app under load (:mod:`~lenet_xp.tools.bench.web_load`, ``scripts/serve_load.py``).
 
 :func:`run_benchmark` trains a freshly built model on synthetic data (random images and labels,
 made once on the device, so no MNIST is needed and no host-to-device copy is timed) and, for
@@ -63,8 +64,8 @@ from .config import BenchConfig, BenchError
 from .lenet_runner import LenetRunner
 from .machine import machine_info
 from .report import BenchReport, format_report, header_line
-from .results import EPOCH_IMAGES, BatchResult, FrameworkResult, Spread, Timing
+from .results import EPOCH_IMAGES, BatchResult, FrameworkResult, Repeat, Spread
 
 __all__ = ["EPOCH_IMAGES", "BatchResult", "BenchConfig", "BenchError", "BenchReport",
-           "FrameworkResult", "LenetRunner", "Spread", "Timing", "TorchAutogradTwin",
+           "FrameworkResult", "LenetRunner", "Repeat", "Spread", "TorchAutogradTwin",
            "format_report", "header_line", "machine_info", "run_benchmark"]

@@ -8,13 +8,14 @@ PyTorch is only a peer to measure against, never a dependency: it is imported by
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from ...backends.torch_backend import pin_full_float32
 from .machine import host_peak_rss_bytes
-from .results import Timing
+from .results import Repeat
 
 TORCH_VERSION_HINT = "pip install torch==2.13.0 for the comparison"
 
@@ -134,7 +135,7 @@ class TorchAutogradTwin:
             self._step(*self.batches[i % len(self.batches)])
         self._sync()
 
-    def run(self, batches: int) -> Timing:
+    def run(self, batches: int) -> Repeat:
         self._set_threads()
         pool = self.batches
         self._sync()
@@ -153,7 +154,7 @@ class TorchAutogradTwin:
             self._sync()
             inference_seconds = time.perf_counter() - start
         self.model.train()
-        return Timing(self.batch_size, batches, train_seconds, inference_seconds, final_loss)
+        return Repeat(self.batch_size, batches, train_seconds, inference_seconds, final_loss)
 
     def peak_memory(self) -> tuple[int, str]:
         if self.device.type == "cuda":
@@ -169,7 +170,7 @@ def load_twin_weights(torch, module, state: dict[str, np.ndarray]) -> None:
         raise TwinError(f"the PyTorch twin has {len(params)} parameters, lenet_xp's model "
                          f"{len(values)}")
     with torch.no_grad():
-        for (name, value), param in zip(state.items(), params):
+        for (name, value), param in zip(state.items(), params, strict=True):
             if tuple(param.shape) != tuple(value.shape):
                 raise TwinError(f"twin parameter for {name} has shape {tuple(param.shape)}, "
                                  f"lenet_xp's {tuple(value.shape)}")

@@ -7,7 +7,8 @@ import dataclasses
 import gc
 import math
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ...backend import Backend, Random
 from ...data.augment import Distortion
@@ -18,7 +19,7 @@ from .launches import count_step
 from .lenet_runner import LenetRunner
 from .machine import busy_note, machine_info
 from .report import BenchReport
-from .results import BatchResult, FrameworkResult, Timing
+from .results import BatchResult, FrameworkResult, Repeat
 
 POOL_BATCHES = 8
 """Distinct synthetic batches made per batch size; the timed loop cycles through them."""
@@ -59,10 +60,11 @@ def run_benchmark(config: BenchConfig, progress: Callable[[str], None] | None = 
     if config.ranks > 1:
         machine["mpi_ranks"] = config.ranks
 
-    results = [_bench_batch_size(config, comm, backends, batch_size, torch, torch_dev, notes, say)
-               for batch_size in config.batch_sizes]
+    measured = [_bench_batch_size(config, comm, backends, batch_size, torch, torch_dev, notes,
+                                  say) for batch_size in config.batch_sizes]
     if not lead:
         return BenchReport(config, machine, [], notes)
+    results = [result for result in measured if result is not None]  # rank 0 has every one
     if not backend.is_gpu and any(r.torch for r in results):
         notes.append("peak mem on the CPU is the whole process's peak RSS (lenet_xp and "
                      "PyTorch together, all batch sizes so far)")
@@ -143,7 +145,7 @@ def _bench_batch_size(config: BenchConfig, comm, backends: list[Backend], batch_
     if config.distort != "none" and comm.rank == 0:
         distort_ms = lenet.distortion_milliseconds(Distortion(config.distort), Random(config.seed))
     comm.idle_barrier()
-    timings: dict[str, list[Timing]] = {runner.framework: [] for runner in runners}
+    timings: dict[str, list[Repeat]] = {runner.framework: [] for runner in runners}
     for repeat in range(config.repeats):
         parts = []
         for runner in runners:  # interleaved, so that machine noise hits all alike

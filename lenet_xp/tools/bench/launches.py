@@ -15,7 +15,7 @@ then counts one: the batch's shifts and distortions, forward, loss, backward, th
 and the moving average. By default the backend is told to take the GPU's choices
 (:attr:`lenet_xp.backend.Backend.launch_bound`), so the count is what a CUDA run launches;
 ``launch_bound=False`` counts the CPU's path. ``scripts/bench.py`` prints the counts
-(``--launches``), tests/test_launches.py holds them, docs/benchmarks.md tabulates them.
+(``--launches``), tests/test_tools_bench_launches.py holds them, docs/benchmarks.md tabulates them.
 
 PyTorch is imported only here, only when asked for (it is the benchmark's peer, never a
 dependency).
@@ -224,11 +224,11 @@ def format_counts(counts: list[StepCount], cpu_counts: list[StepCount] | None = 
     CPU path's total from ``cpu_counts`` (the same models, in order) where given."""
     cpu = [count.total for count in cpu_counts] if cpu_counts else [None] * len(counts)
     width = max([5, *(len(count.model) for count in counts)])
-    lines = ["operations per training step with the model's recipe, counted on torch:cpu "
-             "(total and phases: the GPU's path; cpu: the CPU's path)",
+    lines = [("operations per training step with the model's recipe, counted on torch:cpu "
+              "(total and phases: the GPU's path; cpu: the CPU's path)"),
              f"  {'model':<{width}} {'batch':>5} {'total':>6}  " + " ".join(f"{p:>10}" for p in PHASES)
              + ("  " + f"{'cpu':>5}" if cpu_counts else "")]
-    for count, cpu_total in zip(counts, cpu):
+    for count, cpu_total in zip(counts, cpu, strict=True):
         goal = GOALS.get(count.model)
         lines.append(f"  {count.model:<{width}} {count.batch_size:>5} {count.total:>6}  "
                      + " ".join(f"{count.phases[p]:>10}" for p in PHASES)

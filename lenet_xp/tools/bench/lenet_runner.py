@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import array_api_compat
 import numpy as np
@@ -20,7 +20,7 @@ from ...training.step import TrainingStep
 from ..timing import median_seconds
 from .config import BenchConfig
 from .machine import host_peak_rss_bytes
-from .results import Timing
+from .results import Repeat
 
 ALLREDUCE_CALLS = 200  # all-reduces timed (after 20 untimed) for the cost per step
 
@@ -69,7 +69,7 @@ class LenetRunner:
                          labels[i * batch_size:(i + 1) * batch_size]) for i in range(pool_batches)]
         # Per-epoch hooks (SDLM's curvature estimate) run once here, untimed.
         self.optimizer.before_epoch(self.model, self.loss, DeviceDataset(images, labels, backend))
-        self._pool_peak = None
+        self._pool_peak: int | None = None
 
     def initial_state(self) -> dict[str, np.ndarray]:
         """Host copies of the parameters, in order, for the twin to start from."""
@@ -129,7 +129,7 @@ class LenetRunner:
             tracemalloc.stop()
         return int(peak)
 
-    def run(self, batches: int) -> Timing:
+    def run(self, batches: int) -> Repeat:
         self.plan.apply(self.backend)  # the threads are the process's: the runners take turns
         sync, pool = self.backend.synchronize, self.batches
         sync()
@@ -149,7 +149,7 @@ class LenetRunner:
         inference_seconds = time.perf_counter() - start
         self.model.train()
         self._note_memory()
-        return Timing(self.batch_size, batches, train_seconds, inference_seconds, final_loss)
+        return Repeat(self.batch_size, batches, train_seconds, inference_seconds, final_loss)
 
     def peak_memory(self) -> tuple[int, str]:
         if self._pool_peak is not None:

@@ -34,7 +34,8 @@ def _blas() -> dict:
     try:
         built = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         return {"name": built.get("name"), "version": built.get("version"), "threads": None}
-    except Exception:  # old numpy or an unusual build: the version line still says enough
+    except (TypeError, KeyError, AttributeError):
+        # numpy < 1.25 (no mode=) or a build record without BLAS: the version line says enough
         return blas
 
 

@@ -66,7 +66,7 @@ def _threads_cell(config: BenchConfig, result: BatchResult, run: FrameworkResult
     ranks = f"{result.ranks} ranks × " if result.ranks > 1 else ""
     if run.workers > 1:
         return f"{ranks}split {run.workers}"
-    if not get_backend(run.device).cpu_threads:
+    if run.device is None or not get_backend(run.device).cpu_threads:
         return ranks.removesuffix(" × ") or "-"
     threads = config.rank_threads
     return ranks + (f"BLAS {threads}" if threads is not None else "BLAS")
@@ -76,13 +76,14 @@ def _ranks_lines(report: BenchReport) -> list[str]:
     """Scaling from 1 rank to N and the all-reduce's cost, per batch size (runs on ranks)."""
     lines = []
     for r in report.results:
-        if r.one_rank is None:
+        share = r.allreduce_share
+        if r.one_rank is None or share is None:
             continue
         lines.append(f"batch {r.batch_size} on {r.ranks} ranks: {_spread(r.lenet_xp.epoch_seconds)}"
                      f" s/epoch; 1 rank alone {_spread(r.one_rank.epoch_seconds)} s/epoch; "
                      f"speed-up {r.one_rank.epoch_seconds.median / r.lenet_xp.epoch_seconds.median:.2f}"
                      f", scaling efficiency {r.scaling_efficiency:.2f}; all-reduce "
-                     f"{r.allreduce_us:,.0f} µs a step ({100 * r.allreduce_share:.0f} % of it)")
+                     f"{r.allreduce_us:,.0f} µs a step ({100 * share:.0f} % of it)")
     return lines
 
 
@@ -98,11 +99,11 @@ def format_report(report: BenchReport) -> str:
              + f"; epoch s = time per batch × {EPOCH_IMAGES:,} / batch; spread = min–max", ""]
     head = ["model", "device", "batch", "threads", "epoch s median [min–max]", "img/s",
             "infer img/s", "peak mem", "torch epoch s [min–max]", "ratio"]
-    rows = []
+    rows: list[list[str]] = []
     for r in report.results:
         for x in r.lenet_xp_results:
             ratio = r.ratio_of(x)
-            rows.append([c.model, x.device, str(r.batch_size), _threads_cell(c, r, x),
+            rows.append([c.model, x.device or "-", str(r.batch_size), _threads_cell(c, r, x),
                          _spread(x.epoch_seconds),
                          f"{x.images_per_second.median:,.0f}",
                          f"{x.inference_images_per_second.median:,.0f}",
@@ -113,7 +114,7 @@ def format_report(report: BenchReport) -> str:
     right = {2, 5, 6, 7, 9}
     for row in [head, *rows]:
         lines.append("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                               for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+                               for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip())
     if any(r.torch for r in report.results):
         lines.append("")
         lines.append("ratio = lenet_xp / PyTorch median epoch time (> 1: lenet_xp slower). PyTorch: "
@@ -128,9 +129,9 @@ def format_report(report: BenchReport) -> str:
                      "path (counted on torch:cpu: " + ", ".join(
                          f"{phase} {count}" for phase, count in gpu.phases.items()) + ")")
     for r in report.results:
-        if r.distort_ms is not None:
+        if (share := r.distort_share) is not None:
             lines.append(f"distortion {c.distort}: {r.distort_ms:.2f} ms a batch of {r.batch_size}"
-                         f" ({100 * r.distort_share:.0f} % of a training step)")
+                         f" ({100 * share:.0f} % of a training step)")
     if c.backend.cpu_threads:
         lines.append("threads: how lenet_xp used the CPU threads, BLAS N (matrix products) or "
                      "split N (each batch split across N threads, one BLAS thread each)")

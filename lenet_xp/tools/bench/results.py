@@ -1,4 +1,4 @@
-"""What a benchmark measured: each repeat's timing (:class:`Timing`), their spread
+"""What a benchmark measured: each repeat's timing (:class:`Repeat`), their spread
 (:class:`Spread`), per framework (:class:`FrameworkResult`) and batch size
 (:class:`BatchResult`), each JSON-able with ``to_dict``."""
 
@@ -12,7 +12,7 @@ EPOCH_IMAGES = 60_000
 
 
 @dataclasses.dataclass(frozen=True)
-class Timing:
+class Repeat:
     """One repeat: ``batches`` training steps and ``batches`` inference passes."""
 
     batch_size: int
@@ -50,7 +50,7 @@ class Spread:
     q3: float
 
     @classmethod
-    def of(cls, values) -> "Spread":
+    def of(cls, values) -> Spread:
         values = sorted(float(v) for v in values)
         if not values:
             raise ValueError("no values to summarise")
@@ -70,7 +70,7 @@ class FrameworkResult:
     """One framework's repeats at one batch size, with their summaries."""
 
     framework: str  # "lenet_xp" (the first device), "lenet_xp[DEVICE]" (the others), "torch"
-    timings: list[Timing]
+    repeats: list[Repeat]
     peak_memory_bytes: int | None
     peak_memory_kind: str
     step_alloc_peak_bytes: int | None = None
@@ -79,15 +79,15 @@ class FrameworkResult:
 
     @property
     def epoch_seconds(self) -> Spread:
-        return Spread.of(t.epoch_seconds for t in self.timings)
+        return Spread.of(t.epoch_seconds for t in self.repeats)
 
     @property
     def images_per_second(self) -> Spread:
-        return Spread.of(t.images_per_second for t in self.timings)
+        return Spread.of(t.images_per_second for t in self.repeats)
 
     @property
     def inference_images_per_second(self) -> Spread:
-        return Spread.of(t.inference_images_per_second for t in self.timings)
+        return Spread.of(t.inference_images_per_second for t in self.repeats)
 
     def to_dict(self) -> dict:
         return {"framework": self.framework, "device": self.device, "workers": self.workers,
@@ -97,7 +97,7 @@ class FrameworkResult:
                 "peak_memory_bytes": self.peak_memory_bytes,
                 "peak_memory_kind": self.peak_memory_kind,
                 "step_alloc_peak_bytes": self.step_alloc_peak_bytes,
-                "repeats": [t.to_dict() for t in self.timings]}
+                "repeats": [t.to_dict() for t in self.repeats]}
 
 
 @dataclasses.dataclass

@@ -15,7 +15,7 @@ import pytest
 from lenet_xp import backend as backend_module
 from lenet_xp.backend import Backend, DeviceError, Random, available_cores, get_backend
 from lenet_xp.tools import bench
-from lenet_xp.tools.bench import BenchConfig, BenchError, Spread, Timing, format_report, run_benchmark
+from lenet_xp.tools.bench import BenchConfig, BenchError, Spread, Repeat, format_report, run_benchmark
 from lenet_xp.tools.bench import autograd_twin
 from scripts_loader import load_script
 
@@ -43,7 +43,7 @@ def test_spread_median_extremes_and_quartiles():
 
 
 def test_timing_extrapolates_to_a_60000_image_epoch():
-    t = Timing(batch_size=100, batches=10, train_seconds=2.0, inference_seconds=0.5, final_loss=1.0)
+    t = Repeat(batch_size=100, batches=10, train_seconds=2.0, inference_seconds=0.5, final_loss=1.0)
     assert t.epoch_seconds == pytest.approx(2.0 / 10 * 60000 / 100)
     assert t.images_per_second == pytest.approx(500.0)
     assert t.inference_images_per_second == pytest.approx(2000.0)
@@ -60,7 +60,7 @@ def test_two_repeats_on_cpu_give_well_formed_results():
     assert [r.batch_size for r in report.results] == [4, 2]
     for result in report.results:
         assert result.timed_batches == 2 and result.torch is None and result.ratio is None
-        timings = result.lenet_xp.timings
+        timings = result.lenet_xp.repeats
         assert len(timings) == 2
         for t in timings:
             assert t.train_seconds > 0 and t.inference_seconds > 0 and math.isfinite(t.final_loss)
@@ -196,7 +196,7 @@ def torch_one_thread():
 def test_vs_torch_runs_interleaved_and_gives_a_ratio(torch_one_thread):
     report = run_benchmark(tiny_config(vs_torch=True), progress=None)
     result = report.results[0]
-    assert len(result.torch.timings) == 2 and result.ratio > 0 and result.inference_ratio > 0
+    assert len(result.torch.repeats) == 2 and result.ratio > 0 and result.inference_ratio > 0
     assert report.machine["torch"]
     assert "torch epoch s" in format_report(report)
     json.dumps(report.to_dict())

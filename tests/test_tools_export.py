@@ -27,6 +27,7 @@ from lenet_xp.models.lenet5_paper import C3_TABLE
 from lenet_xp.models.registry import ModelSpec
 from lenet_xp.models.recipe import Recipe
 from lenet_xp.tools import export
+from lenet_xp.tools.export import mappings
 from backends import device_params
 from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 
@@ -521,7 +522,7 @@ def _load_script():
 def test_a_wrong_graph_is_never_written(ort, trained_run, tmp_path, monkeypatch, capsys):
     """Were a mapping wrong (here ReLU exported as Sigmoid), the check in ONNX Runtime stops
     the script before it writes the file."""
-    monkeypatch.setitem(export.MAPPINGS, layers.ReLU, export._elementwise("Sigmoid"))
+    monkeypatch.setitem(export.MAPPINGS, layers.ReLU, mappings._elementwise("Sigmoid"))
     assert _load_script().main([str(trained_run[0]), "-o", str(tmp_path / "bad.onnx")]) == 1
     assert "ONNX Runtime disagrees with lenet_xp" in capsys.readouterr().err
     assert not (tmp_path / "bad.onnx").exists()
@@ -586,7 +587,7 @@ def test_every_zoo_network_agrees_on_all_10000_test_digits(ort, shared_mnist, na
 
 def test_the_drawing_reads_like_the_paper_s_figure_2(onnx):
     pytest.importorskip("matplotlib", reason="needs matplotlib: pip install -e '.[test]'")
-    from lenet_xp.tools.plots import _onnx_graph_figure
+    from lenet_xp.tools.export.drawing import _onnx_graph_figure
 
     nodes = export.layer_nodes(export.to_onnx(zoo_model("lenet5_paper")))
     texts = [t.get_text() for t in _onnx_graph_figure(nodes, None, ("scores", "labels", "outputs")
