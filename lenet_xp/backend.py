@@ -32,6 +32,8 @@ batches at once and cross in one copy.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .backends import cupy_backend, numpy_backend, strict_backend, torch_backend
@@ -135,7 +137,7 @@ class Random:
     def __init__(self, seed: int | list[int] | None = 0):
         self.seed = seed
         self.host = np.random.default_rng(seed)
-        self._device_generators: dict[str, object] = {}
+        self._device_generators: dict[str, Any] = {}
         self._children: list[Random] = []
         self._key = 0
         self._staged: dict = {}  # (what, backend, dtype) -> [rows on the device, next row]
@@ -221,7 +223,7 @@ class Random:
         """The host generator's state (JSON), which fixes every number drawn after it: what
         a checkpoint keeps (the device generators and spawned streams are re-derived from it
         at every :meth:`start_epoch`)."""
-        return self.host.bit_generator.state
+        return dict(self.host.bit_generator.state)
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from :meth:`state_dict`'s state; numpy's TypeError, ValueError or

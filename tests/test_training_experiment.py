@@ -34,6 +34,15 @@ def set_up(config: RunConfig, log) -> Experiment:
     return Experiment(resolved, backend, SINGLE_PROCESS, log)
 
 
+def test_an_unresolved_configuration_is_refused(data_dir):
+    """A RunConfig's recipe is a dict of changes until RunConfig.resolve makes it a Recipe."""
+    unresolved = config(data_dir)
+    _, backend = unresolved.resolve(SINGLE_PROCESS, lambda line: None)
+    with pytest.raises(TypeError, match="takes a resolved configuration .RunConfig.resolve., "
+                                        "whose recipe is a Recipe, not dict"):
+        Experiment(unresolved, backend, SINGLE_PROCESS, lambda line: None)
+
+
 @pytest.mark.parametrize("limit", [0, -5])
 def test_a_train_limit_below_one_is_refused(data_dir, limit):
     with pytest.raises(ValueError, match=f"train_limit must be >= 1, got {limit}"):

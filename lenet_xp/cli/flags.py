@@ -9,7 +9,8 @@ namespace at all, so that :func:`given` tells what was asked for from what was d
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..settings import Leaf, leaves
 from .argtypes import auto_or, finite_float, int_at_least
@@ -53,6 +54,7 @@ def _shown(leaf: Leaf) -> str:
 def _type(leaf: Leaf):
     """The argparse type of a setting's value."""
     declared, kind = leaf.declared, leaf.kind
+    parse: Callable[[str], Any]
     if declared.choices is not None or kind.startswith("str"):
         parse = str
     elif kind.startswith("int"):

@@ -15,7 +15,7 @@ import threading
 #: the environment variable that gives each rank the file descriptor to say who it is on
 REPORT_FD = "LENET_XP_REPORT_FD"
 #: what usually sends a signal that kills a rank
-CAUSES = {signal.SIGKILL: "kill -9, or the system out of memory",
+CAUSES: dict[int, str] = {signal.SIGKILL: "kill -9, or the system out of memory",
           signal.SIGSEGV: "a crash", signal.SIGBUS: "a crash"}
 #: the seconds the watch may take to read the last of the pipe once the job has ended
 LAST_READ_S = 2.0

@@ -104,7 +104,12 @@ def evaluate_digits(model, digits: np.ndarray, labels: np.ndarray) -> Evaluation
 
 
 def _committee(members: tuple[Evaluation, ...]) -> Evaluation:
-    mean = Predictions.mean([Predictions(member.predicted, member.scores) for member in members])
+    predictions = []
+    for member in members:
+        if member.scores is None:
+            raise ValueError("a committee averages its members' scores, and a member has none")
+        predictions.append(Predictions(member.predicted, member.scores))
+    mean = Predictions.mean(predictions)
     truth = members[0].labels
     true_scores = np.maximum(mean.scores[np.arange(truth.shape[0]), truth],
                              np.finfo(np.float64).tiny)

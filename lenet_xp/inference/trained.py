@@ -23,6 +23,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..backend import get_backend, to_numpy
+from ..backends.base import Array
 from ..data import PixelStats, model_input
 from ..data.images import MAX_PIXELS, ImageError, digit_from_file
 from ..layers import AvgPool2d, Conv2d, EuclideanRBF, Linear, MaxPool2d, Subsample2d
@@ -126,7 +127,7 @@ class TrainedModel(DigitClassifier):
         """K, the classes it scores (:attr:`lenet_xp.models.registry.ModelSpec.classes`)."""
         return self.spec.classes
 
-    def prepare(self, digits) -> object:
+    def prepare(self, digits) -> Array:
         """uint8 digits (N, 28, 28) or one (28, 28) -> the network's input (N, 1, S, S) on
         its device: padded and normalised as in training."""
         digits = np.asarray(digits)

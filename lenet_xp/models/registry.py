@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,8 @@ class ModelSpec:
     """
 
     name: str
-    build: Callable[[Random, str], Sequential]
-    loss: Callable[[], object]
+    build: Callable[..., Sequential]
+    loss: Callable[[], Any]  # a loss of lenet_xp.losses
     input_size: int
     normalisation: str
     recipe: Recipe

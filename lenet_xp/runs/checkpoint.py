@@ -35,6 +35,7 @@ import datetime
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -130,7 +131,7 @@ def save_checkpoint(path, model, meta: dict, optimizer=None) -> Path:
 def _flatten(state: dict) -> tuple[dict, dict]:
     """The state tree as format 2's archive entries (name -> host array) and meta entries."""
     arrays = {f"param/{name}": to_numpy(value) for name, value in state["model"].items()}
-    meta = {}
+    meta: dict[str, Any] = {}
     optimizer = state.get("optimizer")
     if optimizer is not None:
         meta["optimizer"] = {"lr": optimizer["lr"], "iterations": optimizer["iterations"],
@@ -192,7 +193,7 @@ def _read_meta(path: Path, archive: Archive) -> dict:
                               f"than a lenet_xp checkpoint's ({MAX_META_BYTES:,}): not a "
                               "lenet_xp file")
     try:
-        meta = jsontext.loads(str(archive.read("meta")))
+        meta: Any = jsontext.loads(str(archive.read("meta")))
     except jsontext.TooDeep as exc:
         raise CheckpointError(f"{path}: its 'meta' entry is {exc}: not a lenet_xp "
                               "file") from None
@@ -217,8 +218,8 @@ def _read_meta(path: Path, archive: Archive) -> dict:
 def _check_meta(path: Path, meta: dict) -> None:
     """The kinds of the meta entries lenet_xp reads (:data:`META_KINDS`, and of ``config``
     and ``data``'s)."""
-    tables = [("", META_KINDS, meta)]
-    tables += [(f"{key}.", kinds, meta.get(key)) for key, kinds in
+    tables: list[tuple[str, dict[str, str], dict]] = [("", META_KINDS, meta)]
+    tables += [(f"{key}.", kinds, meta[key]) for key, kinds in
                (("config", CONFIG_KINDS), ("data", DATA_KINDS)) if isinstance(meta.get(key), dict)]
     for prefix, kinds, entries in tables:
         for key, kind in kinds.items():
@@ -231,9 +232,9 @@ def _check_meta(path: Path, meta: dict) -> None:
 def _check_data(path: Path, meta: dict) -> None:
     """The meta's ``data``: how the model's inputs are prepared, which a zoo model fixes (an
     input size of a million would pad each digit to 4 TB), and finite pixel statistics."""
-    data, spec = meta.get("data") or {}, MODELS.get(meta.get("model"))
-    for key in ("normalisation", "input_size") if spec is not None else ():
-        if key in data and data[key] != getattr(spec, key):
+    data, spec = meta.get("data") or {}, MODELS.get(str(meta.get("model")))
+    for key in ("normalisation", "input_size"):
+        if spec is not None and key in data and data[key] != getattr(spec, key):
             raise CheckpointError(f"{path}: its meta's data.{key} is {data[key]!r:.40}, where the "
                                   f"{spec.name} model has {getattr(spec, key)!r}: the file is "
                                   "damaged or not lenet_xp's")
@@ -321,7 +322,7 @@ def _optimizer_state(path: Path, meta: dict, optim: dict, parameters: int) -> di
         raise CheckpointError(f"{path}: its optimiser state {scalars!r} does not fit the "
                               f"{meta['model']} model ({parameters} parameters): the file is "
                               "damaged")
-    per_param = [{} for _ in range(parameters)]
+    per_param: list[dict[str, Any]] = [{} for _ in range(parameters)]
     for key, value in optim.items():
         index, name = key.split("/", 1)
         per_param[int(index)][name] = value

@@ -63,7 +63,7 @@ def _learning_curves_figure(records, title):
         error_ax.axhline(test_error, color="C3", linestyle=":", linewidth=2,
                          label=f"test, after {test.get('epochs', len(epochs))} epochs: "
                                f"{test_error:.2f} %")
-        error_values.append([test_error])
+        error_values.append(np.array([test_error]))
     _log_axis(loss_ax, [run["train_loss"], run["val_loss"]])
     _log_axis(error_ax, error_values)
     for ax, name, ylabel in ((loss_ax, "(a) loss", "loss (log scale)"),

@@ -23,7 +23,7 @@ from .. import jsontext
 try:
     import fcntl
 except ImportError:  # Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # no locks there: each use tests for None
 
 LOCK = "run.lock"
 #: the locks this process holds (:func:`release_all` lets go of them before an abrupt end)

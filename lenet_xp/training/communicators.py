@@ -180,9 +180,10 @@ def set_up_together(comm):
         failed = to_numpy(comm.allreduce(failed))
         if failed.any():
             root = int(np.flatnonzero(failed)[0])
-            shared = comm.broadcast_object(_picklable(error) if comm.rank == root else None, root)
+            mine = _picklable(error) if comm.rank == root and error is not None else None
+            shared = comm.broadcast_object(mine, root)
             error = error if comm.rank == root else shared
-            error.from_rank = root
+            error.from_rank = root  # type: ignore[union-attr]  # read back by getattr
     if error is not None:
         raise error
 

@@ -17,12 +17,12 @@ from .._version import __version__
 from ..backend import Backend, Random
 from ..data import prepare_mnist
 from ..models import get_model
-from ..models.recipe import make_augmentation, make_average, make_optimizer, make_schedule
+from ..models.recipe import Recipe, make_augmentation, make_average, make_optimizer, make_schedule
 from ..runs.checkpoint import CheckpointError
 from ..runs.folder import RunFolder
 from .communicators import create_communicator, on_rank_zero, set_up_together
 from .config import RunConfig
-from .extensions import LogReport, MovingAverage, ProgressBar, RunFiles, Validation
+from .extensions import Extension, LogReport, MovingAverage, ProgressBar, RunFiles, Validation
 from .state import EpochStats, TrainingState
 from .step import TrainingStep
 from .trainer import Feed, Trainer
@@ -58,6 +58,9 @@ class Experiment:
         self.config, self.backend, self.comm = config, backend, comm
         self.log = on_rank_zero(log, comm)
         self.spec = get_model(config.model)
+        if not isinstance(config.recipe, Recipe):
+            raise TypeError("an Experiment takes a resolved configuration (RunConfig.resolve), "
+                            f"whose recipe is a Recipe, not {type(config.recipe).__name__}")
         self.recipe = config.recipe
         backend.use()
         if backend.note:
@@ -184,10 +187,10 @@ class Experiment:
                               self._extensions(step), self.state)
             return self._test(trainer.run(recipe.epochs), step.evaluate)
 
-    def _extensions(self, step: TrainingStep) -> list:
+    def _extensions(self, step: TrainingStep) -> list[Extension]:
         """The progress bar (on a terminal), the moving average (where the recipe keeps one),
         validation, the log and the run folder (rank 0's, where it writes one)."""
-        extensions = [ProgressBar()] if self.progress else []
+        extensions: list[Extension] = [ProgressBar()] if self.progress else []
         if self.average is not None:
             extensions.append(MovingAverage(self.average))
         extensions += [Validation(self.val_set, self.recipe.patience, step.evaluate),

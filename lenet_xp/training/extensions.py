@@ -75,7 +75,7 @@ class ProgressBar(Extension):
     priority = PRIORITY_WRITER + 1  # the bar goes before anything is written below it
 
     def __init__(self):
-        self._bar = None
+        self._bar: tqdm | None = None
         self._shown = 0.0
 
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
@@ -85,6 +85,7 @@ class ProgressBar(Extension):
         self._shown = time.monotonic()
 
     def on_step_end(self, trainer: Trainer, totals: Totals) -> None:
+        assert self._bar is not None  # made at the epoch's start
         self._bar.update(totals.seen - self._bar.n)
         if time.monotonic() - self._shown >= PROGRESS_REFRESH_S:
             loss, accuracy = totals.means()

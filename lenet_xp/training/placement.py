@@ -71,7 +71,7 @@ class Placement:
         number given)."""
         if self.ranks == "auto":
             return auto_ranks(backend, batch_size, self.threads)
-        return self.ranks, ""
+        return int(self.ranks), ""
 
     def problems(self, backend: Backend) -> list[str]:
         """Why this placement cannot run on ``backend`` (empty: it can)."""

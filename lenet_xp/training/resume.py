@@ -52,6 +52,7 @@ def resume_config(checkpoint: Checkpoint, changes: dict, recipe_changes: dict) -
             option or recipe value), naming each and the checkpoint's value.
     """
     meta, path = checkpoint.meta, checkpoint.path
+    assert path is not None, "a checkpoint read from a file"
     saved = RunConfig.from_dict({**meta["config"], "out": str(path.parent)}, dict(meta["recipe"]))
     config, problems = resume_changes(saved, changes, recipe_changes)
     if problems:
@@ -127,5 +128,5 @@ def resume_run(source, changes: dict | None = None, recipe_changes: dict | None 
             experiment = stack.enter_context(Experiment(resolved, backend, comm, log))
             experiment.claim(new=False)
             experiment.load_state_dict(checkpoint.state, str(checkpoint.path))
-            check_folder(checkpoint, experiment.state.history, Path(config.io.out))
+            check_folder(checkpoint, experiment.state.history, Path(str(config.io.out)))
         return experiment.train()
