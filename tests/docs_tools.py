@@ -21,12 +21,21 @@ REQUIRED = "LENET_XP_DOCS_TESTS"
 
 def require(*modules: str, extra: str = "docs") -> None:
     """Skip (or fail, under LENET_XP_DOCS_TESTS=required) unless every module imports."""
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    missing = [name for name in modules if not _installed(name)]
     if missing:
         reason = f"{', '.join(missing)} not installed: pip install -e '.[{extra}]'"
         if os.environ.get(REQUIRED) == "required":
             pytest.fail(f"{REQUIRED}=required, but {reason}")
         pytest.skip(reason)
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported; a dotted name whose parent package is missing
+    (``mkdocstrings_handlers.python`` without mkdocstrings) is not, where find_spec raises."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def docsite(name: str):
