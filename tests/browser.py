@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lenet_xp.web.latency import draw  # noqa: F401 (the tests draw as the latency script does)
+
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
@@ -90,30 +92,6 @@ def shoot(driver, folder: Path, name: str, screen: bool = False) -> None:
     driver.set_window_size(DESKTOP[0], min(max(height, 700), 4000))
     driver.save_screenshot(str(folder / name))
     driver.set_window_size(*DESKTOP)
-
-
-def draw(driver, strokes, touch: bool = False) -> None:
-    """Draw strokes (lists of points in pad pixels, 0..280) with a mouse, or with a finger
-    (touch pointer actions)."""
-    from selenium.webdriver.common.actions import interaction
-    from selenium.webdriver.common.actions.action_builder import ActionBuilder
-    from selenium.webdriver.common.actions.pointer_input import PointerInput
-
-    box = driver.execute_script("const b = document.querySelector('[data-testid=pad]')"
-                                ".getBoundingClientRect(); return [b.left, b.top, b.width];")
-    left, top, width = box
-    scale = width / 280
-    kind = interaction.POINTER_TOUCH if touch else interaction.POINTER_MOUSE
-    actions = ActionBuilder(driver, mouse=PointerInput(kind, "finger" if touch else "mouse"),
-                            duration=20)
-    for points in strokes:
-        x, y = points[0]
-        actions.pointer_action.move_to_location(round(left + x * scale), round(top + y * scale))
-        actions.pointer_action.pointer_down()
-        for x, y in points[1:]:
-            actions.pointer_action.move_to_location(round(left + x * scale), round(top + y * scale))
-        actions.pointer_action.pointer_up()
-    actions.perform()
 
 
 def answered(driver) -> None:

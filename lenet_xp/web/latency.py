@@ -62,7 +62,7 @@ def measure(url: str, strokes: int = 10, chromium: str = "/usr/bin/chromium",
             for index in range(strokes):
                 driver.execute_script("document.getElementById('clear').click();"
                                       "performance.clearMarks();")
-                _draw(driver, list(DIGITS.values())[index % len(DIGITS)])
+                draw(driver, list(DIGITS.values())[index % len(DIGITS)])
                 _wait(driver, "return performance.getEntriesByName('answer-shown').length > 0 && "
                               "document.getElementById('pad').dataset.state === 'idle'")
                 latency.append(driver.execute_script(
@@ -77,17 +77,20 @@ def measure(url: str, strokes: int = 10, chromium: str = "/usr/bin/chromium",
     return LatencyResult(np.array(latency), read)
 
 
-def _draw(driver, strokes) -> None:
+def draw(driver, strokes, touch: bool = False) -> None:
+    """Draw ``strokes`` (lists of (x, y) points in pad pixels, 0..280) on the page's pad with
+    a mouse, or with a finger (touch pointer actions), as a person would."""
     from selenium.webdriver.common.actions import interaction
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.actions.pointer_input import PointerInput
 
     left, top, width = driver.execute_script(
-        "const b = document.getElementById('pad').getBoundingClientRect();"
+        "const b = document.querySelector('[data-testid=pad]').getBoundingClientRect();"
         "return [b.left, b.top, b.width];")
     scale = width / 280
-    actions = ActionBuilder(driver, mouse=PointerInput(interaction.POINTER_MOUSE, "mouse"),
-                            duration=15)
+    kind = interaction.POINTER_TOUCH if touch else interaction.POINTER_MOUSE
+    actions = ActionBuilder(driver, mouse=PointerInput(kind, "finger" if touch else "mouse"),
+                            duration=20)
     for points in strokes:
         x, y = points[0]
         actions.pointer_action.move_to_location(round(left + x * scale), round(top + y * scale))
