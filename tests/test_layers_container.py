@@ -79,6 +79,13 @@ def test_backward_before_forward_is_a_clear_error(layer):
         layer.backward(np.zeros((1, 1, 2, 2)))
 
 
+@pytest.mark.parametrize("layer", [Linear(2, 2), Conv2d(1, 1, 1)])
+def test_a_curvature_pass_before_forward_is_a_clear_error_naming_the_layer(layer):
+    with pytest.raises(RuntimeError, match=f"{type(layer).__name__}.backward called before a "
+                                           "training-mode forward"):
+        layer.backward_curvature(np.zeros((1, 1, 2, 2)))
+
+
 def test_no_input_gradient_is_computed_in_front_of_the_first_learning_layer():
     """LeNet-1's shape: fixed layers (a zoom, copies of maps) before the first convolution.
     By default neither they nor that convolution compute dE/dx, and the weights' gradients

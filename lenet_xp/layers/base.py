@@ -134,6 +134,48 @@ class Layer:
         return ""
 
 
+class WeightedSum(Layer):
+    """A layer whose outputs are weighted sums of its inputs plus a bias: :class:`Linear` and
+    :class:`Conv2d`, y = W·x + b. Its gradient and its curvature are one backward walk with
+    other operands: (dy, W, x) gives dW, db and dx; (d²y, W², x²) gives the diagonal second
+    derivatives h_W = Σ x² h_y, h_b = Σ h_y and h_x = Σ W² h_y (module docstring).
+
+    A subclass keeps ``weight``, ``bias`` (a :class:`Parameter` or None) and its saved input
+    (``_saved_input()``: None before a training-mode forward) and gives
+    ``_backprop(dy, weight, x) -> (dW, db, dx)``."""
+
+    weight: Parameter
+    bias: Parameter | None
+
+    def backward(self, dy):
+        return self._store("grad", self._backprop(dy, self.weight.data, self._input()))
+
+    def backward_curvature(self, d2y):
+        x = self._input()
+        return self._store("curvature", self._backprop(d2y, self.weight.data ** 2, x ** 2))
+
+    def _input(self):
+        x = self._saved_input()
+        if x is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before a training-mode "
+                               "forward")
+        return x
+
+    def _store(self, kind: str, result: tuple):
+        """Keep (dW, db) as the parameters' ``kind`` ("grad" or "curvature"); return dx."""
+        dw, db, dx = result
+        setattr(self.weight, kind, dw)
+        if self.bias is not None:
+            setattr(self.bias, kind, db)
+        return dx
+
+    def _saved_input(self):
+        raise NotImplementedError
+
+    def _backprop(self, dy, weight, x) -> tuple:
+        raise NotImplementedError
+
+
 def _moved(array, backend: Backend, dtype: str | None):
     host = to_numpy(array)
     if dtype is not None and host.dtype.kind == "f":

@@ -9,7 +9,7 @@ from ..backend import Random, get_backend
 from ..backends.base import Array
 from ..init import Initializer
 from ..primitives import launch_bound
-from .base import Layer, Parameter
+from .base import Parameter, WeightedSum
 from .gather import correlate_input_gradient, gather_columns
 from .windows import Workspace, output_size, window_slices
 
@@ -165,7 +165,7 @@ def connection_table(inputs, in_channels: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(int(c in read) for c in range(in_channels)) for read in inputs)
 
 
-class Conv2d(Layer):
+class Conv2d(WeightedSum):
     """2-D convolution (cross-correlation, as in every framework).
 
     x: (N, C, H, W) -> y: (N, F, OH, OW), OH = (H + 2P − K)/S + 1, and
@@ -295,19 +295,8 @@ class Conv2d(Layer):
             y += xp.reshape(self.bias.data, (self.out_channels, 1, 1, 1))
         return xp.permute_dims(y, (1, 0, 2, 3)), cols
 
-    def backward(self, dy):
-        dw, db, dx = self._backprop(dy, self.weight.data, self._cols)
-        self.weight.grad = dw
-        if self.bias is not None:
-            self.bias.grad = db
-        return dx
-
-    def backward_curvature(self, d2y):
-        dw, db, d2x = self._backprop(d2y, self.weight.data ** 2, self._cols ** 2)
-        self.weight.curvature = dw
-        if self.bias is not None:
-            self.bias.curvature = db
-        return d2x
+    def _saved_input(self):
+        return self._cols
 
     def _backprop(self, dy, weight, cols):
         """(dW, db, dx) for output gradient dy given the weight and columns to use (db None
@@ -316,8 +305,6 @@ class Conv2d(Layer):
         The curvature pass calls this with W² and cols² (Gauss-Newton), the gradient pass with
         W and cols.
         """
-        if self._cols is None:
-            raise RuntimeError("Conv2d.backward called before a training-mode forward")
         dw, db, dx = (self._backprop_gathered if self._gathered else self._backprop_sliced)(
             dy, weight, cols)
         if self.weight.mask is not None:

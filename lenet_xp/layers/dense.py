@@ -8,10 +8,10 @@ from .. import init as initializers
 from ..backend import Random
 from ..backends.base import Array
 from ..init import Initializer
-from .base import Layer, Parameter
+from .base import Layer, Parameter, WeightedSum
 
 
-class Linear(Layer):
+class Linear(WeightedSum):
     """Affine map x: (N, D_in) -> y: (N, D_out),  y = x Wᵀ + b,  W: (D_out, D_in).
 
     Backward: dx = dy W,  dW = dyᵀ x,  db = Σ_n dy.
@@ -46,23 +46,10 @@ class Linear(Layer):
         y = xp.matmul(x, xp.matrix_transpose(self.weight.data))
         return y if self.bias is None else y + self.bias.data
 
-    def backward(self, dy):
-        dw, db, dx = self._backprop(dy, self.weight.data, self._x)
-        self.weight.grad = dw
-        if self.bias is not None:
-            self.bias.grad = db
-        return dx
-
-    def backward_curvature(self, d2y):
-        dw, db, d2x = self._backprop(d2y, self.weight.data ** 2, self._x ** 2)
-        self.weight.curvature = dw
-        if self.bias is not None:
-            self.bias.curvature = db
-        return d2x
+    def _saved_input(self):
+        return self._x
 
     def _backprop(self, dy, weight, x):
-        if self._x is None:
-            raise RuntimeError("Linear.backward called before a training-mode forward")
         xp = array_namespace(dy)
         dx = xp.matmul(dy, weight) if self.needs_input_grad else None
         db = xp.sum(dy, axis=0) if self.bias is not None else None
