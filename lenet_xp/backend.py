@@ -45,7 +45,7 @@ from .backends.base import (
     blas_info,
     limit_cpu_threads,
 )
-from .backends.placement import ALONE, HostRanks
+from .backends.gpu_choice import ALONE, HostRanks
 from .backends.strict_backend import STRICT_DEVICES
 
 #: rows :meth:`Random.staged` makes and copies to the device at a time: an epoch of MNIST's
@@ -75,7 +75,7 @@ def get_backend(spec: str, host: HostRanks = ALONE) -> Backend:
 
     ``host``: this process's place among the MPI ranks of its host, which decides the GPU
     where ``spec`` names a kind of GPU but no number (``cuda``, ``torch:cuda``; see
-    :func:`lenet_xp.backends.placement.choose_gpu`); the first GPU for a process alone.
+    :func:`lenet_xp.backends.gpu_choice.choose_gpu`); the first GPU for a process alone.
 
     Raises:
         DeviceError: unknown string, library missing, or no such device; the message gives the fix.

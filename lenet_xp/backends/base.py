@@ -66,7 +66,7 @@ class Backend:
     #: float64 arrays work (Apple's MPS has none)
     supports_float64 = True
     #: a line worth telling the user about how this device was chosen (MPI ranks sharing
-    #: GPUs round-robin: :func:`~lenet_xp.backends.placement.choose_gpu`), else None
+    #: GPUs round-robin: :func:`~lenet_xp.backends.gpu_choice.choose_gpu`), else None
     note: str | None = None
 
     def __init__(self, name: str, xp: Any, device: Any, hardware: str = "cpu",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Backend, DeviceError
-from .placement import ALONE, HostRanks, choose_gpu
+from .gpu_choice import ALONE, HostRanks, choose_gpu
 
 INSTALL_HINT = 'pip install "lenet_xp[cuda12]" (or "lenet_xp[cuda13]" for CUDA 13)'
 
@@ -70,7 +70,7 @@ class CupyBackend(Backend):
 
 def parse(spec: str, host: HostRanks = ALONE) -> CupyBackend:
     """``cuda:N``, or ``cuda``: the GPU of this rank's place on its host (``host``,
-    :func:`~lenet_xp.backends.placement.choose_gpu`)."""
+    :func:`~lenet_xp.backends.gpu_choice.choose_gpu`)."""
     index_text = spec.partition(":")[2]
     if index_text and not index_text.isdigit():
         raise DeviceError(f"bad device {spec!r}: the GPU index must be a number, as in cuda:0")

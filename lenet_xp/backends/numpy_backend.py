@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import Backend, DeviceError
-from .placement import ALONE, HostRanks
+from .gpu_choice import ALONE, HostRanks
 
 
 class NumpyBackend(Backend):

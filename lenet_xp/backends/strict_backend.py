@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Backend, DeviceError
-from .placement import ALONE, HostRanks
+from .gpu_choice import ALONE, HostRanks
 
 #: array_api_strict's devices (lower case, as device strings are): the host's, then two others
 STRICT_DEVICES = ("cpu_device", "device1", "device2")

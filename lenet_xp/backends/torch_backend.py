@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Backend, DeviceError, limit_cpu_threads
-from .placement import ALONE, HostRanks, choose_gpu
+from .gpu_choice import ALONE, HostRanks, choose_gpu
 
 INSTALL_HINT = ('pip install "lenet_xp[torch]" (a CPU build; for a GPU, the CUDA, ROCm or XPU '
                 "build from https://pytorch.org/get-started)")
@@ -138,7 +138,7 @@ class TorchBackend(Backend):
 def parse(spec: str, host: HostRanks = ALONE) -> TorchBackend:
     """``torch`` (the CPU), ``torch:cpu``, ``torch:cuda[:N]``, ``torch:mps``, ``torch:xpu[:N]``;
     a numbered kind without N takes the GPU of this rank's place on its host (``host``,
-    :func:`~lenet_xp.backends.placement.choose_gpu`)."""
+    :func:`~lenet_xp.backends.gpu_choice.choose_gpu`)."""
     _, _, rest = spec.partition(":")
     hardware, _, index_text = (rest or "cpu").partition(":")
     if hardware not in HARDWARE:

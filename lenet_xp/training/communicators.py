@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from ..backend import ALONE, Backend, HostRanks, backend_of, get_backend, to_numpy
-from ..backends.placement import launcher_host_ranks
+from ..backends.gpu_choice import launcher_host_ranks
 
 #: environment variables by which the MPI launchers tell a process its rank count
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
-#: ... and its rank (its rank on its host: lenet_xp.backends.placement.LAUNCHER_VARIABLES)
+#: ... and its rank (its rank on its host: lenet_xp.backends.gpu_choice.LAUNCHER_VARIABLES)
 RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
 ABORT_GRACE_S = 1.0  # seconds between a failed rank's last message and the end of the job
 MPI_INSTALL_HINT = "pip install \"lenet_xp[mpi]\" (mpi4py with MPICH, no system MPI needed)"
@@ -228,7 +228,7 @@ def create_communicator():
 
 def host_ranks(comm) -> HostRanks:
     """This rank's place among the ranks of its host: from the launcher's variables where it
-    sets them (:data:`lenet_xp.backends.placement.LAUNCHER_VARIABLES`), else from ``comm``
+    sets them (:data:`lenet_xp.backends.gpu_choice.LAUNCHER_VARIABLES`), else from ``comm``
     (MPI's shared-memory split; every rank calls this, as every launcher's ranks agree on
     which it is)."""
     if comm.size == 1:
@@ -242,5 +242,5 @@ def host_ranks(comm) -> HostRanks:
 def rank_backend(device: str, comm) -> Backend:
     """The backend of ``device`` for this process among ``comm``'s ranks: a device string that
     names no GPU number (``cuda``, ``torch:cuda``) takes the GPU of this rank's place on its
-    host (:func:`lenet_xp.backends.placement.choose_gpu`; the first GPU for one process)."""
+    host (:func:`lenet_xp.backends.gpu_choice.choose_gpu`; the first GPU for one process)."""
     return get_backend(device, host_ranks(comm))

@@ -23,7 +23,7 @@ device and the batch size (:class:`CpuPlan`). The rules, each measured on the 2-
   (:class:`~lenet_xp.training.split_batch.SplitBatch`, one BLAS thread each) where each
   thread gets :data:`SPLIT_MIN_SLICE` images or more, else leaves its threads to BLAS.
 
-Which GPU each rank takes is the backend's choice (:mod:`lenet_xp.backends.placement`).
+Which GPU each rank takes is the backend's choice (:mod:`lenet_xp.backends.gpu_choice`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Which GPU an MPI rank computes on (lenet_xp.backends.placement, training.communicators'
+"""Which GPU an MPI rank computes on (lenet_xp.backends.gpu_choice, training.communicators'
 host_ranks and rank_backend), with every launcher's environment faked: one GPU per local rank,
 one visible GPU per rank (CUDA_VISIBLE_DEVICES), more ranks than GPUs (round-robin, said in one
 line), CuPy and PyTorch alike; and MPI's shared-memory split on 2 real ranks."""
@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from lenet_xp.backend import ALONE, HostRanks, get_backend
-from lenet_xp.backends.placement import (LAUNCHER_VARIABLES, VISIBLE_DEVICE_VARIABLES,
+from lenet_xp.backends.gpu_choice import (LAUNCHER_VARIABLES, VISIBLE_DEVICE_VARIABLES,
                                          choose_gpu, launcher_host_ranks)
 from lenet_xp.cli.mpi_launch import mpiexec
 from lenet_xp.training.communicators import host_ranks, rank_backend
@@ -146,7 +146,7 @@ def test_a_run_says_once_that_its_ranks_share_a_gpu(environment, monkeypatch, tm
 
 SPLIT = """
 import os
-from lenet_xp.backends.placement import LAUNCHER_VARIABLES
+from lenet_xp.backends.gpu_choice import LAUNCHER_VARIABLES
 from lenet_xp.training.communicators import create_communicator, host_ranks
 for _, rank, size in LAUNCHER_VARIABLES:  # as a launcher that says nothing would leave them
     os.environ.pop(rank, None)
