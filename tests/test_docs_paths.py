@@ -49,6 +49,7 @@ def _sets(cls: type, name: str) -> bool:
 
 def _sources() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+            *sorted((ROOT / "docs" / "guide").glob("*.md")),
             *sorted((ROOT / "docs" / "api").glob("*.md")), *sorted((ROOT / "lenet_xp").rglob("*.py")),
             *sorted((ROOT / "scripts").glob("*.py"))]
 

@@ -33,7 +33,12 @@ from docs_tools import ROOT, docsite, require
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 #: pages looked at in the browser: (path, whether it has math), and what each must show
-PAGES = {"": False, "api/layers/": True, "tutorial/": True, "guide/": False}
+PAGES = {"": False, "api/layers/": True, "tutorial/": True, "guide/library/": False,
+         "guide/web/": False}
+#: the pages whose Python must be highlighted, and the figures of the README's sections a
+#: user guide's page must show (found at their new place)
+PYTHON = ("tutorial/", "guide/library/")
+FIGURES = {"guide/web/": 5}
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +284,7 @@ def test_a_page_in_chromium_renders_its_math_code_and_figures_from_the_site_alon
     if PAGES[path]:
         assert look["math"] > 0 and look["unrendered"] == 0 and look["errors"] == 0, look
         assert any(family.startswith("KaTeX") for family in look["fonts"]), look["fonts"]
-    if path in ("tutorial/", "guide/"):
+    if path in PYTHON:
         assert look["code"] > 0  # highlighted Python
-    if path == "guide/":
-        assert len(look["images"]) >= 10  # the README's figures, found at their new place
+    if path in FIGURES:
+        assert len(look["images"]) >= FIGURES[path]

@@ -1,10 +1,12 @@
-"""The README's Python examples run as written. Each ```python block of the library section is
-marked by an HTML comment just above it, ``<!-- tests/test_readme.py runs this block with:
+"""The Python examples of the README and of the user guide's pages (docs/guide/*.md, the
+README's sections before) run as written. Each ```python block is marked by an HTML comment
+just above it, ``<!-- tests/test_readme.py runs this block with:
 NEEDS -->``, naming what it needs in its working folder: ``model`` (runs/lenet5/model.npz,
 trained here on made-up digits), ``digit`` (my_four.jpg, one of those digits) or ``mnist``
 (the real files at ../shared/data/mnist; skipped without them). A block that another test
 file runs (it needs what only that file makes) is marked ``<!-- tests/OTHER.py runs this
-block -->``. Every ```python block must be marked, so none is left untested by mistake."""
+block -->``, and that file names the page. Every ```python block must be marked, so none is
+left untested by mistake."""
 
 from __future__ import annotations
 
@@ -21,22 +23,27 @@ from PIL import Image
 from lenet_xp.data.mnist import TEST_IMAGES, TEST_LABELS
 from mnist_files import learnable_arrays, train_quietly, write_fake_mnist
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+#: the pages whose examples run: the README and the user guide
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs" / "guide").glob("*.md"))]
 MARK = re.compile(r"<!-- tests/test_readme.py runs this block(?: with: (?P<needs>[a-z, ]+))? -->\n"
                   r"```python\n(?P<code>.*?)```", re.S)
 
 
 def _blocks() -> list[tuple[set[str], str]]:
-    text = README.read_text(encoding="utf-8")
-    marked = [(set(filter(None, re.split(r"[, ]+", m["needs"] or ""))), m["code"])
-              for m in MARK.finditer(text)]
-    elsewhere = [name for name in re.findall(r"<!-- tests/(\w+\.py) runs this block -->\n```python",
-                                             text) if name != "test_readme.py"]
-    for name in elsewhere:
-        assert "README" in (README.parent / "tests" / name).read_text()
-    assert len(marked) + len(elsewhere) == text.count("```python"), \
-        "a ```python block of the README is unmarked"
-    return marked
+    blocks = []
+    for page in PAGES:
+        text, name = page.read_text(encoding="utf-8"), page.relative_to(ROOT).as_posix()
+        marked = [(set(filter(None, re.split(r"[, ]+", m["needs"] or ""))), m["code"])
+                  for m in MARK.finditer(text)]
+        elsewhere = [test for test in re.findall(
+            r"<!-- tests/(\w+\.py) runs this block -->\n```python", text) if test != "test_readme.py"]
+        for test in elsewhere:
+            assert name in (ROOT / "tests" / test).read_text(), f"tests/{test} does not read {name}"
+        assert len(marked) + len(elsewhere) == text.count("```python"), \
+            f"a ```python block of {name} is unmarked"
+        blocks += marked
+    return blocks
 
 
 BLOCKS = _blocks()

@@ -1,6 +1,6 @@
 """lenet_xp.tools.export: each layer's ONNX mapping on small random models and every zoo model,
 checked by onnx.checker and run in ONNX Runtime (CPU) against lenet_xp on the same uint8
-digits; errors; scripts/export.py; the README's snippet; the real test set (slow)."""
+digits; errors; scripts/export.py; the snippet of docs/guide/export.md; the real test set (slow)."""
 
 from __future__ import annotations
 
@@ -528,11 +528,13 @@ def test_a_wrong_graph_is_never_written(ort, trained_run, tmp_path, monkeypatch,
     assert not (tmp_path / "bad.onnx").exists()
 
 
-# ---- the README --------------------------------------------------------------------------
+# ---- the user guide's page (docs/guide/export.md) ---------------------------------------------
+
+GUIDE = ROOT / "docs" / "guide" / "export.md"
+
 
 def readme_snippet() -> str:
-    section = (ROOT / "README.md").read_text().split("## Use the model elsewhere", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return re.search(r"```python\n(.*?)```", GUIDE.read_text(), re.S).group(1)
 
 
 def test_readme_snippet_runs_as_written(ort, trained_run, tmp_path, monkeypatch):
@@ -544,7 +546,7 @@ def test_readme_snippet_runs_as_written(ort, trained_run, tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     printed = io.StringIO()
     with redirect_stdout(printed):
-        exec(compile(snippet, "README.md", "exec"), {})
+        exec(compile(snippet, str(GUIDE), "exec"), {})
     expected = load_model(model_path).predict(test_images[3])
     label, score = printed.getvalue().split()
     assert int(label) == expected.labels[0]
@@ -622,5 +624,5 @@ def test_a_model_on_another_device_exports_the_same_graph(onnx, trained_run, dev
 
 def test_the_paper_s_lenet5_is_44_nodes_as_the_docs_say(onnx):
     assert len(export.to_onnx(zoo_model("lenet5_paper")).graph.node) == 44
-    assert "LeNet-5 is 44 nodes" in (ROOT / "README.md").read_text()
+    assert "LeNet-5 is 44 nodes" in GUIDE.read_text()
     assert "LeNet-5 is 44 nodes" in " ".join(export.__doc__.split())

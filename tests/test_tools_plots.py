@@ -370,9 +370,11 @@ def test_script_names_file_and_line_of_a_bad_metrics_line(tmp_path, plot_script,
 
 
 def test_script_labels_and_flags(tmp_path, plot_script, capsys):
-    assert plot_script.unique_labels([tmp_path / "a" / "lenet5", tmp_path / "b" / "lenet5",
-                                      tmp_path / "b" / "other"]) == ["a/lenet5", "b/lenet5", "b/other"]
-    assert plot_script.unique_labels([tmp_path / "x", tmp_path / "x"]) == ["x (1)", "x (2)"]
+    from lenet_xp.cli.commands.plot import unique_labels
+
+    assert unique_labels([tmp_path / "a" / "lenet5", tmp_path / "b" / "lenet5",
+                          tmp_path / "b" / "other"]) == ["a/lenet5", "b/lenet5", "b/other"]
+    assert unique_labels([tmp_path / "x", tmp_path / "x"]) == ["x (1)", "x (2)"]
     with pytest.raises(SystemExit) as exit_info:
         plot_script.main([str(tmp_path / "a"), str(tmp_path / "b"), "--labels", "only one"])
     assert exit_info.value.code == 2 and "1 label(s) for 2 RUN_DIR(s)" in capsys.readouterr().err

@@ -4,6 +4,7 @@ elastic fields, in one resampling pass), and examples of it for figures."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -79,9 +80,10 @@ class Distortion:
         return warp(images, maps, field)
 
 
-def distortion_examples(images, random: Random, distortion: Distortion,
+def distortion_examples(images, random: Random, distortion: Distortion | Callable,
                         copies: int = 6) -> np.ndarray:
-    """``copies`` random versions of each image, on the host, for figures.
+    """``copies`` random versions of each image, on the host, for figures: ``distortion`` is a
+    :class:`Distortion`, or any function ``(batch, random) -> batch`` that distorts as one does.
 
     images: (N, H, W) or (N, 1, H, W), any backend and dtype (integers are made float32)
     -> (N, copies, H, W) numpy, for ``lenet_xp.tools.plots.plot_distortions(originals, it, path)``.
