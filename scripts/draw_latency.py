@@ -15,14 +15,12 @@ Timings depend on the machine and on what else runs on it: say which when you qu
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 from lenet_xp.cli.argtypes import positive_int
+from lenet_xp.tools.bench.server_process import ServerDidNotStart, serving
 from lenet_xp.web.latency import measure
-
-SERVE = Path(__file__).resolve().parent / "serve.py"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,19 +44,12 @@ def main(argv=None) -> int:
     except ImportError:
         print("error: selenium is not installed: pip install -e '.[test]'", file=sys.stderr)
         return 1
-    server = subprocess.Popen([sys.executable, str(SERVE), *args.paths, "--port", "0"],
-                              stdout=subprocess.PIPE, text=True)
     try:
-        line = server.stdout.readline()
-        if "open http://" not in line:
-            print(f"error: scripts/serve.py did not start ({line.strip() or 'no output'})",
-                  file=sys.stderr)
-            return 1
-        url = line.split("open ")[1].split()[0]
-        result = measure(url, args.strokes, args.chromium, args.chromedriver)
-    finally:
-        server.terminate()  # SIGTERM: a shell's background job ignores SIGINT, and so its children
-        server.wait(timeout=30)
+        with serving(args.paths) as server:
+            result = measure(server.url, args.strokes, args.chromium, args.chromedriver)
+    except ServerDidNotStart as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"served: {', '.join(args.paths)}")
     print("\n".join(result.lines()))
     return 0

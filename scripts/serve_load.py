@@ -20,18 +20,16 @@ which when you quote them.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 from lenet_xp.cli.argtypes import positive_int
 from lenet_xp.data.images import ImageError
 from lenet_xp.runs.checkpoint import CheckpointError
+from lenet_xp.tools.bench.server_process import ServerDidNotStart, serving
 from lenet_xp.tools.bench.web_load import drawn_seven, run_load, top_scores
 from lenet_xp.web import ServeError, open_catalogue
 from lenet_xp.web.served import NotReady
-
-SERVE = Path(__file__).resolve().parent / "serve.py"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,19 +54,13 @@ def main(argv=None) -> int:
     except (OSError, ImageError, ServeError, CheckpointError, NotReady) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    server = subprocess.Popen([sys.executable, str(SERVE), *args.paths, "--port", "0"],
-                              stdout=subprocess.PIPE, text=True)
     try:
-        line = server.stdout.readline()
-        if "open http://" not in line:
-            print(f"error: scripts/serve.py did not start ({line.strip() or 'no output'})",
-                  file=sys.stderr)
-            return 1
-        port = int(line.split("open http://")[1].split("/")[0].rsplit(":", 1)[1])
-        result = run_load(port, server.pid, image, expected, args.requests, args.concurrency)
-    finally:
-        server.terminate()  # SIGTERM: a shell's background job ignores SIGINT, and so its children
-        server.wait(timeout=30)
+        with serving(args.paths) as server:
+            result = run_load(server.port, server.pid, image, expected, args.requests,
+                              args.concurrency)
+    except ServerDidNotStart as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"served: {', '.join(args.paths)}; image: {args.image or 'a drawn 7 (280x280 PNG)'}")
     print("\n".join(result.lines()))
     return 0 if result.passed else 1

@@ -14,8 +14,10 @@ import threading
 from contextlib import contextmanager
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from lenet_xp.tools.bench.server_process import ServerDidNotStart, serving
 from lenet_xp.tools.bench.web_load import LoadResult, drawn_seven, memory_mib, run_load
 
 #: what the stand-in's answers hold where they are right: one model's top scores
@@ -82,3 +84,13 @@ def test_the_drawn_seven_is_a_black_seven_on_white_and_memory_is_read_from_proc(
     memory = memory_mib(os.getpid())
     if memory:  # Linux
         assert 0 < memory["VmRSS"] <= memory["VmHWM"]
+
+
+def test_a_server_that_cannot_start_is_one_error_naming_what_it_said(tmp_path):
+    """serving() starts `python -m lenet_xp serve`; a file it cannot serve ends the server
+    before its address (its error goes to stderr), and the measurement stops there."""
+    junk = tmp_path / "model.npz"
+    junk.write_text("not a model")
+    with pytest.raises(ServerDidNotStart, match=r"lenet-xp serve did not start \(no output\)"):
+        with serving([str(junk)]):
+            pass

@@ -1,6 +1,7 @@
 """The web app under load: many POST /api/predict requests, several at a time, from a loopback
 client to a running server; every answer checked, latency and memory measured.
-``scripts/serve_load.py`` starts the server and prints the figures.
+``scripts/serve_load.py`` starts the server (:mod:`~lenet_xp.tools.bench.server_process`) and
+prints the figures.
 
 An answer is one of four kinds: right (200, every model's scores as expected), wrong (200,
 other scores), shed (503: the server's load shedding, which answers the uploads beyond the
