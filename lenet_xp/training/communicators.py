@@ -151,10 +151,15 @@ def _launcher_number(names, default: int) -> int:
 
 def abort_all(code: int = 1) -> None:
     """End every rank of this MPI job at once (MPI_Abort; no collective call, so it works
-    while the other ranks wait in one), after giving the launcher a moment to pass on what
-    this rank printed (it drops output still in flight when the job is ended)."""
+    while the other ranks wait in one), after telling the ``--ranks`` launcher that this rank
+    ends of its own accord (it then takes none of the ranks that MPI ends for killed ones) and
+    giving mpiexec a moment to pass on what this rank printed (it drops output still in
+    flight when the job is ended)."""
     from mpi4py import MPI
 
+    from ..cli.rank_watch import say_ended  # the launcher's side of a run, imported at need
+
+    say_ended()
     sys.stdout.flush()
     sys.stderr.flush()
     time.sleep(ABORT_GRACE_S)
