@@ -13,11 +13,12 @@ import time
 
 import pytest
 
-from lenet_xp.cli.rank_watch import REPORT_FD, RankLost, RankWatch, killing_signal, say_started
+from lenet_xp.cli.rank_watch import RankLost, RankWatch, killing_signal
+from lenet_xp.training.rank_report import REPORT_FD, say_started
 
 # A rank: it says it started, then sleeps; SIGTERM ends it of its own accord (its end said at
 # exit), as lenet_xp's ranks stop on it
-RANK = ("import signal, sys, time; from lenet_xp.cli.rank_watch import say_started; "
+RANK = ("import signal, sys, time; from lenet_xp.training.rank_report import say_started; "
         "signal.signal(signal.SIGTERM, lambda *_: sys.exit(143)); "
         "say_started(int(sys.argv[1])); print('started', flush=True); time.sleep(60)")
 # MPI's launcher, played: it starts two ranks with the watch's pipe, writes their pids to the

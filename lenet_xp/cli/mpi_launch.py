@@ -22,7 +22,8 @@ import time
 
 from ..runs.lock import release_all
 from ..training.communicators import MPI_INSTALL_HINT, launched_rank, launched_ranks, mpiexec
-from .rank_watch import RankWatch, say_ended, say_started
+from ..training.rank_report import say_ended, say_started
+from .rank_watch import RankWatch
 from .signals import STOP_SIGNALS, Stopped, stopping_on_signals
 
 #: the environment variable that gives each rank the file descriptor of its launcher's pipe
@@ -123,7 +124,7 @@ def guard_rank() -> None:
 
     Either way the rank's run folder is let go first (its lock file removed). The rank also
     tells the launcher's watch that it started, and at its end that it ended
-    (:func:`~lenet_xp.cli.rank_watch.say_started`): a rank that never says so was killed.
+    (:mod:`~lenet_xp.training.rank_report`): a rank that never says so was killed.
     Outside MPI it does nothing."""
     if launched_ranks() <= 1:
         return

@@ -1,8 +1,8 @@
 """Which rank of an MPI job was killed, for the launcher of :mod:`lenet_xp.cli.mpi_launch`.
 
-Each rank reports on a pipe that the launcher reads: ``start RANK PID`` once it runs
-(:func:`say_started`), and ``end RANK`` when it ends of its own accord, normally or after it
-reported its own error (:func:`say_ended`: at exit, before MPI_Abort, before a guard ends it).
+Each rank reports on a pipe that the launcher reads (:mod:`lenet_xp.training.rank_report`):
+``start RANK PID`` once it runs, and ``end RANK`` when it ends of its own accord, normally or
+after it reported its own error (at exit, before MPI_Abort, before a guard ends it).
 The launcher watches the ranks' processes end (:class:`RankWatch`): a rank that ended without
 saying so, while no rank had yet said it ended, was killed (``kill -9``, the system out of
 memory), and MPI then ended the others. The launcher names it whatever mpiexec's exit code
@@ -12,16 +12,14 @@ clean-up of the other ranks), or with another rank's code, depending on which it
 
 from __future__ import annotations
 
-import atexit
 import os
 import select
 import signal
 import threading
 
+from ..training.rank_report import REPORT_FD
 from .signals import STOP_SIGNALS
 
-#: the environment variable that gives each rank the file descriptor of the launcher's pipe
-REPORT_FD = "LENET_XP_REPORT_FD"
 #: what usually sends a signal that kills a rank
 CAUSES: dict[int, str] = {signal.SIGKILL: "kill -9, or the system out of memory",
                           signal.SIGSEGV: "a crash", signal.SIGBUS: "a crash"}
@@ -59,45 +57,6 @@ def killing_signal(code: int) -> int | None:
         return None
     return number
 
-
-# ---- in a rank --------------------------------------------------------------------------------
-
-_reporting: list[tuple[int, int]] = []  # (the pipe's descriptor, this rank) once started
-
-
-def say_started(rank: int) -> None:
-    """In a rank: write ``start RANK PID`` on the launcher's pipe, and ``end RANK`` at exit
-    (:func:`say_ended`). Nothing without a pipe."""
-    fd = os.environ.get(REPORT_FD, "")
-    if not fd.isdigit() or _reporting:
-        return
-    try:
-        os.set_inheritable(int(fd), False)  # what the rank starts must not hold the pipe open
-    except OSError:
-        return  # the variable reached a process without the pipe
-    if _write(int(fd), f"start {rank} {os.getpid()}\n"):
-        _reporting.append((int(fd), rank))
-        atexit.register(say_ended)
-
-
-def say_ended() -> None:
-    """In a rank: write ``end RANK`` on the launcher's pipe (once; nothing without a pipe):
-    this rank ends of its own accord, having said whatever went wrong itself."""
-    if _reporting:
-        fd, rank = _reporting.pop()
-        _write(fd, f"end {rank}\n")
-        os.close(fd)
-
-
-def _write(fd: int, line: str) -> bool:
-    try:
-        os.write(fd, line.encode())
-        return True
-    except OSError:
-        return False  # not a pipe, or the launcher has gone
-
-
-# ---- in the launcher --------------------------------------------------------------------------
 
 class RankWatch:
     """In the launcher: a pipe whose writing end the job inherits (:attr:`environment`,

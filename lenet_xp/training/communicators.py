@@ -33,6 +33,7 @@ import numpy as np
 
 from ..backend import ALONE, Backend, HostRanks, backend_of, get_backend, to_numpy
 from ..backends.placement import launcher_host_ranks
+from .rank_report import say_ended
 
 #: environment variables by which the MPI launchers tell a process its rank count
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -193,8 +194,6 @@ def abort_all(code: int = 1) -> None:
     giving mpiexec a moment to pass on what this rank printed (it drops output still in
     flight when the job is ended)."""
     from mpi4py import MPI
-
-    from ..cli.rank_watch import say_ended  # the launcher's side of a run, imported at need
 
     say_ended()
     sys.stdout.flush()
