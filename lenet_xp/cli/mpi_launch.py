@@ -22,7 +22,8 @@ import time
 
 from ..runs.lock import release_all
 from ..training.communicators import MPI_INSTALL_HINT, launched_rank, launched_ranks, mpiexec
-from .rank_watch import RankWatch, ended_by_signal, say_who
+from ..training.rank_report import say_ended, say_started
+from .rank_watch import RankWatch
 from .signals import STOP_SIGNALS, Stopped, stopping_on_signals
 
 #: the environment variable that gives each rank the file descriptor of its launcher's pipe
@@ -62,7 +63,9 @@ def without_option(args: list[str], option: str) -> list[str]:
 def run_on_ranks(command: list[str]) -> int:
     """Run ``command`` (a :func:`launch_command`) as this launcher's job; returns its exit
     code, or raises :class:`~lenet_xp.cli.rank_watch.RankLost` naming the rank whose death
-    by a signal (``kill -9``, the system out of memory) made MPI end the job.
+    by a signal (``kill -9``, the system out of memory) made MPI end the job, whatever
+    mpiexec's exit code (a rank that ended without saying so, see
+    :mod:`~lenet_xp.cli.rank_watch`).
 
     SIGINT (Ctrl-C), SIGTERM or SIGHUP to the launcher: SIGTERM goes to ``mpiexec``, which
     passes it to every rank; once they have stopped (within :data:`STOP_GRACE_S`, else they
@@ -85,8 +88,9 @@ def run_on_ranks(command: list[str]) -> int:
                 raise
     finally:
         _close(write)
-    if ended_by_signal(code):
-        raise watch.lost(code)
+    lost = watch.lost(code)
+    if lost is not None:
+        raise lost
     return code
 
 
@@ -118,11 +122,13 @@ def guard_rank() -> None:
     - :data:`STOP_DEADLINE_S` after a stopping signal, if the rank has not stopped by then
       (a rank waits forever in a collective call for a rank that has stopped).
 
-    Either way the rank's run folder is let go first (its lock file removed). Outside MPI it
-    does nothing."""
+    Either way the rank's run folder is let go first (its lock file removed). The rank also
+    tells the launcher's watch that it started, and at its end that it ended
+    (:mod:`~lenet_xp.training.rank_report`): a rank that never says so was killed.
+    Outside MPI it does nothing."""
     if launched_ranks() <= 1:
         return
-    say_who(launched_rank())  # to the launcher, which names this rank if it is killed
+    say_started(launched_rank())  # the launcher names this rank if it ends without a word
     launcher = _launcher_pipe()
     signals_read, signals_write = os.pipe()
     os.set_blocking(signals_write, False)
@@ -155,6 +161,7 @@ def _launcher_pipe() -> int | None:
 
 def _end(code: int) -> None:
     release_all()
+    say_ended()  # os._exit skips what runs at exit
     sys.stdout.flush()
     os._exit(code)
 

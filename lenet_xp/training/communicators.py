@@ -7,7 +7,9 @@ which chooses its GPU) from there or from MPI; :func:`create_communicator`
 then chooses the transport once, at start: a :class:`SingleProcess` without MPI, else
 :class:`MPICommunicator` (mpi4py, imported only then). Both have one interface: ``rank``,
 ``size``, ``allreduce``, ``broadcast``, ``broadcast_object``, ``abort``, ``idle_barrier``,
-``host_ranks``.
+``host_ranks``. A failing MPI call raises :class:`MPIError`, one line for the user in place
+of MPICH's error stack (the communicator's error handler returns errors, which mpi4py
+raises); an error that MPICH deems fatal (a rank's process gone) still ends the job in MPI.
 :func:`set_up_together` makes the ranks agree on how setting a run up went, so that a bad
 flag or file stops every rank with one message.
 
@@ -31,6 +33,7 @@ import numpy as np
 
 from ..backend import ALONE, Backend, HostRanks, backend_of, get_backend, to_numpy
 from ..backends.gpu_choice import launcher_host_ranks
+from .rank_report import say_ended
 
 #: environment variables by which the MPI launchers tell a process its rank count
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -38,6 +41,26 @@ SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WOR
 RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
 ABORT_GRACE_S = 1.0  # seconds between a failed rank's last message and the end of the job
 MPI_INSTALL_HINT = "pip install \"lenet_xp[mpi]\" (mpi4py with MPICH, no system MPI needed)"
+#: what to do about an MPI call that failed
+MPI_ERROR_FIX = ("the ranks did not exchange the same sizes, or MPI itself failed: run every rank "
+                 "with the same lenet_xp and command, or train on one process with --ranks 1")
+
+
+class MPIError(RuntimeError):
+    """An MPI call that failed, in one line: which call, MPI's error class and its string,
+    and what to do (:data:`MPI_ERROR_FIX`)."""
+
+
+def mpi_error(call: str, error, mpi) -> MPIError:
+    """The :class:`MPIError` of mpi4py's ``error`` (an ``MPI.Exception``) raised by ``call``
+    (``"Bcast"``), with ``mpi`` the ``mpi4py.MPI`` module: its error class's string
+    (``Message truncated``) and name (``MPI_ERR_TRUNCATE``), not the multi-line error stack
+    that ``str(error)`` gives under MPICH."""
+    number = error.Get_error_class()
+    names = [name for name in dir(mpi) if name.startswith("ERR_") and getattr(mpi, name) == number]
+    name = f"MPI_{names[0]}" if names else f"error class {number}"
+    return MPIError(f"MPI's {call} failed: {mpi.Get_error_string(number)} ({name}); "
+                    f"{MPI_ERROR_FIX}")
 
 
 class SingleProcess:
@@ -69,30 +92,43 @@ SINGLE_PROCESS = SingleProcess()
 
 
 class MPICommunicator:
-    """``MPI.COMM_WORLD`` through mpi4py; buffers are 1-D float arrays of any backend."""
+    """``MPI.COMM_WORLD`` through mpi4py; buffers are 1-D float arrays of any backend. A
+    failing MPI call raises :class:`MPIError`."""
 
     def __init__(self):
         from mpi4py import MPI
 
         self._mpi, self._comm = MPI, MPI.COMM_WORLD
+        self._comm.Set_errhandler(MPI.ERRORS_RETURN)  # an error is an exception, not an abort
         self.rank, self.size = self._comm.Get_rank(), self._comm.Get_size()
+
+    @contextlib.contextmanager
+    def _calling(self, call: str):
+        """Around MPI's ``call``: its failure as an :class:`MPIError`."""
+        try:
+            yield
+        except self._mpi.Exception as error:
+            raise mpi_error(call, error, self._mpi) from error
 
     def allreduce(self, buffer):
         """The element-wise sum of every rank's ``buffer``, on ``buffer``'s device (a numpy
         buffer is reduced in place)."""
         host = self._host(buffer)
-        self._comm.Allreduce(self._mpi.IN_PLACE, host, op=self._mpi.SUM)
+        with self._calling("Allreduce"):
+            self._comm.Allreduce(self._mpi.IN_PLACE, host, op=self._mpi.SUM)
         return self._back(host, buffer)
 
     def broadcast(self, buffer):
         """Rank 0's ``buffer`` on every rank."""
         host = self._host(buffer)
-        self._comm.Bcast(host, root=0)
+        with self._calling("Bcast"):
+            self._comm.Bcast(host, root=0)
         return self._back(host, buffer)
 
     def broadcast_object(self, value, root: int = 0):
         """Rank ``root``'s ``value`` (any picklable object: a small one) on every rank."""
-        return self._comm.bcast(value, root=root)
+        with self._calling("bcast"):
+            return self._comm.bcast(value, root=root)
 
     @staticmethod
     def _host(buffer):
@@ -110,15 +146,17 @@ class MPICommunicator:
     def idle_barrier(self, poll_s: float = 0.002) -> None:
         """Wait for every rank, asleep: MPI's own barrier spins a core, which would slow down
         what one rank does alone meanwhile (the benchmark's single-rank and PyTorch runs)."""
-        request = self._comm.Ibarrier()
-        while not request.Test():
-            time.sleep(poll_s)
+        with self._calling("Ibarrier"):
+            request = self._comm.Ibarrier()
+            while not request.Test():
+                time.sleep(poll_s)
 
     def host_ranks(self) -> tuple[int, int]:
         """(this rank's rank, the number of ranks) among the ranks that share its host's
         memory: MPI's shared-memory split, which every MPI implementation has (a collective
         call: every rank makes it)."""
-        local = self._comm.Split_type(self._mpi.COMM_TYPE_SHARED)
+        with self._calling("Split_type"):
+            local = self._comm.Split_type(self._mpi.COMM_TYPE_SHARED)
         try:
             return local.Get_rank(), local.Get_size()
         finally:
@@ -151,10 +189,13 @@ def _launcher_number(names, default: int) -> int:
 
 def abort_all(code: int = 1) -> None:
     """End every rank of this MPI job at once (MPI_Abort; no collective call, so it works
-    while the other ranks wait in one), after giving the launcher a moment to pass on what
-    this rank printed (it drops output still in flight when the job is ended)."""
+    while the other ranks wait in one), after telling the ``--ranks`` launcher that this rank
+    ends of its own accord (it then takes none of the ranks that MPI ends for killed ones) and
+    giving mpiexec a moment to pass on what this rank printed (it drops output still in
+    flight when the job is ended)."""
     from mpi4py import MPI
 
+    say_ended()
     sys.stdout.flush()
     sys.stderr.flush()
     time.sleep(ABORT_GRACE_S)
