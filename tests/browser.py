@@ -114,17 +114,15 @@ def axe_violations(driver) -> list[str]:
 
 def small_targets(driver, least: int = 44) -> list[str]:
     """Visible things a finger can tap (links, buttons, selects, inputs, summaries, tabs,
-    maps, confusion cells) less than ``least`` CSS pixels high or wide (the cells of the
-    confusion matrix, whose 11 columns share a phone's width, may be 24 wide: WCAG 2.2's
-    minimum target size)."""
+    maps, confusion cells) less than ``least`` CSS pixels high or wide (the confusion matrix
+    too: on a phone it scrolls sideways in its own box rather than shrink its cells)."""
     return driver.execute_script("""
         const least = arguments[0], small = [];
         const targets = 'a, button, select, input, summary, [role=tab], [role=button], canvas.map';
         for (const el of document.querySelectorAll(targets)) {
           const box = el.getBoundingClientRect();
           if (!box.width || !box.height || el.closest('[hidden], dialog:not([open])')) continue;
-          const cell = el.matches('td');
-          if (box.height < least || box.width < (cell ? 24 : least)) {
+          if (box.height < least || box.width < least) {
             small.push(`${el.tagName.toLowerCase()}#${el.id}.${el.className} ` +
                        `'${(el.textContent || el.getAttribute('aria-label') || '').slice(0, 30)}' ` +
                        `${Math.round(box.width)}x${Math.round(box.height)}`);
