@@ -56,11 +56,7 @@ class LenetRunner:
         self.workers = self.plan.workers
         self.step = TrainingStep(self.model, self.loss, self.comm, self.workers)
         self.share = slice(*shard(batch_size, self.comm.rank, self.comm.size))
-        probe = backend.asarray(np.zeros((1, 1, spec.input_size, spec.input_size)),
-                                dtype=backend.dtype(config.dtype))
-        self.model.eval()
-        self.num_classes = int(self.model.forward(probe).shape[1])
-        self.model.train()
+        self.num_classes = spec.classes
         self.host_images, self.host_labels = synthetic_data(
             random, batch_size, pool_batches, spec.input_size, self.num_classes, config.dtype)
         images = backend.asarray(self.host_images, dtype=backend.dtype(config.dtype))
